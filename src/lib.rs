@@ -1,0 +1,37 @@
+//! # ingot
+//!
+//! A from-scratch, pure-Rust transformer inference library for CPUs.
+//!
+//! ```no_run
+//! use ingot::{GenerateOptions, LoadOptions, Model, Sampler, SamplerConfig};
+//!
+//! let model = Model::load("weights/SmolLM2-135M-Instruct.Q4_1.gguf", LoadOptions::default())?;
+//! let prompt = model.tokenizer().encode("Once upon a time", true);
+//! let mut session = model.session(2048)?;
+//! let mut sampler = Sampler::new(SamplerConfig { temperature: 0.8, seed: 7 })?;
+//! for piece in session.generate(&prompt, &mut sampler, GenerateOptions { max_tokens: 64, ..Default::default() }) {
+//!     print!("{}", piece?);
+//! }
+//! # Ok::<(), ingot::Error>(())
+//! ```
+//!
+//! Layers, with arrows pointing one way: `io` (GGUF) and `tokenizer` feed `model` (config,
+//! weights, the Llama forward pass, KV cache), which calls `kernels` (matmul, quantized
+//! blocks, attention, norms, RoPE) over `tensor` storage.
+
+pub mod error;
+pub mod fetch;
+pub mod generate;
+pub mod io;
+pub mod kernels;
+pub mod model;
+pub mod sampling;
+pub mod tensor;
+pub mod tokenizer;
+
+pub use error::{Error, Result};
+pub use generate::{GenerateOptions, Generation, GenerationStats, StopReason};
+pub use model::{ComputeMode, Config, LoadOptions, Model, Session};
+pub use sampling::{Sampler, SamplerConfig};
+pub use tensor::{DType, Tensor};
+pub use tokenizer::{StreamDecoder, Tokenizer};

@@ -1,0 +1,248 @@
+//! `Tensor`: a shape, a dtype and storage that is either owned or a zero-copy view into a
+//! model file.
+//!
+//! Shapes are written outermost first, as in PyTorch: a weight matrix that maps `dim`
+//! inputs to `n` outputs has shape `[n, dim]` and its rows (of `dim` values) are
+//! contiguous. GGUF lists dimensions innermost first (`ne[0]` = row length); the reader
+//! reverses them.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::io::bytes::FileBytes;
+use crate::kernels::quant::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0};
+
+/// Element type of a tensor. Quantized types store `block_size()` values in
+/// `type_size()` bytes (the GGML block formats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    F16,
+    BF16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+}
+
+impl DType {
+    /// The GGML type id used in GGUF tensor infos (ggml.h `enum ggml_type`).
+    pub fn from_ggml_id(id: u32) -> Option<DType> {
+        Some(match id {
+            0 => DType::F32,
+            1 => DType::F16,
+            2 => DType::Q4_0,
+            3 => DType::Q4_1,
+            8 => DType::Q8_0,
+            30 => DType::BF16,
+            _ => return None,
+        })
+    }
+
+    pub fn ggml_id(self) -> u32 {
+        match self {
+            DType::F32 => 0,
+            DType::F16 => 1,
+            DType::Q4_0 => 2,
+            DType::Q4_1 => 3,
+            DType::Q8_0 => 8,
+            DType::BF16 => 30,
+        }
+    }
+
+    /// Values per block (1 for plain float types).
+    pub fn block_size(self) -> usize {
+        match self {
+            DType::F32 | DType::F16 | DType::BF16 => 1,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => quant::QK,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn type_size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 | DType::BF16 => 2,
+            DType::Q8_0 => std::mem::size_of::<BlockQ8_0>(),
+            DType::Q4_0 => std::mem::size_of::<BlockQ4_0>(),
+            DType::Q4_1 => std::mem::size_of::<BlockQ4_1>(),
+        }
+    }
+
+    /// Bytes needed for a row of `n` values, or `None` if `n` is not a whole number of
+    /// blocks or the size overflows.
+    pub fn row_bytes(self, n: usize) -> Option<usize> {
+        if n % self.block_size() != 0 {
+            return None;
+        }
+        (n / self.block_size()).checked_mul(self.type_size())
+    }
+
+    pub fn is_quantized(self) -> bool {
+        self.block_size() > 1
+    }
+}
+
+/// Where a tensor's bytes live.
+#[derive(Clone)]
+pub enum Storage {
+    /// Values owned by the tensor, e.g. weights dequantized at load time.
+    F32(Arc<Vec<f32>>),
+    /// A zero-copy view of `len` bytes at `offset` in a model file.
+    View {
+        file: Arc<FileBytes>,
+        offset: usize,
+        len: usize,
+    },
+}
+
+/// A named n-dimensional array.
+#[derive(Clone)]
+pub struct Tensor {
+    name: String,
+    dtype: DType,
+    /// Outermost dimension first; the last dimension is contiguous.
+    shape: Vec<usize>,
+    storage: Storage,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Tensor({:?}, {:?}, {:?})",
+            self.name, self.dtype, self.shape
+        )
+    }
+}
+
+impl Tensor {
+    /// A view into `file`. Checks that the byte range lies inside the file and matches the
+    /// shape and dtype, and that the start is aligned for the dtype's blocks.
+    pub fn view(
+        name: &str,
+        dtype: DType,
+        shape: Vec<usize>,
+        file: Arc<FileBytes>,
+        offset: usize,
+    ) -> Result<Tensor> {
+        let len = byte_len(name, dtype, &shape)?;
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= file.len())
+            .ok_or_else(|| {
+                Error::tensor(
+                    name,
+                    format!(
+                        "data [{offset}, +{len}) lies past the end of the file ({} bytes)",
+                        file.len()
+                    ),
+                )
+            })?;
+        let align = match dtype {
+            DType::F32 => 4,
+            _ => 2,
+        };
+        if offset % align != 0 {
+            return Err(Error::tensor(
+                name,
+                format!("data offset {offset} is not {align}-byte aligned"),
+            ));
+        }
+        debug_assert!(end <= file.len());
+        Ok(Tensor {
+            name: name.to_string(),
+            dtype,
+            shape,
+            storage: Storage::View { file, offset, len },
+        })
+    }
+
+    /// An owned f32 tensor.
+    pub fn from_f32(name: &str, shape: Vec<usize>, data: Vec<f32>) -> Result<Tensor> {
+        let n = numel(name, &shape)?;
+        if n != data.len() {
+            return Err(Error::tensor(
+                name,
+                format!("shape {shape:?} needs {n} values, got {}", data.len()),
+            ));
+        }
+        Ok(Tensor {
+            name: name.to_string(),
+            dtype: DType::F32,
+            shape,
+            storage: Storage::F32(Arc::new(data)),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The raw bytes, in the dtype's block layout.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::F32(v) => bytemuck::cast_slice(v.as_slice()),
+            Storage::View { file, offset, len } => &file.as_bytes()[*offset..*offset + *len],
+        }
+    }
+
+    /// True when the data is a view into the model file (no copy was made).
+    pub fn is_view(&self) -> bool {
+        matches!(self.storage, Storage::View { .. })
+    }
+
+    /// Dequantizes (or converts) the whole tensor to f32.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = vec![0.0; self.numel()];
+        quant::dequantize(self.dtype, self.bytes(), &mut out);
+        out
+    }
+
+    /// This tensor with every value converted to f32 and owned.
+    pub fn to_f32_tensor(&self) -> Tensor {
+        if let Storage::F32(_) = self.storage {
+            return self.clone();
+        }
+        Tensor {
+            name: self.name.clone(),
+            dtype: DType::F32,
+            shape: self.shape.clone(),
+            storage: Storage::F32(Arc::new(self.to_f32())),
+        }
+    }
+}
+
+/// Number of elements of `shape`, with overflow checked.
+pub fn numel(name: &str, shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::tensor(name, format!("shape {shape:?} overflows")))
+}
+
+/// Bytes taken by a tensor of `shape` in `dtype`; rows must be whole blocks.
+pub fn byte_len(name: &str, dtype: DType, shape: &[usize]) -> Result<usize> {
+    let n = numel(name, shape)?;
+    let row = shape.last().copied().unwrap_or(1);
+    if row % dtype.block_size() != 0 {
+        return Err(Error::tensor(
+            name,
+            format!(
+                "row length {row} is not a multiple of the {dtype:?} block size {}",
+                dtype.block_size()
+            ),
+        ));
+    }
+    (n / dtype.block_size())
+        .checked_mul(dtype.type_size())
+        .ok_or_else(|| Error::tensor(name, format!("byte size of shape {shape:?} overflows")))
+}

@@ -1,0 +1,364 @@
+//! Byte-level BPE tokenizer (GPT-2 family: SmolLM2, Llama 3, Qwen2, ...).
+//!
+//! Independent of the model and of io's structs: `Tokenizer::new` takes plain vocab,
+//! merges and settings; `from_gguf` just collects those from GGUF metadata.
+//!
+//! Encoding: special tokens (GGUF token types CONTROL and USER_DEFINED) are matched in the
+//! text first, leftmost and longest; the text between them is split by the
+//! pre-tokenizer, each piece's bytes are mapped to the byte-level alphabet, and BPE merges
+//! them into tokens.
+
+pub mod bpe;
+pub mod byte_level;
+pub mod chat;
+pub mod pretokenize;
+mod stream;
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::io::Gguf;
+use bpe::Merges;
+use byte_level::ByteLevel;
+pub use pretokenize::PreTokenizer;
+pub use stream::StreamDecoder;
+
+/// Vocabulary limit: larger files are refused before anything is allocated per token.
+const MAX_VOCAB: usize = 1 << 22;
+
+/// GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenType {
+    Normal,
+    Unknown,
+    Control,
+    UserDefined,
+    Unused,
+    Byte,
+}
+
+impl TokenType {
+    fn from_gguf(v: i64) -> Option<TokenType> {
+        Some(match v {
+            1 => TokenType::Normal,
+            2 => TokenType::Unknown,
+            3 => TokenType::Control,
+            4 => TokenType::UserDefined,
+            5 => TokenType::Unused,
+            6 => TokenType::Byte,
+            _ => return None,
+        })
+    }
+
+    /// Whether the token is matched verbatim in input text and kept out of BPE.
+    fn is_special(self) -> bool {
+        matches!(self, TokenType::Control | TokenType::UserDefined)
+    }
+}
+
+/// Everything a tokenizer is made of, independent of the file it came from.
+pub struct TokenizerSpec {
+    /// Token strings in the byte-level alphabet (special tokens as plain text).
+    pub tokens: Vec<String>,
+    pub types: Vec<TokenType>,
+    /// Merge rules in rank order, each as `(left, right)` token strings.
+    pub merges: Vec<(String, String)>,
+    pub pre: PreTokenizer,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub add_bos: bool,
+}
+
+/// A byte-level BPE tokenizer.
+pub struct Tokenizer {
+    /// Decoded bytes of every token.
+    token_bytes: Vec<Vec<u8>>,
+    types: Vec<TokenType>,
+    /// Byte-level token string → id, for the initial one-char symbols.
+    char_ids: HashMap<char, u32>,
+    merges: Merges,
+    /// Special tokens by text, longest first.
+    specials: Vec<(String, u32)>,
+    pre: PreTokenizer,
+    byte_level: ByteLevel,
+    bos: Option<u32>,
+    eos: Option<u32>,
+    add_bos: bool,
+}
+
+impl Tokenizer {
+    pub fn new(spec: TokenizerSpec) -> Result<Tokenizer> {
+        let n = spec.tokens.len();
+        if n == 0 || n > MAX_VOCAB {
+            return Err(Error::Tokenizer(format!(
+                "vocabulary size {n} is outside 1..={MAX_VOCAB}"
+            )));
+        }
+        if spec.types.len() != n {
+            return Err(Error::Tokenizer(format!(
+                "{} token types for {n} tokens",
+                spec.types.len()
+            )));
+        }
+        for (name, id) in [("bos", spec.bos), ("eos", spec.eos)] {
+            if let Some(id) = id.filter(|&id| id as usize >= n) {
+                return Err(Error::Tokenizer(format!(
+                    "{name} token id {id} is outside the vocabulary of {n}"
+                )));
+            }
+        }
+        let byte_level = ByteLevel::default();
+        let mut ids = HashMap::with_capacity(n);
+        let mut token_bytes = Vec::with_capacity(n);
+        let mut specials = Vec::new();
+        let mut char_ids = HashMap::new();
+        for (i, (t, ty)) in spec.tokens.iter().zip(&spec.types).enumerate() {
+            let id = i as u32;
+            ids.entry(t.as_str()).or_insert(id);
+            if ty.is_special() {
+                if !t.is_empty() {
+                    specials.push((t.clone(), id));
+                }
+                token_bytes.push(t.as_bytes().to_vec());
+                continue;
+            }
+            let mut cs = t.chars();
+            if let (Some(c), None) = (cs.next(), cs.next()) {
+                char_ids.entry(c).or_insert(id);
+            }
+            // Tokens outside the byte-level alphabet (rare; e.g. unused slots) decode to
+            // their UTF-8 text.
+            token_bytes.push(
+                byte_level
+                    .decode(t)
+                    .unwrap_or_else(|| t.as_bytes().to_vec()),
+            );
+        }
+        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+
+        let mut merges = Merges::with_capacity(spec.merges.len());
+        for (rank, (a, b)) in spec.merges.iter().enumerate() {
+            let id_of = |s: &str| ids.get(s).copied();
+            let merged = format!("{a}{b}");
+            match (id_of(a), id_of(b), id_of(&merged)) {
+                (Some(l), Some(r), Some(m)) => {
+                    merges.entry((l, r)).or_insert((rank as u32, m));
+                }
+                _ => {
+                    return Err(Error::Tokenizer(format!(
+                        "merge #{rank} '{a} {b}' names a token that is not in the vocabulary"
+                    )))
+                }
+            }
+        }
+        Ok(Tokenizer {
+            token_bytes,
+            types: spec.types,
+            char_ids,
+            merges,
+            specials,
+            pre: spec.pre,
+            byte_level,
+            bos: spec.bos,
+            eos: spec.eos,
+            add_bos: spec.add_bos,
+        })
+    }
+
+    /// Reads the tokenizer from GGUF metadata (`tokenizer.ggml.*`).
+    pub fn from_gguf(g: &Gguf) -> Result<Tokenizer> {
+        let key_str = |k: &str| g.get(k).and_then(|v| v.as_str());
+        let model = key_str("tokenizer.ggml.model")
+            .ok_or_else(|| Error::metadata("tokenizer.ggml.model", "missing or not a string"))?;
+        if model != "gpt2" {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer model '{model}' is not supported (ingot reads byte-level BPE, 'gpt2')"
+            )));
+        }
+        let pre = match key_str("tokenizer.ggml.pre").unwrap_or("default") {
+            "smollm" => PreTokenizer::SmolLm,
+            "gpt-2" => PreTokenizer::Gpt2,
+            other => {
+                return Err(Error::Tokenizer(format!(
+                    "pre-tokenizer '{other}' (tokenizer.ggml.pre) is not supported"
+                )))
+            }
+        };
+        let strings = |key: &str| -> Result<Vec<String>> {
+            let arr = g
+                .get(key)
+                .and_then(|v| v.as_array())
+                .ok_or_else(|| Error::metadata(key, "missing or not an array"))?;
+            arr.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| Error::metadata(key, format!("element {i} is not a string")))
+                })
+                .collect()
+        };
+        let tokens = strings("tokenizer.ggml.tokens")?;
+        let types = match g
+            .get("tokenizer.ggml.token_type")
+            .and_then(|v| v.as_array())
+        {
+            None => vec![TokenType::Normal; tokens.len()],
+            Some(arr) => arr
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let n = match v {
+                        crate::io::Value::I32(x) => Some(*x as i64),
+                        other => other.as_u64().map(|x| x as i64),
+                    };
+                    n.and_then(TokenType::from_gguf).ok_or_else(|| {
+                        Error::metadata(
+                            "tokenizer.ggml.token_type",
+                            format!("element {i} ({v:?}) is not a token type"),
+                        )
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        let merges = strings("tokenizer.ggml.merges")?
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| match m.split_once(' ') {
+                Some((a, b)) => Ok((a.to_string(), b.to_string())),
+                None => Err(Error::metadata(
+                    "tokenizer.ggml.merges",
+                    format!("merge #{i} '{m}' is not two tokens separated by a space"),
+                )),
+            })
+            .collect::<Result<_>>()?;
+        let id = |key: &str| -> Result<Option<u32>> {
+            match g.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .filter(|&x| x <= u32::MAX as u64)
+                    .map(|x| Some(x as u32))
+                    .ok_or_else(|| Error::metadata(key, format!("{v:?} is not a token id"))),
+            }
+        };
+        Tokenizer::new(TokenizerSpec {
+            tokens,
+            types,
+            merges,
+            pre,
+            bos: id("tokenizer.ggml.bos_token_id")?,
+            eos: id("tokenizer.ggml.eos_token_id")?,
+            add_bos: g
+                .get("tokenizer.ggml.add_bos_token")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+        })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.token_bytes.len()
+    }
+    pub fn bos(&self) -> Option<u32> {
+        self.bos
+    }
+    pub fn eos(&self) -> Option<u32> {
+        self.eos
+    }
+    /// Whether `encode(.., true)` puts BOS first (GGUF `tokenizer.ggml.add_bos_token`).
+    pub fn add_bos(&self) -> bool {
+        self.add_bos
+    }
+
+    /// The id of a token given by its exact text (special tokens such as `<|im_end|>`).
+    pub fn special_id(&self, text: &str) -> Option<u32> {
+        self.specials
+            .iter()
+            .find(|(t, _)| t == text)
+            .map(|&(_, id)| id)
+    }
+
+    /// Whether `id` is a control token (BOS, EOS, chat markers), never printed as text.
+    pub fn is_control(&self, id: u32) -> bool {
+        self.types.get(id as usize) == Some(&TokenType::Control)
+    }
+
+    /// Token ids of `text`. Special tokens written in the text are recognised. With
+    /// `add_special`, BOS is put first when the model asks for it.
+    pub fn encode(&self, text: &str, add_special: bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        if add_special && self.add_bos {
+            out.extend(self.bos);
+        }
+        let mut pieces = Vec::new();
+        let mut symbols = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let (plain, special) = self.next_special(rest);
+            pieces.clear();
+            self.pre.split(plain, &mut pieces);
+            for &(a, b) in &pieces {
+                symbols.clear();
+                // Characters missing from the vocabulary are dropped, as HF does with no
+                // unknown token; every byte-level vocabulary has all 256.
+                symbols.extend(
+                    plain[a..b].bytes().filter_map(|byte| {
+                        self.char_ids.get(&self.byte_level.char_of(byte)).copied()
+                    }),
+                );
+                bpe::merge(&symbols, &self.merges, &mut out);
+            }
+            match special {
+                Some((len, id)) => {
+                    out.push(id);
+                    rest = &rest[plain.len() + len..];
+                }
+                None => rest = "",
+            }
+        }
+        out
+    }
+
+    /// Splits `text` at its first special token: the text before it, and the token's byte
+    /// length and id.
+    fn next_special<'t>(&self, text: &'t str) -> (&'t str, Option<(usize, u32)>) {
+        if self.specials.is_empty() {
+            return (text, None);
+        }
+        for (i, _) in text.char_indices() {
+            let tail = &text[i..];
+            if let Some((t, id)) = self
+                .specials
+                .iter()
+                .find(|(t, _)| tail.starts_with(t.as_str()))
+            {
+                return (&text[..i], Some((t.len(), *id)));
+            }
+        }
+        (text, None)
+    }
+
+    /// The raw bytes of a token (may be part of a UTF-8 character).
+    pub fn token_bytes(&self, id: u32) -> Result<&[u8]> {
+        self.token_bytes
+            .get(id as usize)
+            .map(Vec::as_slice)
+            .ok_or(Error::TokenOutOfRange {
+                id,
+                vocab_size: self.vocab_size(),
+            })
+    }
+
+    /// Text of `ids`. Special tokens are written out (as Hugging Face's `decode` does by
+    /// default); invalid UTF-8 becomes U+FFFD.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        let mut bytes = Vec::new();
+        for &id in ids {
+            bytes.extend_from_slice(self.token_bytes(id)?);
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests;

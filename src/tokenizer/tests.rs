@@ -1,0 +1,102 @@
+//! Unit tests on a hand-made vocabulary; parity with Hugging Face on the real SmolLM2
+//! vocabulary is in `tests/reference.rs`.
+
+use super::*;
+
+/// Vocabulary: 0 = `<|end|>` (control), 1..=256 = the 256 byte chars, then merges
+/// h+e, l+l, he+ll, hell+o, Ġ+w.
+fn tiny() -> Tokenizer {
+    let bl = ByteLevel::default();
+    let mut tokens = vec!["<|end|>".to_string()];
+    tokens.extend((0..=255u8).map(|b| bl.char_of(b).to_string()));
+    let merges: Vec<(String, String)> = [
+        ("h", "e"),
+        ("l", "l"),
+        ("he", "ll"),
+        ("hell", "o"),
+        ("Ġ", "w"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    for (a, b) in &merges {
+        tokens.push(format!("{a}{b}"));
+    }
+    let mut types = vec![TokenType::Normal; tokens.len()];
+    types[0] = TokenType::Control;
+    Tokenizer::new(TokenizerSpec {
+        tokens,
+        types,
+        merges,
+        pre: PreTokenizer::SmolLm,
+        bos: Some(0),
+        eos: Some(0),
+        add_bos: false,
+    })
+    .unwrap()
+}
+
+fn byte_id(b: u8) -> u32 {
+    b as u32 + 1
+}
+
+#[test]
+fn merges_and_special_tokens() {
+    let t = tiny();
+    let hello = 256 + 4;
+    let gw = 256 + 5;
+    assert_eq!(t.encode("hello", true), [hello]);
+    assert_eq!(
+        t.encode("hello world<|end|>x", true)[..3],
+        [hello, gw, byte_id(b'o')]
+    );
+    let ids = t.encode("hello<|end|>hello", false);
+    assert_eq!(ids, [hello, 0, hello]);
+    assert_eq!(t.decode(&ids).unwrap(), "hello<|end|>hello");
+    assert_eq!(t.encode("12", false), [byte_id(b'1'), byte_id(b'2')]);
+    assert!(t.encode("", true).is_empty());
+}
+
+#[test]
+fn decode_roundtrips_arbitrary_text() {
+    let t = tiny();
+    for s in ["héllo wörld 👍🏽", "  \t\n", "日本語", "a<|end|>"] {
+        assert_eq!(t.decode(&t.encode(s, false)).unwrap(), s);
+    }
+    assert!(matches!(
+        t.decode(&[9999]),
+        Err(Error::TokenOutOfRange { id: 9999, .. })
+    ));
+}
+
+#[test]
+fn stream_decoder_never_splits_a_char() {
+    let t = tiny();
+    let ids = t.encode("a€b", false); // € is 3 bytes, so 3 byte tokens
+    assert_eq!(ids.len(), 5);
+    let mut d = StreamDecoder::new();
+    let pieces: Vec<String> = ids.iter().map(|&i| d.push(&t, i).unwrap()).collect();
+    assert_eq!(pieces, ["a", "", "", "€", "b"]);
+    assert_eq!(d.finish(), "");
+    // An invalid byte comes out as U+FFFD; a dangling lead byte too, at the end.
+    let mut d = StreamDecoder::new();
+    assert_eq!(d.push(&t, byte_id(0xFF)).unwrap(), "\u{FFFD}");
+    assert_eq!(d.push(&t, byte_id(0xE2)).unwrap(), "");
+    assert_eq!(d.finish(), "\u{FFFD}");
+}
+
+#[test]
+fn bad_specs_are_errors() {
+    let spec = |merges: Vec<(String, String)>, bos| TokenizerSpec {
+        tokens: vec!["a".into(), "b".into()],
+        types: vec![TokenType::Normal; 2],
+        merges,
+        pre: PreTokenizer::Gpt2,
+        bos,
+        eos: None,
+        add_bos: false,
+    };
+    assert!(Tokenizer::new(spec(vec![("a".into(), "b".into())], None)).is_err()); // "ab" missing
+    assert!(Tokenizer::new(spec(vec![], Some(7))).is_err());
+    assert!(Tokenizer::new(spec(vec![], Some(1))).is_ok());
+}

