@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -18,6 +19,9 @@ pub fn weights_dir() -> PathBuf {
 
 /// Path of the default model, running `weights/fetch.sh` first if the file is missing.
 pub fn default_model() -> Result<PathBuf> {
+    // One fetch at a time in this process (tests load the model from several threads).
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let path = weights_dir().join(DEFAULT_MODEL_FILE);
     if path.is_file() {
         return Ok(path);

