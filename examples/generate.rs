@@ -37,9 +37,10 @@ struct Args {
     /// Most tokens to generate.
     #[arg(long, default_value_t = 256)]
     max_tokens: usize,
-    /// Sampling temperature; 0 is greedy (always the most likely token).
-    #[arg(long, default_value_t = 0.7)]
-    temperature: f32,
+    /// Sampling temperature; 0 is greedy (always the most likely token). Default: 0 with
+    /// --chat (a 135M model answers questions best greedily), 0.7 otherwise.
+    #[arg(long, allow_negative_numbers = true)]
+    temperature: Option<f32>,
     /// Random seed for sampling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -78,8 +79,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         (None, None) => DEFAULT_PROMPT.to_string(),
     };
+    let temperature = args
+        .temperature
+        .unwrap_or(if args.chat { 0.0 } else { 0.7 });
     let mut sampler = Sampler::new(SamplerConfig {
-        temperature: args.temperature,
+        temperature,
         seed: args.seed,
     })?;
     let (model, load_s) = common::load(args.model, args.dtype)?;
