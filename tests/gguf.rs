@@ -307,7 +307,11 @@ fn tiny_llama_loads_and_generates() {
             .zip(&b)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max);
-        assert!(err < 1e-5, "native vs f32: {err}");
+        // With f32 weights both modes run the same f32 kernels; a Q8_0 LM head in native
+        // mode multiplies 8-bit activations (≈ 0.4% steps), so allow that much.
+        let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let tol = if embd_q8 { 1e-2 * scale } else { 1e-5 };
+        assert!(err < tol, "native vs f32: {err} (tolerance {tol})");
 
         let mut s = native.session(32).unwrap();
         let mut sampler = Sampler::new(SamplerConfig {

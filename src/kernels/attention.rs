@@ -1,13 +1,30 @@
-//! Causal grouped-query attention over a KV cache.
+//! Causal grouped-query attention over a KV cache, tiled with online softmax.
 //!
 //! The cache of one layer is laid out `(n_kv_heads, max_seq, head_dim)`, so the keys of
 //! one KV head are contiguous rows. Query head `h` reads KV head `h / (n_heads /
-//! n_kv_heads)` (GQA, Ainslie et al. 2023). This is the plain version: full scores per
-//! query, softmax, weighted sum of values.
+//! n_kv_heads)` (GQA, Ainslie et al. 2023).
+//!
+//! Work is cut into tasks of (KV head, tile of `Q_TILE` queries, chunk of keys). A task
+//! walks its keys in tiles of `K_TILE`: the scores of every query head of the group
+//! against one tile, then one online-softmax update per row (Milakov & Gimelshein 2018;
+//! FlashAttention, Dao et al. 2022), so the score matrix never exists whole and each
+//! cached K/V row is read once per task for all the heads of its group. Decode (a few
+//! queries) splits the keys into fixed chunks of `DECODE_CHUNK` merged in order
+//! (flash-decoding), so two threads share even one KV head's work. Tile and chunk
+//! boundaries never depend on the thread count, so neither do the results.
 
 use rayon::prelude::*;
 
-use super::ops::{dot, softmax};
+use super::cpu::Isa;
+use super::simd::{axpy, dot};
+
+/// Queries per task in prefill.
+const Q_TILE: usize = 16;
+/// Keys scored before each softmax update: a 64 × 64 f32 tile of K (16 KB) stays in L1
+/// while every row of the task reads it.
+const K_TILE: usize = 64;
+/// Keys per task when there are few queries (decode).
+const DECODE_CHUNK: usize = 256;
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +36,14 @@ pub struct AttnShape {
     pub max_seq: usize,
 }
 
+/// Online-softmax state of the rows of one task: running max, running sum of
+/// exponentials and the unnormalised output, per (query, head) row.
+struct Partial {
+    m: Vec<f32>,   // (rows)
+    l: Vec<f32>,   // (rows)
+    acc: Vec<f32>, // (rows, head_dim)
+}
+
 /// Attention for `n_q` queries at positions `pos0 .. pos0 + n_q`, each attending to
 /// cached positions `0 ..= its own`.
 ///
@@ -26,6 +51,7 @@ pub struct AttnShape {
 /// - `k_cache`, `v_cache`: `(n_kv_heads, max_seq, head_dim)`, filled up to `pos0 + n_q`
 /// - `out`: `(n_q, n_heads, head_dim)`
 pub fn attention(
+    isa: Isa,
     q: &[f32],
     k_cache: &[f32],
     v_cache: &[f32],
@@ -36,78 +62,236 @@ pub fn attention(
     let AttnShape {
         n_heads,
         n_kv_heads,
-        head_dim,
+        head_dim: hd,
         max_seq,
     } = s;
-    let n_q = q.len() / (n_heads * head_dim);
-    assert_eq!(out.len(), q.len());
+    let n_q = q.len() / (n_heads * hd);
+    assert_eq!(out.len(), q.len(), "attention: out must be shaped like q");
     assert!(pos0 + n_q <= max_seq, "attention: positions past the cache");
-    assert!(k_cache.len() >= n_kv_heads * max_seq * head_dim && v_cache.len() >= k_cache.len());
-    let group = n_heads / n_kv_heads;
-    let scale = 1.0 / (head_dim as f32).sqrt();
-
-    // One task per (query, head): each writes its own head_dim outputs.
-    out.par_chunks_mut(head_dim).enumerate().for_each_init(
-        || Vec::with_capacity(pos0 + n_q),
-        |scores, (idx, o)| {
-            let (qi, h) = (idx / n_heads, idx % n_heads);
-            let kvh = h / group;
-            let n_ctx = pos0 + qi + 1; // causal: positions 0..=pos0+qi
-            let qv = &q[idx * head_dim..(idx + 1) * head_dim];
-            let keys = &k_cache[kvh * max_seq * head_dim..];
-            let vals = &v_cache[kvh * max_seq * head_dim..];
-            scores.clear();
-            scores.extend(
-                (0..n_ctx).map(|t| dot(qv, &keys[t * head_dim..(t + 1) * head_dim]) * scale),
-            );
-            softmax(scores);
-            o.fill(0.0);
-            for (t, &p) in scores.iter().enumerate() {
-                for (a, &v) in o.iter_mut().zip(&vals[t * head_dim..(t + 1) * head_dim]) {
-                    *a += p * v;
-                }
-            }
-        },
+    let cache_len = n_kv_heads * max_seq * hd;
+    assert!(
+        k_cache.len() >= cache_len && v_cache.len() >= cache_len,
+        "attention: cache too small"
     );
+    assert!(n_kv_heads > 0 && n_heads % n_kv_heads == 0);
+    if n_q == 0 {
+        return;
+    }
+    let group = n_heads / n_kv_heads;
+    let n_ctx = pos0 + n_q;
+    let chunk = if n_q <= 4 { DECODE_CHUNK } else { n_ctx };
+    let n_tiles = n_q.div_ceil(Q_TILE);
+    let n_chunks = n_ctx.div_ceil(chunk);
+
+    // Tasks in (kv head, query tile, key chunk) order; the results come back in that order.
+    let tasks: Vec<(usize, usize, usize)> = (0..n_kv_heads)
+        .flat_map(|g| (0..n_tiles).flat_map(move |t| (0..n_chunks).map(move |c| (g, t, c))))
+        .collect();
+    let run = |&(g, t, c): &(usize, usize, usize)| -> Partial {
+        let (i0, i1) = (t * Q_TILE, ((t + 1) * Q_TILE).min(n_q));
+        // Keys this tile can see at all, clipped to the chunk.
+        let (k0, k1) = (c * chunk, ((c + 1) * chunk).min(pos0 + i1));
+        let keys = &k_cache[g * max_seq * hd..][..max_seq * hd];
+        let vals = &v_cache[g * max_seq * hd..][..max_seq * hd];
+        attend(isa, q, keys, vals, (i0, i1), (k0, k1), g, group, pos0, s)
+    };
+    let partials: Vec<Partial> = if tasks.len() > 1 && rayon::current_num_threads() > 1 {
+        tasks.par_iter().map(run).collect()
+    } else {
+        tasks.iter().map(run).collect()
+    };
+
+    // Merge each tile's chunks in order and normalise.
+    for (task_block, &(g, t, _)) in partials
+        .chunks(n_chunks)
+        .zip(tasks.iter().step_by(n_chunks))
+    {
+        let (i0, i1) = (t * Q_TILE, ((t + 1) * Q_TILE).min(n_q));
+        let rows = (i1 - i0) * group;
+        for r in 0..rows {
+            let (i, hg) = (i0 + r / group, r % group);
+            let h = g * group + hg;
+            let o = &mut out[(i * n_heads + h) * hd..][..hd];
+            let m = task_block
+                .iter()
+                .map(|p| p.m[r])
+                .fold(f32::NEG_INFINITY, f32::max);
+            o.fill(0.0);
+            let mut l = 0.0;
+            for p in task_block {
+                if p.l[r] == 0.0 {
+                    continue; // a chunk wholly after this query
+                }
+                let w = (p.m[r] - m).exp();
+                l += p.l[r] * w;
+                axpy(isa, o, w, &p.acc[r * hd..(r + 1) * hd]);
+            }
+            let inv = 1.0 / l;
+            o.iter_mut().for_each(|x| *x *= inv);
+        }
+    }
+}
+
+/// One task: queries `i0..i1` of every head of KV group `g` against keys `k0..k1`.
+#[allow(clippy::too_many_arguments)]
+fn attend(
+    isa: Isa,
+    q: &[f32],
+    keys: &[f32],
+    vals: &[f32],
+    (i0, i1): (usize, usize),
+    (k0, k1): (usize, usize),
+    g: usize,
+    group: usize,
+    pos0: usize,
+    s: AttnShape,
+) -> Partial {
+    let hd = s.head_dim;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let rows = (i1 - i0) * group;
+    let mut p = Partial {
+        m: vec![f32::NEG_INFINITY; rows],
+        l: vec![0.0; rows],
+        acc: vec![0.0; rows * hd],
+    };
+    let mut scores = [0.0f32; K_TILE];
+    let mut t0 = k0;
+    while t0 < k1 {
+        let t1 = (t0 + K_TILE).min(k1);
+        for r in 0..rows {
+            let (i, hg) = (i0 + r / group, r % group);
+            // Causal: query i (position pos0 + i) sees keys up to its own position.
+            let last = (pos0 + i + 1).min(t1);
+            if last <= t0 {
+                continue;
+            }
+            let qv = &q[(i * s.n_heads + g * group + hg) * hd..][..hd];
+            let sc = &mut scores[..last - t0];
+            for (j, x) in sc.iter_mut().enumerate() {
+                *x = dot(isa, qv, &keys[(t0 + j) * hd..][..hd]) * scale;
+            }
+            let m_tile = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let m_new = p.m[r].max(m_tile);
+            let acc = &mut p.acc[r * hd..(r + 1) * hd];
+            if p.m[r] > f32::NEG_INFINITY && m_new > p.m[r] {
+                let w = (p.m[r] - m_new).exp();
+                p.l[r] *= w;
+                acc.iter_mut().for_each(|x| *x *= w);
+            }
+            p.m[r] = m_new;
+            for (j, &x) in sc.iter().enumerate() {
+                let e = (x - m_new).exp();
+                p.l[r] += e;
+                axpy(isa, acc, e, &vals[(t0 + j) * hd..][..hd]);
+            }
+        }
+        t0 = t1;
+    }
+    p
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::cpu::supported_isas;
+    use crate::kernels::ops::softmax;
 
-    #[test]
-    fn single_position_returns_its_value() {
-        let s = AttnShape {
-            n_heads: 2,
-            n_kv_heads: 1,
-            head_dim: 2,
-            max_seq: 4,
-        };
-        let q = [1.0, 0.0, 0.0, 1.0];
-        let mut k = vec![0.0; 8];
-        let mut v = vec![0.0; 8];
-        k[..2].copy_from_slice(&[0.3, 0.4]);
-        v[..2].copy_from_slice(&[5.0, -1.0]);
-        let mut out = [0.0; 4];
-        attention(&q, &k, &v, &mut out, 0, s);
-        assert_eq!(out, [5.0, -1.0, 5.0, -1.0]);
+    /// Plain attention: full scores, softmax, weighted sum.
+    fn reference(q: &[f32], k: &[f32], v: &[f32], pos0: usize, s: AttnShape) -> Vec<f32> {
+        let hd = s.head_dim;
+        let n_q = q.len() / (s.n_heads * hd);
+        let mut out = vec![0.0; q.len()];
+        for i in 0..n_q {
+            for h in 0..s.n_heads {
+                let g = h / (s.n_heads / s.n_kv_heads);
+                let qv = &q[(i * s.n_heads + h) * hd..][..hd];
+                let mut sc: Vec<f32> = (0..=pos0 + i)
+                    .map(|t| {
+                        qv.iter()
+                            .zip(&k[(g * s.max_seq + t) * hd..][..hd])
+                            .map(|(a, b)| a * b)
+                            .sum::<f32>()
+                            / (hd as f32).sqrt()
+                    })
+                    .collect();
+                softmax(&mut sc);
+                for (t, &p) in sc.iter().enumerate() {
+                    for d in 0..hd {
+                        out[(i * s.n_heads + h) * hd + d] += p * v[(g * s.max_seq + t) * hd + d];
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn data(n: usize, seed: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + seed) * 0.377).sin()).collect()
     }
 
     #[test]
-    fn causal_mask_and_weights() {
-        // One head, dim 1, keys 0 and ln(3)·sqrt(1): the second query weighs values 1:3.
+    fn tiled_matches_plain_attention() {
+        // Shapes around the tile and chunk edges: decode at depth 0, 1, 255, 256, 600;
+        // prefill of 1, 17, 70 queries after 0 or 130 cached positions.
+        let cases = [
+            (1, 0),
+            (1, 1),
+            (1, 255),
+            (1, 256),
+            (1, 600),
+            (3, 300),
+            (17, 0),
+            (70, 0),
+            (70, 130),
+            (5, 64),
+        ];
+        for (n_heads, n_kv, hd) in [(4, 2, 16), (3, 1, 8), (2, 2, 5)] {
+            for &(n_q, pos0) in &cases {
+                let s = AttnShape {
+                    n_heads,
+                    n_kv_heads: n_kv,
+                    head_dim: hd,
+                    max_seq: pos0 + n_q + 3,
+                };
+                let q = data(n_q * n_heads * hd, 1.0);
+                let k = data(n_kv * s.max_seq * hd, 2.0);
+                let v = data(n_kv * s.max_seq * hd, 3.0);
+                let want = reference(&q, &k, &v, pos0, s);
+                for isa in supported_isas() {
+                    let mut out = vec![f32::NAN; q.len()];
+                    attention(isa, &q, &k, &v, &mut out, pos0, s);
+                    for (a, b) in out.iter().zip(&want) {
+                        assert!((a - b).abs() < 1e-5, "{isa:?} heads {n_heads}/{n_kv} hd {hd} n_q {n_q} pos0 {pos0}: {a} vs {b}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn same_bits_with_one_and_two_threads() {
         let s = AttnShape {
-            n_heads: 1,
-            n_kv_heads: 1,
-            head_dim: 1,
-            max_seq: 2,
+            n_heads: 9,
+            n_kv_heads: 3,
+            head_dim: 64,
+            max_seq: 700,
         };
-        let q = [1.0, 1.0];
-        let k = [0.0, 3f32.ln()];
-        let v = [10.0, 20.0];
-        let mut out = [0.0; 2];
-        attention(&q, &k, &v, &mut out, 0, s);
-        assert_eq!(out[0], 10.0); // sees only position 0
-        assert!((out[1] - 17.5).abs() < 1e-5);
+        for (n_q, pos0) in [(1, 600), (40, 200)] {
+            let q = data(n_q * 9 * 64, 1.0);
+            let k = data(3 * 700 * 64, 2.0);
+            let v = data(3 * 700 * 64, 3.0);
+            let run = |threads| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut out = vec![0.0; q.len()];
+                pool.install(|| {
+                    attention(crate::kernels::cpu::isa(), &q, &k, &v, &mut out, pos0, s)
+                });
+                out
+            };
+            assert_eq!(run(1), run(2));
+        }
     }
 }

@@ -2,6 +2,10 @@
 //! heads or models beyond the plain numbers they are given.
 
 pub mod attention;
+pub mod cpu;
 pub mod matmul;
 pub mod ops;
+pub mod qdot;
+pub mod qmatmul;
 pub mod quant;
+pub mod simd;

@@ -6,6 +6,7 @@
 //! the LM head. No intrinsics and no thread code here: those live in `kernels`.
 
 use crate::kernels::attention::{attention, AttnShape};
+use crate::kernels::cpu::isa;
 use crate::kernels::ops::{add_assign, rmsnorm, rope, rope_angles, silu_mul};
 use crate::model::config::Config;
 use crate::model::weights::Weights;
@@ -156,7 +157,7 @@ pub fn forward(
                 v_cache[dst..dst + hd].copy_from_slice(&s.v[src..src + hd]);
             }
         }
-        attention(&s.q, k_cache, v_cache, &mut s.att, pos0, shape);
+        attention(isa(), &s.q, k_cache, v_cache, &mut s.att, pos0, shape);
         lw.wo.matmul(&s.att, m, &mut s.xb);
         add_assign(&mut s.x, &s.xb);
 

@@ -170,7 +170,11 @@ impl<'m> Session<'m> {
         }
         let pos0 = self.pos();
         let (c, w) = (&self.model.config, &self.model.weights);
-        let logits = llama::forward(c, w, &mut self.cache, &mut self.scratch, tokens, pos0, want);
+        let (cache, scratch) = (&mut self.cache, &mut self.scratch);
+        // Run the whole pass on a rayon worker: the kernels' parallel regions then start
+        // from inside the pool (a cheap fork) rather than from an outside thread, which
+        // would have to wake the pool and sleep on a lock for each of ~250 regions.
+        let logits = rayon::scope(|_| llama::forward(c, w, cache, scratch, tokens, pos0, want));
         self.tokens.extend_from_slice(tokens);
         Ok(logits)
     }

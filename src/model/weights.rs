@@ -3,7 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::io::Gguf;
-use crate::kernels::matmul::{matmul_f32, matmul_quant};
+use crate::kernels::cpu::isa;
+use crate::kernels::matmul::matmul_f32;
+use crate::kernels::qmatmul::qmatmul;
 use crate::kernels::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
 use crate::model::config::Config;
 use crate::tensor::{DType, Tensor};
@@ -81,9 +83,9 @@ impl Linear {
         let (k, n, b) = (self.cols, self.rows, self.tensor.bytes());
         match self.tensor.dtype() {
             DType::F32 => matmul_f32(x, bytemuck::cast_slice(b), out, m, k, n),
-            DType::Q8_0 => matmul_quant::<BlockQ8_0>(x, bytemuck::cast_slice(b), out, m, k, n),
-            DType::Q4_0 => matmul_quant::<BlockQ4_0>(x, bytemuck::cast_slice(b), out, m, k, n),
-            DType::Q4_1 => matmul_quant::<BlockQ4_1>(x, bytemuck::cast_slice(b), out, m, k, n),
+            DType::Q8_0 => qmatmul::<BlockQ8_0>(isa(), x, bytemuck::cast_slice(b), out, m, k, n),
+            DType::Q4_0 => qmatmul::<BlockQ4_0>(isa(), x, bytemuck::cast_slice(b), out, m, k, n),
+            DType::Q4_1 => qmatmul::<BlockQ4_1>(isa(), x, bytemuck::cast_slice(b), out, m, k, n),
             DType::F16 | DType::BF16 => unreachable!("converted to f32 in Linear::new"),
         }
     }
