@@ -71,7 +71,7 @@ impl DType {
     /// Bytes needed for a row of `n` values, or `None` if `n` is not a whole number of
     /// blocks or the size overflows.
     pub fn row_bytes(self, n: usize) -> Option<usize> {
-        if n % self.block_size() != 0 {
+        if !n.is_multiple_of(self.block_size()) {
             return None;
         }
         (n / self.block_size()).checked_mul(self.type_size())
@@ -142,7 +142,7 @@ impl Tensor {
             DType::F32 => 4,
             _ => 2,
         };
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             return Err(Error::tensor(
                 name,
                 format!("data offset {offset} is not {align}-byte aligned"),
