@@ -18,6 +18,8 @@ use serde_json::Value;
 /// differences near 1e-4. 1e-3 leaves a 10× margin, while any real mistake (a wrong RoPE
 /// pairing, norm epsilon or mask) moves logits by 0.1 or more.
 const LOGIT_TOL: f32 = 1e-3;
+/// Native mode: see `native_logits_stay_close_and_agree_on_the_top_token`.
+const NATIVE_LOGIT_TOL: f32 = 1e-2;
 
 fn goldens() -> &'static Value {
     static G: OnceLock<Value> = OnceLock::new();
@@ -120,9 +122,18 @@ fn native_logits_stay_close_and_agree_on_the_top_token() {
         let logits = s.forward(&ids(&c["ids"])).unwrap();
         let top = c["top_k"][0][0].as_u64().unwrap() as u32;
         assert_eq!(argmax(&logits), top, "prompt '{}'", c["name"]);
-        // Native mode uses the same dequantized values, so only summation order differs.
+        // Native mode multiplies the same weights, but decode-sized products quantize the
+        // activations to 16 bits (a relative step of 3e-5 per value): about 3e-3 measured.
         let err = logit_error(ComputeMode::Native, c);
-        assert!(err < LOGIT_TOL, "native prompt '{}': {err}", c["name"]);
+        eprintln!(
+            "native logits '{}': max abs error {err:.2e}",
+            c["name"].as_str().unwrap()
+        );
+        assert!(
+            err < NATIVE_LOGIT_TOL,
+            "native prompt '{}': {err}",
+            c["name"]
+        );
     }
 }
 
@@ -210,23 +221,29 @@ fn native_perplexity_within_2_percent() {
 #[test]
 fn prefill_equals_token_by_token_decode() {
     // The same tokens in one prefill call or one decode step at a time give the same
-    // cache, so the same next-token logits.
+    // cache, so the same next-token logits. Prefill runs the packed GEMM and decode the
+    // matrix-vector kernels: in f32 mode both are exact f32 (only summation order
+    // differs); in native mode decode's 16-bit activations add their own small error.
     let c = case("logits", "story");
     let prompt = ids(&c["ids"]);
-    let m = model(ComputeMode::Native);
-    let mut a = m.session(64).unwrap();
-    let whole = a.forward(&prompt).unwrap();
-    let mut b = m.session(64).unwrap();
-    let mut last = Vec::new();
-    for &t in &prompt {
-        last = b.forward(&[t]).unwrap();
+    for (mode, tol) in [
+        (ComputeMode::F32, 1e-4),
+        (ComputeMode::Native, NATIVE_LOGIT_TOL),
+    ] {
+        let m = model(mode);
+        let whole = m.session(64).unwrap().forward(&prompt).unwrap();
+        let mut b = m.session(64).unwrap();
+        let mut last = Vec::new();
+        for &t in &prompt {
+            last = b.forward(&[t]).unwrap();
+        }
+        let err = whole
+            .iter()
+            .zip(&last)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(err < tol, "{mode:?}: prefill vs decode: {err}");
     }
-    let err = whole
-        .iter()
-        .zip(&last)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max);
-    assert!(err < 1e-4, "prefill vs decode: {err}");
 }
 
 #[test]

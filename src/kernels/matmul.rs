@@ -1,142 +1,103 @@
-//! `dst = lhs · rhsᵀ` for projections: `lhs` is `(m, k)` activations, `rhs` is `(n, k)`
-//! weights (one output feature per row, as stored in model files), `dst` is `(m, n)`.
+//! Projections: `dst (m, n) = lhs (m, k) · Wᵀ`, with `W` stored as `n` rows of `k` weights
+//! (one output feature per row, as model files store them), in any supported format.
 //!
-//! The weights may be f32 or a block-quantized format; quantized rows are decoded to f32
-//! on the fly, once per tile of activation rows, and never stored whole. This is the
-//! straightforward version: a dot product per output, parallel over tiles. Every output
-//! is computed by the same `dot` whatever the thread count, so results are bit-identical
-//! with 1 or N threads.
+//! The kernel is chosen by shape:
+//! - few activation rows (decode): a matrix-vector product, bandwidth-bound, no packing,
+//!   split over weight rows: `qmatmul` (16-bit activations, integer dots) for quantized
+//!   weights, f32 dot products for f32 weights;
+//! - many rows (prefill): the packed f32 GEMM, with quantized weights decoded into the
+//!   packed B panels once per call (`gemm::QuantRowsT`).
+//!
+//! `GEMM_MIN_ROWS` is where the GEMM overtakes the matvec path on this machine's shapes
+//! (measured with `benches/qmatmul.rs`).
 
 use rayon::prelude::*;
 
-use super::ops::dot;
-use super::quant::QuantBlock;
+use super::cpu::Isa;
+use super::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
+use super::qmatmul::qmatmul;
+use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
+use super::simd::dot;
+use crate::tensor::DType;
 
-/// Activation rows that share one decoded weight row. 16 rows of k = 1536 f32 take 96 KB,
-/// which stays in L2 while every weight row of the matrix streams past.
-const TILE_M: usize = 16;
-/// Output features per task when there is a single activation row (decode).
+/// From this many activation rows on, projections use the packed GEMM.
+pub const GEMM_MIN_ROWS: usize = 8;
+/// Output features per task in the f32 matrix-vector path.
 const CHUNK_N: usize = 64;
 
-/// Rows of weights that can be read as f32.
-trait WeightRows: Sync {
-    /// Row `r` as `k` f32 values, decoded into `buf` if it is not stored as f32.
-    fn row<'a>(&'a self, r: usize, buf: &'a mut [f32]) -> &'a [f32];
+/// The weights of a projection, `(n, k)` row-major, as the kernels see them.
+#[derive(Clone, Copy)]
+pub enum WeightView<'a> {
+    F32(&'a [f32]),
+    Q8_0(&'a [BlockQ8_0]),
+    Q4_0(&'a [BlockQ4_0]),
+    Q4_1(&'a [BlockQ4_1]),
 }
 
-struct F32Rows<'a> {
-    data: &'a [f32],
-    k: usize,
-}
-
-impl WeightRows for F32Rows<'_> {
-    fn row<'a>(&'a self, r: usize, _buf: &'a mut [f32]) -> &'a [f32] {
-        &self.data[r * self.k..(r + 1) * self.k]
+impl<'a> WeightView<'a> {
+    /// Views `bytes` in `dtype`'s block layout; `None` if the dtype has no matmul kernel
+    /// or the bytes are misaligned or not a whole number of blocks.
+    pub fn from_bytes(dtype: DType, bytes: &'a [u8]) -> Option<Self> {
+        use bytemuck::try_cast_slice as cast;
+        Some(match dtype {
+            DType::F32 => WeightView::F32(cast(bytes).ok()?),
+            DType::Q8_0 => WeightView::Q8_0(cast(bytes).ok()?),
+            DType::Q4_0 => WeightView::Q4_0(cast(bytes).ok()?),
+            DType::Q4_1 => WeightView::Q4_1(cast(bytes).ok()?),
+            DType::F16 | DType::BF16 => return None,
+        })
     }
 }
 
-struct QuantRows<'a, B> {
-    blocks: &'a [B],
-    blocks_per_row: usize,
-}
-
-impl<B: QuantBlock> WeightRows for QuantRows<'_, B> {
-    fn row<'a>(&'a self, r: usize, buf: &'a mut [f32]) -> &'a [f32] {
-        let row = &self.blocks[r * self.blocks_per_row..(r + 1) * self.blocks_per_row];
-        for (b, out) in row.iter().zip(buf.chunks_exact_mut(B::BLOCK)) {
-            b.dequantize(out);
-        }
-        buf
-    }
-}
-
-/// `dst (m, n) = lhs (m, k) · rhs (n, k)ᵀ` with f32 weights.
-pub fn matmul_f32(lhs: &[f32], rhs: &[f32], dst: &mut [f32], m: usize, k: usize, n: usize) {
-    assert_eq!(rhs.len(), n * k, "matmul_f32: rhs must be (n, k)");
-    drive(lhs, &F32Rows { data: rhs, k }, dst, m, k, n);
-}
-
-/// `dst (m, n) = lhs (m, k) · rhs (n, k)ᵀ` with block-quantized weights: `rhs` holds
-/// `n * k / B::BLOCK` blocks, row after row.
-pub fn matmul_quant<B: QuantBlock>(
-    lhs: &[f32],
-    rhs: &[B],
-    dst: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    assert_eq!(
-        k % B::BLOCK,
-        0,
-        "matmul_quant: k must be a multiple of the block size"
-    );
-    assert_eq!(
-        rhs.len() * B::BLOCK,
-        n * k,
-        "matmul_quant: rhs must be (n, k)"
-    );
-    drive(
-        lhs,
-        &QuantRows {
-            blocks: rhs,
-            blocks_per_row: k / B::BLOCK,
-        },
-        dst,
-        m,
-        k,
-        n,
-    );
-}
-
-fn drive<W: WeightRows>(lhs: &[f32], rhs: &W, dst: &mut [f32], m: usize, k: usize, n: usize) {
+/// `dst (m, n) = lhs (m, k) · Wᵀ`.
+pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k: usize, n: usize) {
     assert_eq!(lhs.len(), m * k, "matmul: lhs must be (m, k)");
     assert_eq!(dst.len(), m * n, "matmul: dst must be (m, n)");
-    if m == 0 || n == 0 {
-        return;
+    let a = MatRef::row_major(lhs, m, k);
+    let c = MatMut::row_major(dst, m, n);
+    let gemm = m >= GEMM_MIN_ROWS;
+    match w {
+        WeightView::F32(w) if gemm => sgemm(isa, a, &MatRef::row_major(w, n, k).t(), c),
+        WeightView::F32(w) => matvec_f32(isa, lhs, w, c.data, m, k, n),
+        WeightView::Q8_0(b) if gemm => sgemm(isa, a, &QuantRowsT { blocks: b, k, n }, c),
+        WeightView::Q4_0(b) if gemm => sgemm(isa, a, &QuantRowsT { blocks: b, k, n }, c),
+        WeightView::Q4_1(b) if gemm => sgemm(isa, a, &QuantRowsT { blocks: b, k, n }, c),
+        WeightView::Q8_0(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
+        WeightView::Q4_0(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
+        WeightView::Q4_1(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
     }
-    if m == 1 {
-        // Decode: one activation row; split the output features.
-        dst.par_chunks_mut(CHUNK_N).enumerate().for_each_init(
-            || vec![0.0f32; k],
-            |buf, (c, out)| {
-                for (j, o) in out.iter_mut().enumerate() {
-                    *o = dot(lhs, rhs.row(c * CHUNK_N + j, buf));
-                }
-            },
-        );
-        return;
+}
+
+/// f32 weights, few rows: one dot product per output, split over weight rows.
+fn matvec_f32(isa: Isa, lhs: &[f32], w: &[f32], dst: &mut [f32], m: usize, k: usize, n: usize) {
+    assert_eq!(w.len(), n * k, "matmul: f32 weights must be (n, k)");
+    for (x, out) in lhs.chunks_exact(k).zip(dst.chunks_exact_mut(n)) {
+        let job = |(c, o): (usize, &mut [f32])| {
+            for (j, v) in o.iter_mut().enumerate() {
+                let r = c * CHUNK_N + j;
+                *v = dot(isa, x, &w[r * k..(r + 1) * k]);
+            }
+        };
+        if n * k * m < super::qmatmul::PARALLEL_MIN_MACS {
+            out.chunks_mut(CHUNK_N).enumerate().for_each(job);
+        } else {
+            out.par_chunks_mut(CHUNK_N).enumerate().for_each(job);
+        }
     }
-    // Prefill: tiles of activation rows; each weight row is decoded once per tile and
-    // used for every row of it.
-    let tile = TILE_M.min(m.div_ceil(rayon::current_num_threads())).max(1);
-    dst.par_chunks_mut(tile * n)
-        .zip(lhs.par_chunks(tile * k))
-        .for_each_init(
-            || vec![0.0f32; k],
-            |buf, (d, x)| {
-                let rows = x.len() / k;
-                for r in 0..n {
-                    let w = rhs.row(r, buf);
-                    for i in 0..rows {
-                        d[i * n + r] = dot(&x[i * k..(i + 1) * k], w);
-                    }
-                }
-            },
-        );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
+    use crate::kernels::cpu::supported_isas;
+    use crate::kernels::quant::{dequantize_blocks, QuantBlock};
 
-    fn naive(lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    fn naive(lhs: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
         let mut out = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
                 out[i * n + j] = (0..k)
-                    .map(|p| lhs[i * k + p] as f64 * rhs[j * k + p] as f64)
+                    .map(|p| lhs[i * k + p] as f64 * w[j * k + p] as f64)
                     .sum::<f64>() as f32;
             }
         }
@@ -150,54 +111,58 @@ mod tests {
     }
 
     #[test]
-    fn f32_matches_naive_on_awkward_shapes() {
+    fn both_paths_match_naive_for_every_format() {
         for &(m, k, n) in &[
-            (1, 1, 1),
-            (1, 17, 3),
-            (2, 5, 7),
-            (3, 64, 130),
-            (19, 33, 5),
-            (40, 16, 1),
+            (1, 32, 1),
+            (1, 64, 70),
+            (5, 96, 3),
+            (7, 64, 9),
+            (8, 64, 9),
+            (33, 160, 65),
         ] {
-            let (a, b) = (data(m * k, 1.0), data(n * k, 2.0));
-            let mut d = vec![0.0; m * n];
-            matmul_f32(&a, &b, &mut d, m, k, n);
-            for (x, y) in d.iter().zip(naive(&a, &b, m, k, n)) {
-                assert!((x - y).abs() < 1e-4, "({m},{k},{n}): {x} vs {y}");
-            }
-        }
-    }
-
-    fn check_quant<B: QuantBlock>() {
-        for &(m, k, n) in &[(1, 32, 1), (1, 64, 70), (5, 96, 3), (33, 32, 9)] {
-            let a = data(m * k, 3.0);
+            let lhs = data(m * k, 3.0);
             let w = data(n * k, 4.0);
-            let blocks: Vec<B> = w.chunks_exact(B::BLOCK).map(B::quantize).collect();
-            let mut wd = vec![0.0; n * k];
-            crate::kernels::quant::dequantize_blocks(&blocks, &mut wd);
-            let mut d = vec![0.0; m * n];
-            matmul_quant(&a, &blocks, &mut d, m, k, n);
-            for (x, y) in d.iter().zip(naive(&a, &wd, m, k, n)) {
-                assert!(
-                    (x - y).abs() < 1e-4,
-                    "{:?} ({m},{k},{n}): {x} vs {y}",
-                    B::DTYPE
-                );
+            let q8: Vec<BlockQ8_0> = w.chunks_exact(32).map(BlockQ8_0::quantize).collect();
+            let q40: Vec<BlockQ4_0> = w.chunks_exact(32).map(BlockQ4_0::quantize).collect();
+            let q41: Vec<BlockQ4_1> = w.chunks_exact(32).map(BlockQ4_1::quantize).collect();
+            let deq = |f: &dyn Fn(&mut [f32])| {
+                let mut v = vec![0.0; n * k];
+                f(&mut v);
+                v
+            };
+            let cases: [(WeightView, Vec<f32>, f32); 4] = [
+                (WeightView::F32(&w), w.clone(), 1e-4),
+                // 16-bit activations in the matvec path.
+                (
+                    WeightView::Q8_0(&q8),
+                    deq(&|o| dequantize_blocks(&q8, o)),
+                    2e-2,
+                ),
+                (
+                    WeightView::Q4_0(&q40),
+                    deq(&|o| dequantize_blocks(&q40, o)),
+                    2e-2,
+                ),
+                (
+                    WeightView::Q4_1(&q41),
+                    deq(&|o| dequantize_blocks(&q41, o)),
+                    2e-2,
+                ),
+            ];
+            for (wt, wd, tol) in cases {
+                let want = naive(&lhs, &wd, m, k, n);
+                for isa in supported_isas() {
+                    let mut d = vec![f32::NAN; m * n];
+                    matmul(isa, &lhs, wt, &mut d, m, k, n);
+                    let scale = (k as f32).sqrt();
+                    for (x, y) in d.iter().zip(&want) {
+                        assert!(
+                            (x - y).abs() < tol * scale,
+                            "{isa:?} ({m},{k},{n}): {x} vs {y}"
+                        );
+                    }
+                }
             }
         }
-    }
-
-    #[test]
-    fn quant_matches_dequantized_f32() {
-        check_quant::<BlockQ8_0>();
-        check_quant::<BlockQ4_0>();
-        check_quant::<BlockQ4_1>();
-    }
-
-    #[test]
-    fn empty_shapes_do_nothing() {
-        let mut d: Vec<f32> = vec![];
-        matmul_f32(&[], &[0.0; 4], &mut d, 0, 4, 1);
-        matmul_f32(&[0.0; 4], &[], &mut d, 1, 4, 0);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod cpu;
+pub mod gemm;
 pub mod matmul;
 pub mod ops;
 pub mod qdot;

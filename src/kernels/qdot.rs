@@ -1,48 +1,60 @@
-//! Integer dot products of quantized weight rows with 8-bit activations.
+//! Integer dot products of quantized weight rows with 16-bit activations.
 //!
-//! Activations are quantized once per matmul call into `BlockQ8A` (32 signed bytes, an f32
-//! scale, and the scaled sum used by the formats' offset terms, as ggml's `block_q8_1`).
-//! For one weight block and one activation block the exact integer sum
-//! `isum = Σ u_i · a_i` is formed from the weights as unsigned bytes `u`; then
+//! Activations are quantized once per matmul call into `BlockA16` (32 values as `i16`, an
+//! f32 scale, and the scaled sum used by the formats' offset terms, like ggml's
+//! `block_q8_1` but with 16-bit values). For one weight block and one activation block the
+//! exact integer sum `isum = Σ u_i · a_i` is formed from the weights as small integers `u`;
+//! then
 //!
 //! ```text
 //! dot = d_w · d_a · isum + (d_a · Σa) · (m_w − BIAS · d_w)
 //! ```
 //!
-//! with `u = q` for Q4_0 (`BIAS = 8`, since `w = q − 8`) and Q4_1 (`m_w` its minimum),
-//! and for Q8_0 `u = |w|` against `a · sign(w)` (`BIAS = 0`, exact in signed bytes).
+//! with `u = q` for Q4_0 (`BIAS = 8`, since `w = q − 8`) and Q4_1 (`m_w` its minimum), and
+//! `u = w` for Q8_0 (`BIAS = 0`).
 //!
-//! Each ISA has one generic kernel over the formats. The multiply is `vpdpbusd` (AVX-512
-//! VNNI, 4 byte products summed into an i32 lane) or `vpmaddubsw` + `vpmaddwd` (AVX2,
-//! no overflow since `|u·a|` ≤ 128·127 per pair). `R` activation rows share each decoded
-//! weight block.
+//! Why 16 bits and not ggml's 8: SmolLM2's residual stream has outlier dimensions, and
+//! with 8-bit activations a block's outlier leaves its other 31 values a few levels each;
+//! the logits then move by up to 0.5 and greedy decoding leaves Hugging Face's path within
+//! a few tokens. 16-bit activations keep logits within ~1e-3 at the same instruction count:
+//! `vpdpwssd` (AVX-512 VNNI) multiplies 32 i16 pairs per instruction where `vpdpbusd` on
+//! 256 bits multiplies 32 byte pairs; AVX2 uses `vpmaddwd`.
+//!
+//! Each ISA has one generic kernel over the formats; `R` activation rows share each
+//! decoded weight block.
 
 use half::f16;
 
 use super::cpu::Isa;
 use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QuantBlock, QK};
 
-/// 32 activations quantized to `round(x / d)`, `d = max|x| / 127`.
+/// 32 activations quantized to `round(x / d)`, `d = max|x| / 32767`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct BlockQ8A {
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct BlockA16 {
     pub d: f32,
     /// `d · Σ qs`.
     pub ds: f32,
-    pub qs: [i8; QK],
+    pub qs: [i16; QK],
 }
-const _: () = assert!(std::mem::size_of::<BlockQ8A>() == 8 + QK);
+const _: () = assert!(std::mem::size_of::<BlockA16>() == 8 + 2 * QK);
+
+impl Default for BlockA16 {
+    fn default() -> Self {
+        bytemuck::Zeroable::zeroed()
+    }
+}
 
 /// Quantizes `x` (a multiple of 32 values) into `out`.
-pub fn quantize_row_q8a(x: &[f32], out: &mut [BlockQ8A]) {
+pub fn quantize_row_a16(x: &[f32], out: &mut [BlockA16]) {
     debug_assert_eq!(x.len(), out.len() * QK);
     for (xb, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
+        let d = amax / 32767.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         let mut sum = 0i32;
         for (q, &v) in b.qs.iter_mut().zip(xb) {
-            *q = (v * id).round() as i8;
+            *q = (v * id).round() as i16;
             sum += *q as i32;
         }
         b.d = d;
@@ -50,7 +62,7 @@ pub fn quantize_row_q8a(x: &[f32], out: &mut [BlockQ8A]) {
     }
 }
 
-/// A weight block format with an integer dot product against `BlockQ8A`.
+/// A weight block format with an integer dot product against `BlockA16`.
 pub trait DotBlock: QuantBlock {
     /// 4-bit values packed two per byte (else one signed byte each).
     const NIBBLES: bool;
@@ -110,7 +122,7 @@ pub const MAX_ROWS: usize = 4;
 pub fn dot_rows<B: DotBlock, const R: usize>(
     isa: Isa,
     w: &[B],
-    a: &[BlockQ8A],
+    a: &[BlockA16],
     row_stride: usize,
     out: &mut [f32; R],
 ) {
@@ -135,7 +147,7 @@ pub fn dot_rows<B: DotBlock, const R: usize>(
 /// The reference: exact integer sums per block, then the scale and offset terms.
 pub fn dot_rows_scalar<B: DotBlock, const R: usize>(
     w: &[B],
-    a: &[BlockQ8A],
+    a: &[BlockA16],
     row_stride: usize,
     out: &mut [f32; R],
 ) {
@@ -166,7 +178,7 @@ pub fn dot_rows_scalar<B: DotBlock, const R: usize>(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BlockQ8A, DotBlock};
+    use super::{BlockA16, DotBlock};
 
     #[inline(always)]
     fn f16_to_f32(h: half::f16) -> f32 {
@@ -174,9 +186,10 @@ mod x86 {
         unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h.to_bits() as i32))) }
     }
 
-    /// The block's weights as 32 unsigned bytes in activation order.
+    /// The block's 32 weights as small integers, in activation order, as bytes: unsigned
+    /// nibbles (Q4_0/Q4_1) or signed bytes (Q8_0).
     #[inline(always)]
-    unsafe fn load_u8<B: DotBlock>(b: &B) -> __m256i {
+    unsafe fn load_bytes<B: DotBlock>(b: &B) -> __m256i {
         let q = b.qs().as_ptr();
         if B::NIBBLES {
             // SAFETY: nibble formats hold 16 bytes of `qs`.
@@ -191,81 +204,83 @@ mod x86 {
         }
     }
 
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-        _mm_cvtss_f32(s)
-    }
-
-    macro_rules! dot_rows_impl {
-        ($name:ident, $features:literal, $mul:ident) => {
-            #[target_feature(enable = $features)]
-            pub unsafe fn $name<B: DotBlock, const R: usize>(
-                w: &[B],
-                a: &[BlockQ8A],
-                stride: usize,
-                out: &mut [f32; R],
-            ) {
-                let mut acc = [_mm256_setzero_ps(); R];
-                let mut corr = [0.0f32; R];
-                for (j, wb) in w.iter().enumerate() {
-                    // SAFETY: `wb` is a whole block (see load_u8).
-                    let u0 = unsafe { load_u8(wb) };
-                    // Q8_0: |w| against a·sign(w), so the unsigned×signed multiply is exact.
-                    let u = if B::NIBBLES {
-                        u0
-                    } else {
-                        _mm256_sign_epi8(u0, u0)
-                    };
-                    let (dw, mw) = (f16_to_f32(wb.d()), f16_to_f32(wb.m()));
-                    let off = mw - B::BIAS as f32 * dw;
-                    for r in 0..R {
-                        // SAFETY: the caller checked that row `r` has `w.len()` blocks.
-                        let ab = unsafe { a.get_unchecked(r * stride + j) };
-                        // SAFETY: `qs` is 32 bytes.
-                        let av = unsafe { _mm256_loadu_si256(ab.qs.as_ptr() as *const __m256i) };
-                        let av = if B::NIBBLES {
-                            av
-                        } else {
-                            _mm256_sign_epi8(av, u0)
-                        };
-                        let p = $mul(u, av);
-                        acc[r] = _mm256_fmadd_ps(
-                            _mm256_cvtepi32_ps(p),
-                            _mm256_set1_ps(dw * ab.d),
-                            acc[r],
-                        );
-                        corr[r] += ab.ds * off;
-                    }
-                }
-                for r in 0..R {
-                    // SAFETY: same target features as this function.
-                    out[r] = unsafe { hsum(acc[r]) } + corr[r];
-                }
+    /// AVX-512 VNNI: the 32 weights widened to i16 in one zmm; `vpdpwssd` multiplies them
+    /// with the 32 i16 activations and sums pairs into 16 i32 lanes.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub unsafe fn dot_rows_vnni<B: DotBlock, const R: usize>(
+        w: &[B],
+        a: &[BlockA16],
+        stride: usize,
+        out: &mut [f32; R],
+    ) {
+        let mut acc = [_mm512_setzero_ps(); R];
+        let mut corr = [0.0f32; R];
+        for (j, wb) in w.iter().enumerate() {
+            // SAFETY: `wb` is a whole block.
+            let bytes = unsafe { load_bytes(wb) };
+            let w16 = if B::NIBBLES {
+                _mm512_cvtepu8_epi16(bytes)
+            } else {
+                _mm512_cvtepi8_epi16(bytes)
+            };
+            let (dw, mw) = (f16_to_f32(wb.d()), f16_to_f32(wb.m()));
+            let off = mw - B::BIAS as f32 * dw;
+            for r in 0..R {
+                // SAFETY: the caller checked that row `r` has `w.len()` blocks; `qs` is 64 bytes.
+                let ab = unsafe { a.get_unchecked(r * stride + j) };
+                let av = unsafe { _mm512_loadu_si512(ab.qs.as_ptr() as *const _) };
+                let p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, av);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(dw * ab.d), acc[r]);
+                corr[r] += ab.ds * off;
             }
-        };
+        }
+        for r in 0..R {
+            out[r] = _mm512_reduce_add_ps(acc[r]) + corr[r];
+        }
     }
 
-    /// Σ of 4 adjacent u8·i8 products per i32 lane (AVX-512 VNNI on 256-bit vectors).
-    #[inline(always)]
-    unsafe fn mul_vnni(u: __m256i, a: __m256i) -> __m256i {
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, a)
+    /// AVX2: the weights widened to i16 in two ymm, `vpmaddwd` against the activations.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_rows_avx2<B: DotBlock, const R: usize>(
+        w: &[B],
+        a: &[BlockA16],
+        stride: usize,
+        out: &mut [f32; R],
+    ) {
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut corr = [0.0f32; R];
+        for (j, wb) in w.iter().enumerate() {
+            // SAFETY: `wb` is a whole block.
+            let bytes = unsafe { load_bytes(wb) };
+            let (b0, b1) = (
+                _mm256_castsi256_si128(bytes),
+                _mm256_extracti128_si256(bytes, 1),
+            );
+            let (w0, w1) = if B::NIBBLES {
+                (_mm256_cvtepu8_epi16(b0), _mm256_cvtepu8_epi16(b1))
+            } else {
+                (_mm256_cvtepi8_epi16(b0), _mm256_cvtepi8_epi16(b1))
+            };
+            let (dw, mw) = (f16_to_f32(wb.d()), f16_to_f32(wb.m()));
+            let off = mw - B::BIAS as f32 * dw;
+            for r in 0..R {
+                // SAFETY: as in the VNNI kernel; `qs` is 64 bytes.
+                let ab = unsafe { a.get_unchecked(r * stride + j) };
+                let p = ab.qs.as_ptr() as *const __m256i;
+                let (a0, a1) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
+                let s = _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * ab.d), acc[r]);
+                corr[r] += ab.ds * off;
+            }
+        }
+        for r in 0..R {
+            let v = acc[r];
+            let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+            out[r] = _mm_cvtss_f32(h) + corr[r];
+        }
     }
-
-    /// The same with AVX2: pairs to i16 (no saturation for these ranges), then to i32.
-    #[inline(always)]
-    unsafe fn mul_avx2(u: __m256i, a: __m256i) -> __m256i {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi16(1))
-    }
-
-    dot_rows_impl!(
-        dot_rows_vnni,
-        "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
-        mul_vnni
-    );
-    dot_rows_impl!(dot_rows_avx2, "avx2,fma,f16c", mul_avx2);
 }
 
 #[cfg(test)]
@@ -288,8 +303,8 @@ mod tests {
     fn check<B: DotBlock>() {
         for nb in [1usize, 2, 3, 7, 18] {
             let w: Vec<B> = data(nb * QK, 1).chunks_exact(QK).map(B::quantize).collect();
-            let mut a = vec![BlockQ8A::default(); 4 * nb];
-            quantize_row_q8a(&data(4 * nb * QK, 2), &mut a);
+            let mut a = vec![BlockA16::default(); 4 * nb];
+            quantize_row_a16(&data(4 * nb * QK, 2), &mut a);
             // Exactness of the integer path: the scalar kernel against f64 on dequantized data.
             let mut wd = vec![0.0; nb * QK];
             crate::kernels::quant::dequantize_blocks(&w, &mut wd);
@@ -332,17 +347,17 @@ mod tests {
     }
 
     #[test]
-    fn q8a_quantization() {
+    fn a16_quantization() {
         let x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect();
-        let mut b = [BlockQ8A::default()];
-        quantize_row_q8a(&x, &mut b);
-        assert_eq!(b[0].d, 16.0 / 127.0);
-        assert_eq!(b[0].qs[0], -127);
+        let mut b = [BlockA16::default()];
+        quantize_row_a16(&x, &mut b);
+        assert_eq!(b[0].d, 16.0 / 32767.0);
+        assert_eq!(b[0].qs[0], -32767);
         assert_eq!(b[0].qs[16], 0);
         let sum: i32 = b[0].qs.iter().map(|&q| q as i32).sum();
         assert_eq!(b[0].ds, b[0].d * sum as f32);
-        let mut z = [BlockQ8A::default()];
-        quantize_row_q8a(&[0.0; 32], &mut z);
+        let mut z = [BlockA16::default()];
+        quantize_row_a16(&[0.0; 32], &mut z);
         assert_eq!((z[0].d, z[0].ds, z[0].qs), (0.0, 0.0, [0; 32]));
     }
 }

@@ -1,5 +1,5 @@
 //! Quantized matmul: `dst (m, n) = lhs (m, k) · Wᵀ` with `W` as `n` rows of quantized
-//! blocks, the activations quantized once per call to `BlockQ8A`, and integer dot
+//! blocks, the activations quantized once per call to 16-bit `BlockA16`, and integer dot
 //! products (`qdot`). Each decoded weight block serves up to `MAX_ROWS` activation rows.
 //!
 //! Work is split over weight rows, in a few large contiguous chunks (each thread streams
@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::cpu::Isa;
-use super::qdot::{dot_rows, quantize_row_q8a, BlockQ8A, DotBlock, MAX_ROWS};
+use super::qdot::{dot_rows, quantize_row_a16, BlockA16, DotBlock, MAX_ROWS};
 use super::quant::QK;
 
 /// Below this many multiply-adds a call runs on the calling thread: waking a worker costs
@@ -29,10 +29,10 @@ unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 /// Quantizes the `(m, k)` activations into `m * k / 32` blocks.
-pub fn quantize_lhs(lhs: &[f32], k: usize) -> Vec<BlockQ8A> {
-    let mut q = vec![BlockQ8A::default(); lhs.len() / QK];
+pub fn quantize_lhs(lhs: &[f32], k: usize) -> Vec<BlockA16> {
+    let mut q = vec![BlockA16::default(); lhs.len() / QK];
     for (x, b) in lhs.chunks_exact(k).zip(q.chunks_exact_mut(k / QK)) {
-        quantize_row_q8a(x, b);
+        quantize_row_a16(x, b);
     }
     q
 }
@@ -55,13 +55,13 @@ pub fn qmatmul<B: DotBlock>(
         return;
     }
     let q = quantize_lhs(lhs, k);
-    qmatmul_q8(isa, &q, w, dst, m, k, n);
+    qmatmul_a16(isa, &q, w, dst, m, k, n);
 }
 
 /// As `qmatmul`, with the activations already quantized (`m * k / 32` blocks).
-pub fn qmatmul_q8<B: DotBlock>(
+pub fn qmatmul_a16<B: DotBlock>(
     isa: Isa,
-    q: &[BlockQ8A],
+    q: &[BlockA16],
     w: &[B],
     dst: &mut [f32],
     m: usize,
@@ -106,7 +106,7 @@ pub fn qmatmul_q8<B: DotBlock>(
 fn group<B: DotBlock, const R: usize>(
     isa: Isa,
     wr: &[B],
-    a: &[BlockQ8A],
+    a: &[BlockA16],
     nb: usize,
     out: SendPtr,
     i: usize,

@@ -4,9 +4,8 @@
 use crate::error::{Error, Result};
 use crate::io::Gguf;
 use crate::kernels::cpu::isa;
-use crate::kernels::matmul::matmul_f32;
-use crate::kernels::qmatmul::qmatmul;
-use crate::kernels::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
+use crate::kernels::matmul::{matmul, WeightView};
+
 use crate::model::config::Config;
 use crate::tensor::{DType, Tensor};
 
@@ -58,14 +57,7 @@ impl Linear {
             );
         let tensor = if keep { tensor } else { tensor.to_f32_tensor() };
         // Check once that the bytes cast to the block type; `matmul` relies on it.
-        let ok = match tensor.dtype() {
-            DType::F32 => bytemuck::try_cast_slice::<u8, f32>(tensor.bytes()).is_ok(),
-            DType::Q8_0 => bytemuck::try_cast_slice::<u8, BlockQ8_0>(tensor.bytes()).is_ok(),
-            DType::Q4_0 => bytemuck::try_cast_slice::<u8, BlockQ4_0>(tensor.bytes()).is_ok(),
-            DType::Q4_1 => bytemuck::try_cast_slice::<u8, BlockQ4_1>(tensor.bytes()).is_ok(),
-            DType::F16 | DType::BF16 => false,
-        };
-        if !ok {
+        if WeightView::from_bytes(tensor.dtype(), tensor.bytes()).is_none() {
             return Err(Error::tensor(
                 tensor.name(),
                 "data is misaligned for its type",
@@ -80,14 +72,9 @@ impl Linear {
 
     /// `out (m, rows) = x (m, cols) · Wᵀ`.
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        let (k, n, b) = (self.cols, self.rows, self.tensor.bytes());
-        match self.tensor.dtype() {
-            DType::F32 => matmul_f32(x, bytemuck::cast_slice(b), out, m, k, n),
-            DType::Q8_0 => qmatmul::<BlockQ8_0>(isa(), x, bytemuck::cast_slice(b), out, m, k, n),
-            DType::Q4_0 => qmatmul::<BlockQ4_0>(isa(), x, bytemuck::cast_slice(b), out, m, k, n),
-            DType::Q4_1 => qmatmul::<BlockQ4_1>(isa(), x, bytemuck::cast_slice(b), out, m, k, n),
-            DType::F16 | DType::BF16 => unreachable!("converted to f32 in Linear::new"),
-        }
+        let w = WeightView::from_bytes(self.tensor.dtype(), self.tensor.bytes())
+            .expect("checked in Linear::new");
+        matmul(isa(), x, w, out, m, self.cols, self.rows);
     }
 
     /// Row `r` as f32 (the embedding lookup).

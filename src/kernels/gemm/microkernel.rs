@@ -1,0 +1,226 @@
+//! GEMM micro-kernels: `C[MR×NR] (+)= A_panel · B_panel` over `kc` steps.
+//!
+//! Packed panels (see `pack.rs`): `a` holds `kc` columns of `MR` values, `b` holds `kc`
+//! rows of `NR` values, both contiguous. Each step broadcasts the `MR` values of A and
+//! multiplies them with the `NR` values of B into `MR × NR` accumulators held in
+//! registers for the whole loop (an outer-product update, BLIS's micro-kernel).
+
+/// A register-tiled kernel for one ISA.
+pub trait MicroKernel {
+    /// Rows of C per call (values of A broadcast per step).
+    const MR: usize;
+    /// Columns of C per call (width of the B rows loaded per step).
+    const NR: usize;
+    /// Depth of a packed block: KC × NR floats of B (the micro-panel reused for a whole
+    /// MC block of A) are sized to stay in L1. A multiple of 32 so that quantized weight
+    /// blocks never straddle two depth blocks.
+    const KC: usize;
+    /// Rows of A packed at once: MC × KC floats sized to stay in L2.
+    const MC: usize;
+    /// Columns of B packed at once: KC × NC floats sized for a share of L3.
+    const NC: usize;
+
+    /// `C = A·B` (or `C += A·B` with `accumulate`) for one full `MR × NR` tile.
+    ///
+    /// # Safety
+    /// `a` must point to `kc * MR` floats, `b` to `kc * NR` floats, and `c` to a tile whose
+    /// element `(i, j)` is at `c + i * rsc + j` for `i < MR`, `j < NR`, all writable. The
+    /// CPU must support the kernel's ISA.
+    unsafe fn run(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    );
+}
+
+/// Portable kernel: plain arrays the compiler can vectorise for the baseline target.
+pub struct Scalar;
+
+impl MicroKernel for Scalar {
+    const MR: usize = 4;
+    const NR: usize = 8;
+    const KC: usize = 256;
+    const MC: usize = 256;
+    const NC: usize = 2048;
+
+    unsafe fn run(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    ) {
+        const MR: usize = Scalar::MR;
+        const NR: usize = Scalar::NR;
+        // SAFETY: the caller guarantees the panel sizes.
+        let (a, b) = unsafe {
+            (
+                std::slice::from_raw_parts(a, kc * MR),
+                std::slice::from_raw_parts(b, kc * NR),
+            )
+        };
+        let mut acc = [[0.0f32; NR]; MR];
+        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+            for i in 0..MR {
+                for j in 0..NR {
+                    acc[i][j] += ap[i] * bp[j];
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                // SAFETY: (i, j) is inside the tile the caller guarantees.
+                let p = unsafe { c.add(i * rsc + j) };
+                unsafe { *p = if accumulate { *p + v } else { v } };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub use x86::{Avx2, Avx512};
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::MicroKernel;
+
+    /// AVX-512: 12 × 32 tile, 24 zmm accumulators; each step loads 2 vectors of B and
+    /// broadcasts 12 values of A for 24 FMAs, so the two FMA pipes stay busy.
+    pub struct Avx512;
+
+    impl MicroKernel for Avx512 {
+        const MR: usize = 12;
+        const NR: usize = 32;
+        // 192 × 32 × 4 B = 24 KB of B in the 48 KB L1, beside the streaming A panel.
+        const KC: usize = 192;
+        // 672 × 192 × 4 B = 504 KB of A: half of the 1 MB L2.
+        const MC: usize = 672;
+        // 192 × 4096 × 4 B = 3 MB of B per thread in the shared 32 MB L3.
+        const NC: usize = 4096;
+
+        #[inline]
+        unsafe fn run(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            rsc: usize,
+            accumulate: bool,
+        ) {
+            // SAFETY: forwarded contract; `Avx512` is only chosen on CPUs with AVX-512F.
+            unsafe { kernel_avx512(kc, a, b, c, rsc, accumulate) }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn kernel_avx512(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    ) {
+        const MR: usize = 12;
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            // SAFETY: p < kc, so rows p of both panels are inside them.
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_loadu_ps(b.add(p * 32)),
+                    _mm512_loadu_ps(b.add(p * 32 + 16)),
+                )
+            };
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(unsafe { *a.add(p * MR + i) });
+                acc_i[0] = _mm512_fmadd_ps(ai, b0, acc_i[0]);
+                acc_i[1] = _mm512_fmadd_ps(ai, b1, acc_i[1]);
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            // SAFETY: row i < MR of the tile, 32 columns, as the caller guarantees.
+            let row = unsafe { c.add(i * rsc) };
+            let (mut v0, mut v1) = (acc_i[0], acc_i[1]);
+            if accumulate {
+                v0 = _mm512_add_ps(v0, unsafe { _mm512_loadu_ps(row) });
+                v1 = _mm512_add_ps(v1, unsafe { _mm512_loadu_ps(row.add(16)) });
+            }
+            unsafe {
+                _mm512_storeu_ps(row, v0);
+                _mm512_storeu_ps(row.add(16), v1);
+            }
+        }
+    }
+
+    /// AVX2: 6 × 16 tile, 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers.
+    pub struct Avx2;
+
+    impl MicroKernel for Avx2 {
+        const MR: usize = 6;
+        const NR: usize = 16;
+        // 256 × 16 × 4 B = 16 KB of B in a 32-48 KB L1.
+        const KC: usize = 256;
+        // 336 × 256 × 4 B = 336 KB of A in a 512 KB-1 MB L2.
+        const MC: usize = 336;
+        const NC: usize = 4096;
+
+        #[inline]
+        unsafe fn run(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            rsc: usize,
+            accumulate: bool,
+        ) {
+            // SAFETY: forwarded contract; `Avx2` is only chosen on CPUs with AVX2 and FMA.
+            unsafe { kernel_avx2(kc, a, b, c, rsc, accumulate) }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn kernel_avx2(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    ) {
+        const MR: usize = 6;
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            // SAFETY: p < kc, so rows p of both panels are inside them.
+            let (b0, b1) = unsafe {
+                (
+                    _mm256_loadu_ps(b.add(p * 16)),
+                    _mm256_loadu_ps(b.add(p * 16 + 8)),
+                )
+            };
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let ai = _mm256_set1_ps(unsafe { *a.add(p * MR + i) });
+                acc_i[0] = _mm256_fmadd_ps(ai, b0, acc_i[0]);
+                acc_i[1] = _mm256_fmadd_ps(ai, b1, acc_i[1]);
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            // SAFETY: row i < MR of the tile, 16 columns, as the caller guarantees.
+            let row = unsafe { c.add(i * rsc) };
+            let (mut v0, mut v1) = (acc_i[0], acc_i[1]);
+            if accumulate {
+                v0 = _mm256_add_ps(v0, unsafe { _mm256_loadu_ps(row) });
+                v1 = _mm256_add_ps(v1, unsafe { _mm256_loadu_ps(row.add(8)) });
+            }
+            unsafe {
+                _mm256_storeu_ps(row, v0);
+                _mm256_storeu_ps(row.add(8), v1);
+            }
+        }
+    }
+}

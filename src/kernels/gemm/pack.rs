@@ -1,0 +1,183 @@
+//! Packing operands into micro-panels: the layout the micro-kernels stream through.
+//!
+//! An A micro-panel is `kc` columns of `MR` rows, stored column after column; a B
+//! micro-panel is `kc` rows of `NR` columns, row after row. Rows or columns past the edge
+//! of the matrix are zero, so edge tiles run the same kernel as full ones.
+
+use std::ops::Range;
+
+use crate::kernels::quant::{QuantBlock, QK};
+
+/// A read-only strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major `rows × cols` matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose (a view; nothing is copied).
+    pub fn t(self) -> Self {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
+    /// Whether every element lies inside `data`.
+    pub fn in_bounds(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+
+    #[inline]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// Packs rows `i0 .. i0 + rows` (≤ `mr`), columns `pc .. pc + kc` of `a` into one A
+/// micro-panel `dst` (`kc * mr` floats).
+pub fn pack_a_panel(
+    a: &MatRef,
+    i0: usize,
+    rows: usize,
+    pc: usize,
+    kc: usize,
+    mr: usize,
+    dst: &mut [f32],
+) {
+    debug_assert!(rows <= mr && dst.len() >= kc * mr);
+    for ii in 0..mr {
+        if ii < rows {
+            if a.cs == 1 {
+                let row = &a.data[(i0 + ii) * a.rs + pc..][..kc];
+                for (kk, &v) in row.iter().enumerate() {
+                    dst[kk * mr + ii] = v;
+                }
+            } else {
+                for kk in 0..kc {
+                    dst[kk * mr + ii] = a.at(i0 + ii, pc + kk);
+                }
+            }
+        } else {
+            for kk in 0..kc {
+                dst[kk * mr + ii] = 0.0;
+            }
+        }
+    }
+}
+
+/// A right-hand operand (`k × n`) that can be packed into B micro-panels.
+pub trait PackB: Sync {
+    /// Rows (the shared dimension `k`).
+    fn k(&self) -> usize;
+    /// Columns (`n`).
+    fn n(&self) -> usize;
+    /// Packs rows `depth` and `columns` (at most `nr` of them) into one B micro-panel
+    /// `dst` (`depth.len() * nr` floats), zero beyond the last column. `scratch` is a
+    /// reusable buffer for formats that decode first.
+    fn pack_panel(
+        &self,
+        depth: Range<usize>,
+        columns: Range<usize>,
+        nr: usize,
+        dst: &mut [f32],
+        scratch: &mut Vec<f32>,
+    );
+}
+
+impl PackB for MatRef<'_> {
+    fn k(&self) -> usize {
+        self.rows
+    }
+    fn n(&self) -> usize {
+        self.cols
+    }
+    fn pack_panel(
+        &self,
+        depth: Range<usize>,
+        columns: Range<usize>,
+        nr: usize,
+        dst: &mut [f32],
+        _: &mut Vec<f32>,
+    ) {
+        let (pc, kc, j0, cols) = (depth.start, depth.len(), columns.start, columns.len());
+        for kk in 0..kc {
+            let out = &mut dst[kk * nr..(kk + 1) * nr];
+            if self.cs == 1 {
+                out[..cols].copy_from_slice(&self.data[(pc + kk) * self.rs + j0..][..cols]);
+            } else {
+                for (jj, o) in out[..cols].iter_mut().enumerate() {
+                    *o = self.at(pc + kk, j0 + jj);
+                }
+            }
+            out[cols..].fill(0.0);
+        }
+    }
+}
+
+/// The transpose of weights stored as `n` rows of `k` quantized values: element `(kk, j)`
+/// is weight `kk` of output feature `j`. Packing decodes each weight block once per pack.
+pub struct QuantRowsT<'a, B> {
+    pub blocks: &'a [B],
+    pub k: usize,
+    pub n: usize,
+}
+
+impl<B: QuantBlock> PackB for QuantRowsT<'_, B> {
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn pack_panel(
+        &self,
+        depth: Range<usize>,
+        columns: Range<usize>,
+        nr: usize,
+        dst: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        let (pc, kc, j0, cols) = (depth.start, depth.len(), columns.start, columns.len());
+        debug_assert!(pc.is_multiple_of(QK) && (kc.is_multiple_of(QK) || pc + kc == self.k));
+        let nb = self.k / QK;
+        scratch.resize(kc.next_multiple_of(QK), 0.0);
+        for jj in 0..nr {
+            if jj >= cols {
+                for kk in 0..kc {
+                    dst[kk * nr + jj] = 0.0;
+                }
+                continue;
+            }
+            // Decode this weight row's slice of the depth block, then scatter it down the
+            // panel's column jj.
+            let row = &self.blocks[(j0 + jj) * nb + pc / QK..][..kc.div_ceil(QK)];
+            for (b, out) in row.iter().zip(scratch.chunks_exact_mut(QK)) {
+                b.dequantize(out);
+            }
+            for (kk, &v) in scratch[..kc].iter().enumerate() {
+                dst[kk * nr + jj] = v;
+            }
+        }
+    }
+}
