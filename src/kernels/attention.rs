@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use super::cpu::Isa;
-use super::simd::{axpy, dot};
+use super::simd::{axpy, axpy_rows, dot_rows, exp_shift_sum};
 
 /// Queries per task in prefill.
 const Q_TILE: usize = 16;
@@ -166,10 +166,10 @@ fn attend(
                 continue;
             }
             let qv = &q[(i * s.n_heads + g * group + hg) * hd..][..hd];
-            let sc = &mut scores[..last - t0];
-            for (j, x) in sc.iter_mut().enumerate() {
-                *x = dot(isa, qv, &keys[(t0 + j) * hd..][..hd]) * scale;
-            }
+            let n = last - t0;
+            let sc = &mut scores[..n];
+            dot_rows(isa, qv, &keys[t0 * hd..last * hd], sc);
+            sc.iter_mut().for_each(|x| *x *= scale);
             let m_tile = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let m_new = p.m[r].max(m_tile);
             let acc = &mut p.acc[r * hd..(r + 1) * hd];
@@ -179,11 +179,8 @@ fn attend(
                 acc.iter_mut().for_each(|x| *x *= w);
             }
             p.m[r] = m_new;
-            for (j, &x) in sc.iter().enumerate() {
-                let e = (x - m_new).exp();
-                p.l[r] += e;
-                axpy(isa, acc, e, &vals[(t0 + j) * hd..][..hd]);
-            }
+            p.l[r] += exp_shift_sum(isa, sc, m_new);
+            axpy_rows(isa, acc, sc, &vals[t0 * hd..last * hd]);
         }
         t0 = t1;
     }

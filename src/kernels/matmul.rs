@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::cpu::Isa;
 use super::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
-use super::qmatmul::qmatmul;
+use super::qmatmul::{qmatmul, qmatmul_many, QWeights};
 use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
 use super::simd::dot;
 use crate::tensor::DType;
@@ -35,6 +35,16 @@ pub enum WeightView<'a> {
 }
 
 impl<'a> WeightView<'a> {
+    /// The quantized formats, as the integer matvec kernels take them.
+    fn quant(self) -> Option<QWeights<'a>> {
+        match self {
+            WeightView::F32(_) => None,
+            WeightView::Q8_0(b) => Some(QWeights::Q8_0(b)),
+            WeightView::Q4_0(b) => Some(QWeights::Q4_0(b)),
+            WeightView::Q4_1(b) => Some(QWeights::Q4_1(b)),
+        }
+    }
+
     /// Views `bytes` in `dtype`'s block layout; `None` if the dtype has no matmul kernel
     /// or the bytes are misaligned or not a whole number of blocks.
     pub fn from_bytes(dtype: DType, bytes: &'a [u8]) -> Option<Self> {
@@ -65,6 +75,32 @@ pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k
         WeightView::Q8_0(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
         WeightView::Q4_0(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
         WeightView::Q4_1(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
+    }
+}
+
+/// Several projections of the same activations: `dst_j (m, n_j) = lhs (m, k) · W_jᵀ`.
+/// Few rows of quantized weights run as one parallel region (`qmatmul_many`); otherwise
+/// each product runs on its own.
+pub fn matmul_many(
+    isa: Isa,
+    lhs: &[f32],
+    m: usize,
+    k: usize,
+    jobs: &mut [(WeightView, &mut [f32])],
+) {
+    if m < GEMM_MIN_ROWS {
+        let quant: Option<Vec<QWeights>> = jobs.iter().map(|(w, _)| w.quant()).collect();
+        if let Some(qs) = quant {
+            let mut qjobs: Vec<(QWeights, &mut [f32])> = qs
+                .into_iter()
+                .zip(jobs.iter_mut().map(|(_, d)| &mut **d))
+                .collect();
+            return qmatmul_many(isa, lhs, m, k, &mut qjobs);
+        }
+    }
+    for (w, dst) in jobs.iter_mut() {
+        let n = dst.len() / m.max(1);
+        matmul(isa, lhs, *w, dst, m, k, n);
     }
 }
 

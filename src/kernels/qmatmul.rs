@@ -1,5 +1,5 @@
 //! Quantized matmul: `dst (m, n) = lhs (m, k) · Wᵀ` with `W` as `n` rows of quantized
-//! blocks, the activations quantized once per call to 16-bit `BlockA16`, and integer dot
+//! blocks, the activations quantized once per call to 16 bits (`QuantActs`), and integer dot
 //! products (`qdot`). Each decoded weight block serves up to `MAX_ROWS` activation rows.
 //!
 //! Work is split over weight rows, in a few large contiguous chunks (each thread streams
@@ -9,8 +9,8 @@
 use rayon::prelude::*;
 
 use super::cpu::Isa;
-use super::qdot::{dot_rows, quantize_row_a16, BlockA16, DotBlock, MAX_ROWS};
-use super::quant::QK;
+use super::qdot::{dot_rows, DotBlock, QuantActs, MAX_ROWS};
+use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
 
 /// Below this many multiply-adds a call runs on the calling thread: waking a worker costs
 /// more than it saves (see DESIGN.md's measured rayon costs).
@@ -28,13 +28,30 @@ unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}
 
-/// Quantizes the `(m, k)` activations into `m * k / 32` blocks.
-pub fn quantize_lhs(lhs: &[f32], k: usize) -> Vec<BlockA16> {
-    let mut q = vec![BlockA16::default(); lhs.len() / QK];
-    for (x, b) in lhs.chunks_exact(k).zip(q.chunks_exact_mut(k / QK)) {
-        quantize_row_a16(x, b);
+/// Quantized weights of one projection, `(n, k)` row-major in blocks.
+#[derive(Clone, Copy)]
+pub enum QWeights<'a> {
+    Q8_0(&'a [BlockQ8_0]),
+    Q4_0(&'a [BlockQ4_0]),
+    Q4_1(&'a [BlockQ4_1]),
+}
+
+impl QWeights<'_> {
+    fn blocks(&self) -> usize {
+        match self {
+            QWeights::Q8_0(w) => w.len(),
+            QWeights::Q4_0(w) => w.len(),
+            QWeights::Q4_1(w) => w.len(),
+        }
     }
-    q
+
+    fn rows(&self, isa: Isa, acts: &QuantActs, r0: usize, r1: usize, out: SendPtr, n: usize) {
+        match *self {
+            QWeights::Q8_0(w) => rows(isa, w, acts, r0, r1, out, n),
+            QWeights::Q4_0(w) => rows(isa, w, acts, r0, r1, out, n),
+            QWeights::Q4_1(w) => rows(isa, w, acts, r0, r1, out, n),
+        }
+    }
 }
 
 /// `dst (m, n) = lhs (m, k) · w (n, k)ᵀ`.
@@ -54,71 +71,109 @@ pub fn qmatmul<B: DotBlock>(
     if m == 0 || n == 0 {
         return;
     }
-    let q = quantize_lhs(lhs, k);
-    qmatmul_a16(isa, &q, w, dst, m, k, n);
+    let mut acts = QuantActs::default();
+    acts.quantize(lhs, m, k);
+    let out = SendPtr(dst.as_mut_ptr());
+    split(m * n * k, n, |r0, r1| rows(isa, w, &acts, r0, r1, out, n));
 }
 
-/// As `qmatmul`, with the activations already quantized (`m * k / 32` blocks).
-pub fn qmatmul_a16<B: DotBlock>(
+/// Several products of the same activations, `dst_j (m, n_j) = lhs (m, k) · W_jᵀ`, in one
+/// parallel region: the activations are quantized once and the rows of all the matrices
+/// are split together (q, k and v, or gate and up, cost one fork-join instead of three).
+pub fn qmatmul_many(
     isa: Isa,
-    q: &[BlockA16],
-    w: &[B],
-    dst: &mut [f32],
+    lhs: &[f32],
     m: usize,
     k: usize,
-    n: usize,
+    jobs: &mut [(QWeights, &mut [f32])],
 ) {
+    assert_eq!(k % QK, 0, "qmatmul: k must be a multiple of {QK}");
+    assert_eq!(lhs.len(), m * k, "qmatmul: lhs must be (m, k)");
+    if m == 0 {
+        return;
+    }
     let nb = k / QK;
-    assert_eq!(q.len(), m * nb);
-    assert_eq!(dst.len(), m * n);
-    let out = SendPtr(dst.as_mut_ptr());
-    let rows = |r0: usize, r1: usize| {
-        for r in r0..r1 {
-            let wr = &w[r * nb..(r + 1) * nb];
-            let mut i = 0;
-            while i < m {
-                let a = &q[i * nb..];
-                match m - i {
-                    1 => group::<B, 1>(isa, wr, a, nb, out, i, n, r),
-                    2 => group::<B, 2>(isa, wr, a, nb, out, i, n, r),
-                    3 => group::<B, 3>(isa, wr, a, nb, out, i, n, r),
-                    _ => group::<B, 4>(isa, wr, a, nb, out, i, n, r),
-                }
-                i += (m - i).min(MAX_ROWS);
+    // (first global row, rows, weights, output) per job.
+    let mut table = Vec::with_capacity(jobs.len());
+    let mut total = 0;
+    for (w, dst) in jobs.iter_mut() {
+        assert_eq!(w.blocks() % nb, 0, "qmatmul: weights must be (n, k)");
+        let n = w.blocks() / nb;
+        assert_eq!(dst.len(), m * n, "qmatmul: dst must be (m, n)");
+        table.push((total, n, *w, SendPtr(dst.as_mut_ptr())));
+        total += n;
+    }
+    let mut acts = QuantActs::default();
+    acts.quantize(lhs, m, k);
+    split(m * total * k, total, |g0, g1| {
+        for &(first, n, w, out) in &table {
+            let (r0, r1) = (g0.max(first), g1.min(first + n));
+            if r0 < r1 {
+                w.rows(isa, &acts, r0 - first, r1 - first, out, n);
             }
         }
-    };
+    });
+}
+
+/// Runs `job(r0, r1)` over `0..n` rows: on this thread when the product is small, else in
+/// one contiguous chunk per thread.
+fn split(macs: usize, n: usize, job: impl Fn(usize, usize) + Sync) {
     let threads = rayon::current_num_threads();
-    if threads == 1 || m * n * k < PARALLEL_MIN_MACS {
-        rows(0, n);
+    if threads == 1 || macs < PARALLEL_MIN_MACS {
+        job(0, n);
         return;
     }
     let chunk = n.div_ceil(threads).next_multiple_of(ROW_GRAIN);
     (0..n.div_ceil(chunk))
         .into_par_iter()
-        .for_each(|c| rows(c * chunk, ((c + 1) * chunk).min(n)));
+        .for_each(|c| job(c * chunk, ((c + 1) * chunk).min(n)));
 }
 
-/// Computes weight row `r` against the `R` activation rows from row `i` and writes the
-/// results to column `r` of `dst` (`(m, n)` at `out`).
-#[allow(clippy::too_many_arguments)]
+/// Weight rows `r0 .. r1` of `w` against every activation row, into `dst (m, n)` at `out`.
+fn rows<B: DotBlock>(
+    isa: Isa,
+    w: &[B],
+    acts: &QuantActs,
+    r0: usize,
+    r1: usize,
+    out: SendPtr,
+    n: usize,
+) {
+    let (m, nb) = (acts.rows, acts.nb);
+    debug_assert!(r1 <= n && w.len() == n * nb);
+    for r in r0..r1 {
+        let wr = &w[r * nb..(r + 1) * nb];
+        let mut i = 0;
+        while i < m {
+            match m - i {
+                1 => group::<B, 1>(isa, wr, acts, i, out, n, r),
+                2 => group::<B, 2>(isa, wr, acts, i, out, n, r),
+                3 => group::<B, 3>(isa, wr, acts, i, out, n, r),
+                _ => group::<B, 4>(isa, wr, acts, i, out, n, r),
+            }
+            i += (m - i).min(MAX_ROWS);
+        }
+    }
+}
+
+/// Computes weight row `r` against activation rows `i .. i + R` and writes the results to
+/// column `r` of `dst` (`(m, n)` at `out`).
 #[inline]
 fn group<B: DotBlock, const R: usize>(
     isa: Isa,
     wr: &[B],
-    a: &[BlockA16],
-    nb: usize,
-    out: SendPtr,
+    acts: &QuantActs,
     i: usize,
+    out: SendPtr,
     n: usize,
     r: usize,
 ) {
     let mut o = [0.0f32; R];
-    dot_rows::<B, R>(isa, wr, a, nb, &mut o);
+    dot_rows::<B, R>(isa, wr, acts, i, &mut o);
     for (t, v) in o.into_iter().enumerate() {
-        // SAFETY: the caller passes rows `i + t < m` and a column `r < n`, so the index is
-        // inside `dst` (m * n elements); each `r` belongs to exactly one task, so no two
-        // threads write the same element.
+        // SAFETY: rows `i + t < m` and column `r < n` index inside `dst` (m * n elements,
+        // checked by the public entry points); each `r` belongs to exactly one task, so no
+        // two threads write the same element.
         unsafe { *out.0.add((i + t) * n + r) = v };
     }
 }
@@ -128,7 +183,7 @@ mod tests {
     use super::*;
     use crate::kernels::cpu::supported_isas;
     use crate::kernels::qdot::dot_rows_scalar;
-    use crate::kernels::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QuantBlock};
+    use crate::kernels::quant::QuantBlock;
 
     fn data(n: usize, seed: f32) -> Vec<f32> {
         (0..n)
@@ -148,7 +203,8 @@ mod tests {
         ] {
             let w: Vec<B> = data(n * k, 1.0).chunks_exact(QK).map(B::quantize).collect();
             let lhs = data(m * k, 2.0);
-            let q = quantize_lhs(&lhs, k);
+            let mut q = QuantActs::default();
+            q.quantize(&lhs, m, k);
             let nb = k / QK;
             for isa in supported_isas() {
                 let mut dst = vec![f32::NAN; m * n];
@@ -156,12 +212,7 @@ mod tests {
                 for i in 0..m {
                     for r in 0..n {
                         let mut want = [0.0f32; 1];
-                        dot_rows_scalar::<B, 1>(
-                            &w[r * nb..(r + 1) * nb],
-                            &q[i * nb..],
-                            nb,
-                            &mut want,
-                        );
+                        dot_rows_scalar::<B, 1>(&w[r * nb..(r + 1) * nb], &q, i, &mut want);
                         let got = dst[i * n + r];
                         assert!(
                             (got - want[0]).abs() <= 1e-5 * (1.0 + want[0].abs()),
@@ -179,6 +230,45 @@ mod tests {
         check::<BlockQ4_0>();
         check::<BlockQ4_1>();
         check::<BlockQ8_0>();
+    }
+
+    #[test]
+    fn many_equals_one_at_a_time() {
+        let (m, k) = (2, 96);
+        let lhs = data(m * k, 5.0);
+        let w1: Vec<BlockQ4_1> = data(40 * k, 1.0)
+            .chunks_exact(QK)
+            .map(BlockQ4_1::quantize)
+            .collect();
+        let w2: Vec<BlockQ8_0> = data(300 * k, 2.0)
+            .chunks_exact(QK)
+            .map(BlockQ8_0::quantize)
+            .collect();
+        let w3: Vec<BlockQ4_0> = data(7 * k, 3.0)
+            .chunks_exact(QK)
+            .map(BlockQ4_0::quantize)
+            .collect();
+        for isa in supported_isas() {
+            let (mut a1, mut a2, mut a3) =
+                (vec![0.0; m * 40], vec![0.0; m * 300], vec![0.0; m * 7]);
+            qmatmul(isa, &lhs, &w1, &mut a1, m, k, 40);
+            qmatmul(isa, &lhs, &w2, &mut a2, m, k, 300);
+            qmatmul(isa, &lhs, &w3, &mut a3, m, k, 7);
+            let (mut b1, mut b2, mut b3) =
+                (vec![0.0; m * 40], vec![0.0; m * 300], vec![0.0; m * 7]);
+            qmatmul_many(
+                isa,
+                &lhs,
+                m,
+                k,
+                &mut [
+                    (QWeights::Q4_1(&w1), &mut b1),
+                    (QWeights::Q8_0(&w2), &mut b2),
+                    (QWeights::Q4_0(&w3), &mut b3),
+                ],
+            );
+            assert_eq!((a1, a2, a3), (b1, b2, b3), "{isa:?}");
+        }
     }
 
     #[test]

@@ -39,6 +39,66 @@ pub fn axpy(isa: Isa, y: &mut [f32], alpha: f32, x: &[f32]) {
     }
 }
 
+/// `out[t] = q · rows[t]` for the `out.len()` rows of `q.len()` values in `rows`.
+#[inline]
+pub fn dot_rows(isa: Isa, q: &[f32], rows: &[f32], out: &mut [f32]) {
+    let d = q.len();
+    assert_eq!(
+        rows.len(),
+        out.len() * d,
+        "dot_rows: rows must be (out.len(), q.len())"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` implies AVX-512F; shapes checked above.
+        Isa::Avx512 if d.is_multiple_of(16) => unsafe { x86::dot_rows_avx512(q, rows, out) },
+        _ => {
+            for (o, r) in out.iter_mut().zip(rows.chunks_exact(d.max(1))) {
+                *o = dot(isa, q, r);
+            }
+        }
+    }
+}
+
+/// `acc += Σ_t p[t] · rows[t]` for the `p.len()` rows of `acc.len()` values in `rows`.
+#[inline]
+pub fn axpy_rows(isa: Isa, acc: &mut [f32], p: &[f32], rows: &[f32]) {
+    let d = acc.len();
+    assert_eq!(
+        rows.len(),
+        p.len() * d,
+        "axpy_rows: rows must be (p.len(), acc.len())"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` implies AVX-512F; shapes checked above.
+        Isa::Avx512 if d.is_multiple_of(64) => unsafe { x86::axpy_rows_avx512(acc, p, rows) },
+        _ => {
+            for (&pt, r) in p.iter().zip(rows.chunks_exact(d.max(1))) {
+                axpy(isa, acc, pt, r);
+            }
+        }
+    }
+}
+
+/// `x[i] = exp(x[i] - shift)` in place; returns `Σ x[i]` (softmax's numerator and sum).
+#[inline]
+pub fn exp_shift_sum(isa: Isa, x: &mut [f32], shift: f32) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` implies AVX-512F.
+        Isa::Avx512 => unsafe { x86::exp_shift_sum_avx512(x, shift) },
+        _ => {
+            let mut sum = 0.0;
+            for v in x.iter_mut() {
+                *v = (*v - shift).exp();
+                sum += *v;
+            }
+            sum
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -106,6 +166,152 @@ mod x86 {
             });
             unsafe { _mm512_mask_storeu_ps(py.add(i), m, v) };
         }
+    }
+
+    /// Four keys at a time: four accumulators, then one combined horizontal sum.
+    /// Callers guarantee `q.len() % 16 == 0` and `rows.len() == out.len() * q.len()`.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn dot_rows_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) {
+        let d = q.len();
+        let (pq, pr) = (q.as_ptr(), rows.as_ptr());
+        let n = out.len();
+        let mut t = 0;
+        while t + 4 <= n {
+            let mut acc = [_mm512_setzero_ps(); 4];
+            for i in (0..d).step_by(16) {
+                // SAFETY: i + 16 <= d and rows t..t+4 exist.
+                let qv = unsafe { _mm512_loadu_ps(pq.add(i)) };
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(
+                        qv,
+                        unsafe { _mm512_loadu_ps(pr.add((t + j) * d + i)) },
+                        *a,
+                    );
+                }
+            }
+            // Pairwise interleave so one vector ends up holding the four sums.
+            let t01 = _mm512_add_ps(
+                _mm512_unpacklo_ps(acc[0], acc[1]),
+                _mm512_unpackhi_ps(acc[0], acc[1]),
+            );
+            let t23 = _mm512_add_ps(
+                _mm512_unpacklo_ps(acc[2], acc[3]),
+                _mm512_unpackhi_ps(acc[2], acc[3]),
+            );
+            let u = _mm512_add_ps(
+                _mm512_castpd_ps(_mm512_unpacklo_pd(
+                    _mm512_castps_pd(t01),
+                    _mm512_castps_pd(t23),
+                )),
+                _mm512_castpd_ps(_mm512_unpackhi_pd(
+                    _mm512_castps_pd(t01),
+                    _mm512_castps_pd(t23),
+                )),
+            );
+            let h = _mm256_add_ps(
+                _mm512_castps512_ps256(u),
+                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)),
+            );
+            let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            // SAFETY: t + 4 <= n.
+            unsafe { _mm_storeu_ps(out.as_mut_ptr().add(t), s) };
+            t += 4;
+        }
+        while t < n {
+            // SAFETY: row t exists.
+            out[t] = unsafe { dot_avx512(q, std::slice::from_raw_parts(pr.add(t * d), d)) };
+            t += 1;
+        }
+    }
+
+    /// The accumulator stays in registers, 64 values (4 zmm) at a time, while the rows
+    /// stream past. Callers guarantee `acc.len() % 64 == 0` and the shapes.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn axpy_rows_avx512(acc: &mut [f32], p: &[f32], rows: &[f32]) {
+        let d = acc.len();
+        let (pa, pr) = (acc.as_mut_ptr(), rows.as_ptr());
+        for i in (0..d).step_by(64) {
+            // SAFETY: i + 64 <= d.
+            let mut a = unsafe {
+                [
+                    _mm512_loadu_ps(pa.add(i)),
+                    _mm512_loadu_ps(pa.add(i + 16)),
+                    _mm512_loadu_ps(pa.add(i + 32)),
+                    _mm512_loadu_ps(pa.add(i + 48)),
+                ]
+            };
+            for (t, &pt) in p.iter().enumerate() {
+                let w = _mm512_set1_ps(pt);
+                for (j, aj) in a.iter_mut().enumerate() {
+                    // SAFETY: row t exists and i + 16 j + 16 <= d.
+                    *aj = _mm512_fmadd_ps(
+                        w,
+                        unsafe { _mm512_loadu_ps(pr.add(t * d + i + 16 * j)) },
+                        *aj,
+                    );
+                }
+            }
+            for (j, aj) in a.iter().enumerate() {
+                // SAFETY: as above.
+                unsafe { _mm512_storeu_ps(pa.add(i + 16 * j), *aj) };
+            }
+        }
+    }
+
+    /// `e^x` for 16 lanes: `x = n·ln2 + r` with |r| ≤ ln2/2, a degree-6 polynomial for
+    /// `e^r` (Cephes `expf` coefficients, ~1 ulp), then `scalef` by `2^n` (which also
+    /// flushes very negative inputs to 0).
+    #[inline]
+    #[target_feature(enable = "avx512f,fma")]
+    fn exp_avx512(x: __m512) -> __m512 {
+        let x = _mm512_max_ps(x, _mm512_set1_ps(-104.0));
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+        );
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm512_set1_ps(1.987_569_1e-4);
+        for c in [
+            1.398_199_9e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            0.166_666_65,
+            0.5,
+        ] {
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+        }
+        let p = _mm512_fmadd_ps(
+            p,
+            _mm512_mul_ps(r, r),
+            _mm512_add_ps(r, _mm512_set1_ps(1.0)),
+        );
+        _mm512_scalef_ps(p, n)
+    }
+
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn exp_shift_sum_avx512(x: &mut [f32], shift: f32) -> f32 {
+        let n = x.len();
+        let px = x.as_mut_ptr();
+        let sh = _mm512_set1_ps(shift);
+        let mut sum = _mm512_setzero_ps();
+        let mut i = 0;
+        while i < n {
+            let m: __mmask16 = if n - i >= 16 {
+                0xffff
+            } else {
+                (1u16 << (n - i)) - 1
+            };
+            // SAFETY: masked lanes stay below n.
+            let v = exp_avx512(_mm512_sub_ps(
+                unsafe { _mm512_maskz_loadu_ps(m, px.add(i)) },
+                sh,
+            ));
+            let v = _mm512_maskz_mov_ps(m, v);
+            unsafe { _mm512_mask_storeu_ps(px.add(i), m, v) };
+            sum = _mm512_add_ps(sum, v);
+            i += 16;
+        }
+        _mm512_reduce_add_ps(sum)
     }
 
     /// Callers guarantee `a.len() == b.len()`.
@@ -194,6 +400,51 @@ mod tests {
                     assert!((p - q).abs() < 1e-6, "{isa:?} axpy n={n}");
                 }
             }
+        }
+    }
+    #[test]
+    fn row_kernels_and_exp_match_scalar() {
+        for (n, d) in [
+            (0usize, 64usize),
+            (1, 64),
+            (3, 64),
+            (4, 64),
+            (7, 128),
+            (13, 16),
+            (5, 24),
+            (9, 64),
+        ] {
+            let q: Vec<f32> = (0..d).map(|i| (i as f32 * 0.21).sin()).collect();
+            let rows: Vec<f32> = (0..n * d).map(|i| (i as f32 * 0.13).cos()).collect();
+            let p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).sin()).collect();
+            let mut want = vec![0.0; n];
+            dot_rows(Isa::Scalar, &q, &rows, &mut want);
+            let mut acc0 = q.clone();
+            axpy_rows(Isa::Scalar, &mut acc0, &p, &rows);
+            for isa in supported_isas() {
+                let mut got = vec![0.0; n];
+                dot_rows(isa, &q, &rows, &mut got);
+                let mut acc = q.clone();
+                axpy_rows(isa, &mut acc, &p, &rows);
+                for (g, w) in got.iter().zip(&want).chain(acc.iter().zip(&acc0)) {
+                    assert!((g - w).abs() < 1e-4, "{isa:?} n={n} d={d}: {g} vs {w}");
+                }
+            }
+        }
+        let xs: Vec<f32> = (0..1000).map(|i| -100.0 + i as f32 * 0.1003).collect();
+        for isa in supported_isas() {
+            let mut e = xs.clone();
+            let sum = exp_shift_sum(isa, &mut e, 1.5);
+            let mut want_sum = 0.0f64;
+            for (&x, &g) in xs.iter().zip(&e) {
+                let w = ((x - 1.5) as f64).exp();
+                want_sum += w;
+                assert!(
+                    (g as f64 - w).abs() <= 2e-7 * w + 1e-37,
+                    "{isa:?} exp({x} - 1.5) = {g}, want {w}"
+                );
+            }
+            assert!((sum as f64 / want_sum - 1.0).abs() < 1e-5);
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::kernels::attention::{attention, AttnShape};
 use crate::kernels::cpu::isa;
 use crate::kernels::ops::{add_assign, rmsnorm, rope, rope_angles, silu_mul};
 use crate::model::config::Config;
-use crate::model::weights::Weights;
+use crate::model::weights::{Linear, Weights};
 
 /// Keys and values of every processed position, preallocated for `max_seq` positions.
 pub struct KvCache {
@@ -124,9 +124,11 @@ pub fn forward(
     for (l, lw) in w.layers.iter().enumerate() {
         // Attention block.
         rmsnorm(&mut s.xb, &s.x, &lw.attn_norm, c.norm_eps);
-        lw.wq.matmul(&s.xb, m, &mut s.q);
-        lw.wk.matmul(&s.xb, m, &mut s.k);
-        lw.wv.matmul(&s.xb, m, &mut s.v);
+        Linear::matmul_many(
+            &s.xb,
+            m,
+            &mut [(&lw.wq, &mut s.q), (&lw.wk, &mut s.k), (&lw.wv, &mut s.v)],
+        );
         for i in 0..m {
             let (cos, sin) = (
                 &s.cos[i * half..(i + 1) * half],
@@ -163,8 +165,11 @@ pub fn forward(
 
         // Feed-forward block.
         rmsnorm(&mut s.xb, &s.x, &lw.ffn_norm, c.norm_eps);
-        lw.w_gate.matmul(&s.xb, m, &mut s.gate);
-        lw.w_up.matmul(&s.xb, m, &mut s.up);
+        Linear::matmul_many(
+            &s.xb,
+            m,
+            &mut [(&lw.w_gate, &mut s.gate), (&lw.w_up, &mut s.up)],
+        );
         silu_mul(&mut s.gate, &s.up);
         lw.w_down.matmul(&s.gate, m, &mut s.xb);
         add_assign(&mut s.x, &s.xb);

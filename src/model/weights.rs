@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::io::Gguf;
 use crate::kernels::cpu::isa;
-use crate::kernels::matmul::{matmul, WeightView};
+use crate::kernels::matmul::{matmul, matmul_many, WeightView};
 
 use crate::model::config::Config;
 use crate::tensor::{DType, Tensor};
@@ -70,11 +70,29 @@ impl Linear {
         self.tensor.dtype()
     }
 
+    fn view(&self) -> WeightView<'_> {
+        WeightView::from_bytes(self.tensor.dtype(), self.tensor.bytes())
+            .expect("checked in Linear::new")
+    }
+
     /// `out (m, rows) = x (m, cols) · Wᵀ`.
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        let w = WeightView::from_bytes(self.tensor.dtype(), self.tensor.bytes())
-            .expect("checked in Linear::new");
-        matmul(isa(), x, w, out, m, self.cols, self.rows);
+        matmul(isa(), x, self.view(), out, m, self.cols, self.rows);
+    }
+
+    /// `out_j (m, rows_j) = x (m, cols) · W_jᵀ` for several matrices of the same input
+    /// width, in one parallel region where the kernels allow it.
+    pub fn matmul_many(x: &[f32], m: usize, jobs: &mut [(&Linear, &mut [f32])]) {
+        let Some(cols) = jobs.first().map(|(l, _)| l.cols) else {
+            return;
+        };
+        assert!(
+            jobs.iter().all(|(l, _)| l.cols == cols),
+            "matmul_many: input widths differ"
+        );
+        let mut views: Vec<(WeightView, &mut [f32])> =
+            jobs.iter_mut().map(|(l, o)| (l.view(), &mut **o)).collect();
+        matmul_many(isa(), x, m, cols, &mut views);
     }
 
     /// Row `r` as f32 (the embedding lookup).

@@ -1,0 +1,75 @@
+//! Quantized projections, GFLOP/s (2·m·k·n per call): matrix-vector (decode, m = 1) and
+//! 512 activation rows (prefill) for Q4_1 and Q8_0 weights at SmolLM2-135M's shapes.
+//!
+//! `qmatmul/<fmt>/<m>x<k>x<n>` is what `kernels::matmul` runs for that shape (the integer
+//! matvec path below `GEMM_MIN_ROWS` rows, the packed f32 GEMM above); the `-int` and
+//! `-gemm` ids force one path, to show where each wins.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ingot::kernels::cpu::isa;
+use ingot::kernels::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
+use ingot::kernels::matmul::{matmul, WeightView};
+use ingot::kernels::qmatmul::qmatmul;
+use ingot::kernels::quant::{BlockQ4_1, BlockQ8_0, QuantBlock};
+
+fn data(n: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i % 1013) as f32 * 0.01).sin()).collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("qmatmul");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let shapes = [
+        (1, 576, 1536),
+        (1, 1536, 576),
+        (1, 576, 49152),
+        (8, 576, 1536),
+        (512, 576, 1536),
+        (512, 1536, 576),
+    ];
+    for (m, k, n) in shapes {
+        let x = data(m * k);
+        let w = data(n * k);
+        let q41: Vec<BlockQ4_1> = w.chunks_exact(32).map(BlockQ4_1::quantize).collect();
+        let q80: Vec<BlockQ8_0> = w.chunks_exact(32).map(BlockQ8_0::quantize).collect();
+        let mut out = vec![0.0f32; m * n];
+        g.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        let id = |f: &str| BenchmarkId::new(f, format!("{m}x{k}x{n}"));
+        if n == 49152 {
+            // The tied LM head is Q8_0.
+            g.bench_function(id("q8_0"), |b| {
+                b.iter(|| matmul(isa(), &x, WeightView::Q8_0(&q80), &mut out, m, k, n))
+            });
+            continue;
+        }
+        g.bench_function(id("q4_1"), |b| {
+            b.iter(|| matmul(isa(), &x, WeightView::Q4_1(&q41), &mut out, m, k, n))
+        });
+        g.bench_function(id("q8_0"), |b| {
+            b.iter(|| matmul(isa(), &x, WeightView::Q8_0(&q80), &mut out, m, k, n))
+        });
+        if m > 1 {
+            g.bench_function(id("q4_1-int"), |b| {
+                b.iter(|| qmatmul(isa(), &x, &q41, &mut out, m, k, n))
+            });
+            g.bench_function(id("q4_1-gemm"), |b| {
+                b.iter(|| {
+                    sgemm(
+                        isa(),
+                        MatRef::row_major(&x, m, k),
+                        &QuantRowsT { blocks: &q41, k, n },
+                        MatMut::row_major(&mut out, m, n),
+                    )
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
