@@ -251,3 +251,34 @@ fn model_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Model>();
 }
+
+#[test]
+fn logits_do_not_depend_on_the_thread_count() {
+    // Prefill of the 37-token chat prompt (the packed GEMM path) and three decode steps
+    // (the matrix-vector and flash-decoding paths), with 1 and with 2 threads: same bits.
+    let prompt = ids(&case("logits", "chat")["ids"]);
+    for mode in [ComputeMode::Native, ComputeMode::F32] {
+        let m = model(mode);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut s = m.session(128).unwrap();
+                let mut all = s.forward(&prompt).unwrap();
+                for t in [504, 3458, 28] {
+                    all.extend(s.forward(&[t]).unwrap());
+                }
+                all
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert!(
+            one.iter()
+                .zip(&two)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{mode:?}: logits differ between 1 and 2 threads"
+        );
+    }
+}

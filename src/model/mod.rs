@@ -138,6 +138,13 @@ impl<'m> Session<'m> {
         self.tokens.clear();
     }
 
+    /// Keeps only the first `len` tokens (no-op if there are fewer): later calls continue
+    /// from there, as if the rest had never been run. Chat front-ends use it to reuse a
+    /// shared prefix.
+    pub fn truncate(&mut self, len: usize) {
+        self.tokens.truncate(len);
+    }
+
     /// Runs `tokens` after those already in the cache and returns the `(vocab_size)`
     /// logits that predict the token after the last one. A whole prompt in one call is a
     /// prefill; a single token is a decode step.

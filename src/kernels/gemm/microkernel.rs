@@ -5,6 +5,8 @@
 //! multiplies them with the `NR` values of B into `MR × NR` accumulators held in
 //! registers for the whole loop (an outer-product update, BLIS's micro-kernel).
 
+use super::pack::{pack_a_panel, MatRef};
+
 /// A register-tiled kernel for one ISA.
 pub trait MicroKernel {
     /// Rows of C per call (values of A broadcast per step).
@@ -34,6 +36,9 @@ pub trait MicroKernel {
         rsc: usize,
         accumulate: bool,
     );
+
+    /// Packs an A micro-panel for this kernel's `MR` (see `pack::pack_a_panel`).
+    fn pack_a(a: &MatRef, i0: usize, rows: usize, pc: usize, kc: usize, dst: &mut [f32]);
 }
 
 /// Portable kernel: plain arrays the compiler can vectorise for the baseline target.
@@ -45,6 +50,10 @@ impl MicroKernel for Scalar {
     const KC: usize = 256;
     const MC: usize = 256;
     const NC: usize = 2048;
+
+    fn pack_a(a: &MatRef, i0: usize, rows: usize, pc: usize, kc: usize, dst: &mut [f32]) {
+        pack_a_panel::<4>(a, i0, rows, pc, kc, dst);
+    }
 
     unsafe fn run(
         kc: usize,
@@ -88,7 +97,7 @@ pub use x86::{Avx2, Avx512};
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::MicroKernel;
+    use super::{pack_a_panel, MatRef, MicroKernel};
 
     /// AVX-512: 12 × 32 tile, 24 zmm accumulators; each step loads 2 vectors of B and
     /// broadcasts 12 values of A for 24 FMAs, so the two FMA pipes stay busy.
@@ -97,12 +106,16 @@ mod x86 {
     impl MicroKernel for Avx512 {
         const MR: usize = 12;
         const NR: usize = 32;
-        // 192 × 32 × 4 B = 24 KB of B in the 48 KB L1, beside the streaming A panel.
-        const KC: usize = 192;
-        // 672 × 192 × 4 B = 504 KB of A: half of the 1 MB L2.
-        const MC: usize = 672;
-        // 192 × 4096 × 4 B = 3 MB of B per thread in the shared 32 MB L3.
+        // 256 × 32 × 4 B = 32 KB of B in the 48 KB L1, beside the streaming 12 KB A panel.
+        const KC: usize = 256;
+        // 504 × 256 × 4 B = 504 KB of A: half of the 1 MB L2.
+        const MC: usize = 504;
+        // 256 × 4096 × 4 B = 4 MB of B per thread in the shared 32 MB L3.
         const NC: usize = 4096;
+
+        fn pack_a(a: &MatRef, i0: usize, rows: usize, pc: usize, kc: usize, dst: &mut [f32]) {
+            pack_a_panel::<12>(a, i0, rows, pc, kc, dst);
+        }
 
         #[inline]
         unsafe fn run(
@@ -169,6 +182,10 @@ mod x86 {
         // 336 × 256 × 4 B = 336 KB of A in a 512 KB-1 MB L2.
         const MC: usize = 336;
         const NC: usize = 4096;
+
+        fn pack_a(a: &MatRef, i0: usize, rows: usize, pc: usize, kc: usize, dst: &mut [f32]) {
+            pack_a_panel::<6>(a, i0, rows, pc, kc, dst);
+        }
 
         #[inline]
         unsafe fn run(

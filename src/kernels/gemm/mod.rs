@@ -4,17 +4,19 @@
 //! hierarchy (constants are per micro-kernel, see `microkernel.rs`):
 //!
 //! ```text
+//! loop 4  pc over k by KC   the depth of every packed block; all of A's rows for it are
+//!                           packed once, by all threads together, and shared
 //! loop 5  jc over n by NC   a KC × NC block of B, packed, for a share of L3
-//! loop 4  pc over k by KC   the depth of every packed block
-//! loop 3  ic over m by MC   an MC × KC block of A, packed, in L2
+//! loop 3  ic over m by MC   MC × KC of the packed A, read from L2
 //! loop 2  jr over NC by NR  one KC × NR micro-panel of B, reused from L1
 //! loop 1  ir over MC by MR  one MR × KC micro-panel of A against it
 //!         micro-kernel      an MR × NR tile of C in registers
 //! ```
 //!
-//! Threads split loop 5's columns into contiguous ranges (whole NR panels): each thread
-//! packs and decodes only its own part of B, which is what matters when B is a quantized
-//! weight matrix decoded during packing. Every element of C is summed in the same order
+//! (Loop 4 sits outside loop 5 so that the packed A can be shared: packing it once per
+//! thread cost 10% at 1024³ on two threads.) Threads split the columns into contiguous
+//! ranges (whole NR panels): each packs and decodes only its own part of B, which is what
+//! matters when B is a quantized weight matrix decoded during packing. Every element of C is summed in the same order
 //! whatever the split, so results do not depend on the thread count. A and B are read
 //! through strides, so transposed operands cost nothing beyond packing.
 
@@ -79,8 +81,10 @@ unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
 thread_local! {
-    /// Per-thread packing buffers (A block, B block, decode scratch), reused across calls.
-    static BUFFERS: RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// Per-thread packing buffers (B block, decode scratch), reused across calls.
+    static BUFFERS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The calling thread's buffer for the packed A block that all threads read.
+    static SHARED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The BLIS loop nest for micro-kernel `K`.
@@ -125,102 +129,150 @@ pub fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
         let (p0, p1) = (p * panels / parts, (p + 1) * panels / parts);
         (p0 * K::NR, (p1 * K::NR).min(n))
     };
-    if parts == 1 {
-        gemm_columns::<K>(&a, b, cp, 0, n);
+    // Depth blocks of equal size (a multiple of 32, at most KC): k = 576 runs as 3 × 192
+    // rather than 256 + 256 + 64, whose short last block wastes the kernel's start-up.
+    let kc_step = k
+        .div_ceil(k.div_ceil(K::KC))
+        .next_multiple_of(32)
+        .min(K::KC);
+    let a_panels = m.div_ceil(K::MR);
+    let a_len = a_panels * K::MR * kc_step.min(k);
+    // The packed A of one depth block is shared by all threads: reuse this thread's buffer
+    // unless a nested call on this thread holds it.
+    // From outside the pool, hop onto a worker once: the 2 regions per depth block then
+    // fork from inside it instead of waking the pool from outside each time.
+    let run = || {
+        SHARED_A.with(|cell| {
+            let mut own;
+            let mut guard = cell.try_borrow_mut();
+            let abuf: &mut Vec<f32> = match guard.as_deref_mut() {
+                Ok(buf) => buf,
+                Err(_) => {
+                    own = Vec::new();
+                    &mut own
+                }
+            };
+            abuf.resize(a_len.max(abuf.len()), 0.0);
+            // Loop 4 (outermost here): depth blocks of KC. Threads share A's packing for the
+            // block, then each runs loops 5, 3, 2, 1 over its own columns.
+            for pc in (0..k).step_by(kc_step) {
+                let kc = kc_step.min(k - pc);
+                let pack = |ip: usize, dst: &mut [f32]| {
+                    let i0 = ip * K::MR;
+                    K::pack_a(&a, i0, K::MR.min(m - i0), pc, kc, dst);
+                };
+                let packed = &mut abuf[..a_panels * K::MR * kc];
+                if parts == 1 {
+                    packed
+                        .chunks_mut(K::MR * kc)
+                        .enumerate()
+                        .for_each(|(ip, d)| pack(ip, d));
+                } else {
+                    packed
+                        .par_chunks_mut(K::MR * kc)
+                        .enumerate()
+                        .for_each(|(ip, d)| pack(ip, d));
+                }
+                let packed: &[f32] = packed;
+                let block = Depth { pc, kc, a: packed };
+                if parts == 1 {
+                    gemm_columns::<K>(m, b, cp, 0, n, &block);
+                } else {
+                    (0..parts).into_par_iter().for_each(|p| {
+                        let (j0, j1) = range(p);
+                        gemm_columns::<K>(m, b, cp, j0, j1, &block);
+                    });
+                }
+            }
+        })
+    };
+    if parts > 1 && rayon::current_thread_index().is_none() {
+        rayon::scope(|_| run());
     } else {
-        (0..parts).into_par_iter().for_each(|p| {
-            let (j0, j1) = range(p);
-            gemm_columns::<K>(&a, b, cp, j0, j1);
-        });
+        run();
     }
 }
 
-/// Loops 5 to 1 over the columns `j_begin .. j_end` of C.
-fn gemm_columns<K: MicroKernel>(a: &MatRef, b: &dyn PackB, c: CPtr, j_begin: usize, j_end: usize) {
-    let (m, k) = (a.rows, a.cols);
+/// One depth block: rows `pc .. pc + kc` of B against A's packed panels for them.
+struct Depth<'a> {
+    pc: usize,
+    kc: usize,
+    /// `ceil(m / MR)` A micro-panels of `kc × MR`.
+    a: &'a [f32],
+}
+
+/// Loops 5, 3, 2 and 1 over the columns `j_begin .. j_end` of C for one depth block.
+fn gemm_columns<K: MicroKernel>(
+    m: usize,
+    b: &dyn PackB,
+    c: CPtr,
+    j_begin: usize,
+    j_end: usize,
+    depth: &Depth,
+) {
     let (mr, nr) = (K::MR, K::NR);
-    BUFFERS.with_borrow_mut(|(abuf, bbuf, scratch)| {
-        abuf.resize(K::MC.next_multiple_of(mr) * K::KC, 0.0);
+    let Depth { pc, kc, a: apacked } = *depth;
+    let accumulate = pc > 0;
+    BUFFERS.with_borrow_mut(|(bbuf, scratch)| {
         bbuf.resize(K::NC.next_multiple_of(nr) * K::KC, 0.0);
         let mut tile = vec![0.0f32; mr * nr];
-        // Loop 5: blocks of NC columns.
+        // Loop 5: blocks of NC columns, packed into B micro-panels.
         for jc in (j_begin..j_end).step_by(K::NC) {
             let nc = K::NC.min(j_end - jc);
-            // Loop 4: depth blocks of KC.
-            for pc in (0..k).step_by(K::KC) {
-                let kc = K::KC.min(k - pc);
-                let accumulate = pc > 0;
-                let b_panels = nc.div_ceil(nr);
+            let b_panels = nc.div_ceil(nr);
+            for jp in 0..b_panels {
+                let j0 = jc + jp * nr;
+                let cols = nr.min(jc + nc - j0);
+                b.pack_panel(
+                    pc..pc + kc,
+                    j0..j0 + cols,
+                    nr,
+                    &mut bbuf[jp * kc * nr..][..kc * nr],
+                    scratch,
+                );
+            }
+            // Loop 3: blocks of MC rows, whose packed panels stay in L2.
+            for ic in (0..m).step_by(K::MC) {
+                let mc = K::MC.min(m - ic);
+                // Loop 2: B micro-panels (in L1); loop 1: A micro-panels.
                 for jp in 0..b_panels {
                     let j0 = jc + jp * nr;
                     let cols = nr.min(jc + nc - j0);
-                    b.pack_panel(
-                        pc..pc + kc,
-                        j0..j0 + cols,
-                        nr,
-                        &mut bbuf[jp * kc * nr..][..kc * nr],
-                        scratch,
-                    );
-                }
-                // Loop 3: blocks of MC rows of A.
-                for ic in (0..m).step_by(K::MC) {
-                    let mc = K::MC.min(m - ic);
-                    let a_panels = mc.div_ceil(mr);
-                    for ip in 0..a_panels {
-                        let i0 = ic + ip * mr;
-                        pack::pack_a_panel(
-                            a,
-                            i0,
-                            mr.min(ic + mc - i0),
-                            pc,
-                            kc,
-                            mr,
-                            &mut abuf[ip * kc * mr..][..kc * mr],
-                        );
-                    }
-                    // Loop 2: B micro-panels; loop 1: A micro-panels.
-                    for jp in 0..b_panels {
-                        let j0 = jc + jp * nr;
-                        let cols = nr.min(jc + nc - j0);
-                        let bp = bbuf[jp * kc * nr..].as_ptr();
-                        for ip in 0..a_panels {
-                            let i0 = ic + ip * mr;
-                            let rows = mr.min(ic + mc - i0);
-                            let ap = abuf[ip * kc * mr..].as_ptr();
-                            if rows == mr && cols == nr && c.cs == 1 {
-                                // SAFETY: the packed panels hold kc*mr and kc*nr floats; the
-                                // tile (i0.., j0..) of MR×NR lies inside C (checked in
-                                // `gemm`), in this thread's column range; the kernel was
-                                // chosen for this CPU in `sgemm`.
-                                unsafe {
-                                    K::run(kc, ap, bp, c.ptr.add(i0 * c.rs + j0), c.rs, accumulate)
-                                };
-                            } else {
-                                // Edge tile: the same kernel into a local tile, then copy
-                                // the part inside C.
-                                for ii in 0..rows {
-                                    for jj in 0..cols {
-                                        // SAFETY: (i0+ii, j0+jj) is inside C, in this
-                                        // thread's columns.
-                                        tile[ii * nr + jj] = if accumulate {
-                                            unsafe {
-                                                *c.ptr.add((i0 + ii) * c.rs + (j0 + jj) * c.cs)
-                                            }
-                                        } else {
-                                            0.0
-                                        };
-                                    }
+                    let bp = bbuf[jp * kc * nr..].as_ptr();
+                    for i0 in (ic..ic + mc).step_by(mr) {
+                        let rows = mr.min(m - i0);
+                        let ap = apacked[(i0 / mr) * kc * mr..].as_ptr();
+                        if rows == mr && cols == nr && c.cs == 1 {
+                            // SAFETY: the packed panels hold kc*mr and kc*nr floats; the
+                            // MR×NR tile at (i0, j0) lies inside C (checked in `gemm`), in
+                            // this thread's columns; the kernel was chosen for this CPU in
+                            // `sgemm`.
+                            unsafe {
+                                K::run(kc, ap, bp, c.ptr.add(i0 * c.rs + j0), c.rs, accumulate)
+                            };
+                        } else {
+                            // Edge tile: the same kernel into a local tile, then copy the
+                            // part inside C.
+                            for ii in 0..rows {
+                                for jj in 0..cols {
+                                    // SAFETY: (i0+ii, j0+jj) is inside C, in this
+                                    // thread's columns.
+                                    tile[ii * nr + jj] = if accumulate {
+                                        unsafe { *c.ptr.add((i0 + ii) * c.rs + (j0 + jj) * c.cs) }
+                                    } else {
+                                        0.0
+                                    };
                                 }
-                                // SAFETY: `tile` is MR×NR with row stride NR.
-                                unsafe { K::run(kc, ap, bp, tile.as_mut_ptr(), nr, true) };
-                                for ii in 0..rows {
-                                    for jj in 0..cols {
-                                        // SAFETY: as above.
-                                        unsafe {
-                                            *c.ptr.add((i0 + ii) * c.rs + (j0 + jj) * c.cs) =
-                                                tile[ii * nr + jj]
-                                        };
-                                    }
+                            }
+                            // SAFETY: `tile` is MR×NR with row stride NR.
+                            unsafe { K::run(kc, ap, bp, tile.as_mut_ptr(), nr, true) };
+                            for ii in 0..rows {
+                                for jj in 0..cols {
+                                    // SAFETY: as above.
+                                    unsafe {
+                                        *c.ptr.add((i0 + ii) * c.rs + (j0 + jj) * c.cs) =
+                                            tile[ii * nr + jj]
+                                    };
                                 }
                             }
                         }

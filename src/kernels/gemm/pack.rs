@@ -54,34 +54,36 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// Packs rows `i0 .. i0 + rows` (≤ `mr`), columns `pc .. pc + kc` of `a` into one A
-/// micro-panel `dst` (`kc * mr` floats).
-pub fn pack_a_panel(
+/// Packs rows `i0 .. i0 + rows` (≤ `MR`), columns `pc .. pc + kc` of `a` into one A
+/// micro-panel `dst` (`kc * MR` floats), zero past the last row.
+pub fn pack_a_panel<const MR: usize>(
     a: &MatRef,
     i0: usize,
     rows: usize,
     pc: usize,
     kc: usize,
-    mr: usize,
     dst: &mut [f32],
 ) {
-    debug_assert!(rows <= mr && dst.len() >= kc * mr);
-    for ii in 0..mr {
-        if ii < rows {
-            if a.cs == 1 {
-                let row = &a.data[(i0 + ii) * a.rs + pc..][..kc];
-                for (kk, &v) in row.iter().enumerate() {
-                    dst[kk * mr + ii] = v;
-                }
+    debug_assert!(rows <= MR);
+    let dst = &mut dst[..kc * MR];
+    if a.cs == 1 && rows == MR {
+        // The common case: MR whole rows of a row-major matrix, read in parallel streams
+        // and written as one contiguous panel.
+        let src: [&[f32]; MR] = std::array::from_fn(|ii| &a.data[(i0 + ii) * a.rs + pc..][..kc]);
+        for (kk, d) in dst.chunks_exact_mut(MR).enumerate() {
+            for ii in 0..MR {
+                d[ii] = src[ii][kk];
+            }
+        }
+        return;
+    }
+    for (kk, d) in dst.chunks_exact_mut(MR).enumerate() {
+        for (ii, v) in d.iter_mut().enumerate() {
+            *v = if ii < rows {
+                a.at(i0 + ii, pc + kk)
             } else {
-                for kk in 0..kc {
-                    dst[kk * mr + ii] = a.at(i0 + ii, pc + kk);
-                }
-            }
-        } else {
-            for kk in 0..kc {
-                dst[kk * mr + ii] = 0.0;
-            }
+                0.0
+            };
         }
     }
 }

@@ -1,0 +1,52 @@
+//! Attention kernels at SmolLM2-135M's shapes (9 query heads, 3 KV heads, head size 64):
+//! a 512-token prefill (causal, from an empty cache) and one decode step with 512 cached
+//! positions. Throughput counts the multiply-adds of QKᵀ and PV as 2 FLOPs each.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ingot::kernels::attention::{attention, AttnShape};
+use ingot::kernels::cpu::isa;
+
+fn data(n: usize, seed: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i % 997) as f32 * 0.37 + seed).sin())
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let (n_heads, n_kv, hd, max_seq) = (9, 3, 64, 1024);
+    let s = AttnShape {
+        n_heads,
+        n_kv_heads: n_kv,
+        head_dim: hd,
+        max_seq,
+    };
+    let k = data(n_kv * max_seq * hd, 1.0);
+    let v = data(n_kv * max_seq * hd, 2.0);
+    let mut g = c.benchmark_group("attention");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    let n_q = 512;
+    let q = data(n_q * n_heads * hd, 3.0);
+    let mut out = vec![0.0; q.len()];
+    // Σ over queries of (i + 1) keys, × heads × head size × 2 products × 2 FLOPs.
+    let flops = (n_q * (n_q + 1) / 2) * n_heads * hd * 4;
+    g.throughput(Throughput::Elements(flops as u64));
+    g.bench_function("prefill/512", |b| {
+        b.iter(|| attention(isa(), &q, &k, &v, &mut out, 0, s))
+    });
+
+    let q1 = data(n_heads * hd, 4.0);
+    let mut out1 = vec![0.0; q1.len()];
+    g.throughput(Throughput::Elements((513 * n_heads * hd * 4) as u64));
+    g.bench_function("decode/512", |b| {
+        b.iter(|| attention(isa(), &q1, &k, &v, &mut out1, 512, s))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# ingot against llama.cpp and OpenBLAS on this machine, side by side, in one run.
+#
+#   benches/compare.sh [RUNS]     # RUNS generate runs per setting (default 5), medians
+#
+# - llama.cpp (built by ../shared/tools/llama-cpp-anchor.sh): llama-bench pp512, tg128 and
+#   tg128 @ d512 on SmolLM2-135M-Instruct Q4_1, 2 threads;
+# - ingot: `generate` on the same file, a 512-token prompt then 128 tokens with
+#   --ignore-eos, 2 threads and 1 thread (the tok/s of its final stderr line);
+# - sgemm 1024³: ingot's criterion bench `sgemm/1024x1024x1024` against numpy (OpenBLAS,
+#   2 threads) in a venv under target/.
+# Prints a table of figures and ratios. Needs python3 with pip (for numpy) and a C/C++
+# toolchain for the llama.cpp build (the anchor script's first run takes ~15 minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+anchor=../shared/tools/llama-cpp-anchor.sh
+model=$(weights/fetch.sh)
+threads=2
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+echo "== building ingot" >&2
+cargo build --release --quiet --example generate
+
+# SmolLM2 splits digits one per token: 512 digits are a 512-token prompt.
+prompt=target/compare-prompt-512.txt
+python3 -c "print(''.join(str(i * 7 % 10) for i in range(512)), end='')" > "$prompt"
+n=$(cargo run --release --quiet --example tokenize < "$prompt" | wc -w)
+[ "$n" = 512 ] || { echo "prompt is $n tokens, expected 512" >&2; exit 1; }
+
+echo "== llama.cpp llama-bench" >&2
+ll=$("$anchor" bench "$model" $threads 512 128 2>/dev/null)
+lld=$("$anchor" bench "$model" $threads 0 128 -d 512 2>/dev/null)
+ll_pp=$(echo "$ll" | awk -F'|' '/pp512/ {split($8, a, " "); print a[1]}')
+ll_tg=$(echo "$ll" | awk -F'|' '/ tg128 / {split($8, a, " "); print a[1]}')
+ll_tgd=$(echo "$lld" | awk -F'|' '/tg128 @ d512/ {split($8, a, " "); print a[1]}')
+
+echo "== ingot generate ($runs runs each)" >&2
+gen() { # threads -> lines "prefill decode"
+  for _ in $(seq "$runs"); do
+    target/release/examples/generate --model "$model" --prompt-file "$prompt" --max-tokens 128 --ignore-eos --threads "$1" 2>&1 >/dev/null \
+      | awk -F'|' '/prefill:/ {split($2, p, ","); split($3, d, ","); sub(/ tok\/s/, "", p[2]); sub(/ tok\/s/, "", d[2]); print p[2], d[2]}'
+  done
+}
+g2=$(gen 2); g1=$(gen 1)
+in_pp=$(echo "$g2" | awk '{print $1}' | median)
+in_tg=$(echo "$g2" | awk '{print $2}' | median)
+in_tg1=$(echo "$g1" | awk '{print $2}' | median)
+
+echo "== sgemm 1024^3: ingot (criterion) and numpy" >&2
+sg=$(cargo bench --quiet --bench gemm -- 'sgemm/1024x1024x1024$' 2>/dev/null | awk '/thrpt:/ {print $4; exit}')
+venv=target/compare-venv
+[ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet numpy; }
+np=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$venv/bin/python" - <<'PY'
+import time, numpy as np
+a = np.random.rand(1024, 1024).astype(np.float32); b = np.random.rand(1024, 1024).astype(np.float32)
+for _ in range(5): a @ b
+ts = []
+for _ in range(41):
+    t = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t)
+print(2 * 1024**3 / sorted(ts)[20] / 1e9)
+PY
+)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
+echo
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $threads threads; $(date -u +%F)"
+printf '%-44s %12s %12s %8s\n' "measure" "ingot" "reference" "ratio"
+printf '%-44s %12s %12s %8s\n' "prefill 512 tok/s (vs llama.cpp pp512)" "$in_pp" "$ll_pp" "$(ratio "$in_pp" "$ll_pp")"
+printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs tg128 @ d512)" "$in_tg" "$ll_tgd" "$(ratio "$in_tg" "$ll_tgd")"
+printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs plain tg128)" "$in_tg" "$ll_tg" "$(ratio "$in_tg" "$ll_tg")"
+printf '%-44s %12s %12s %8s\n' "decode, --threads 2 vs --threads 1" "$in_tg" "$in_tg1" "$(ratio "$in_tg" "$in_tg1")"
+printf '%-44s %12s %12s %8s\n' "sgemm 1024^3 GFLOP/s (vs numpy/OpenBLAS)" "$sg" "$(printf %.1f "$np")" "$(ratio "$sg" "$np")"

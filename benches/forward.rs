@@ -1,0 +1,56 @@
+//! The whole model: SmolLM2-135M-Instruct Q4_1 (fetched by `weights/fetch.sh` if missing),
+//! native mode. `forward/prefill/128`: a 128-token prompt from an empty cache;
+//! `forward/decode/128` and `forward/decode/512`: one token after 128 or 512 cached.
+//! Throughput is in tokens.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ingot::{LoadOptions, Model};
+
+fn bench(c: &mut Criterion) {
+    let path = ingot::fetch::default_model().expect("default model");
+    let model = Model::load(path, LoadOptions::default()).expect("load");
+    // Digits are one token each for SmolLM2's tokenizer: an exact prompt length.
+    let tokens = |n: usize| -> Vec<u32> {
+        let text: String = (0..n)
+            .map(|i| char::from(b'0' + (i * 7 % 10) as u8))
+            .collect();
+        let ids = model.tokenizer().encode(&text, true);
+        assert_eq!(ids.len(), n);
+        ids
+    };
+    let mut g = c.benchmark_group("forward");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+
+    let prompt = tokens(128);
+    let mut session = model.session(1024).unwrap();
+    g.throughput(Throughput::Elements(128));
+    g.bench_function("prefill/128", |b| {
+        b.iter(|| {
+            session.reset();
+            session.forward(&prompt).unwrap()
+        })
+    });
+
+    for depth in [128, 512] {
+        let ctx = tokens(depth);
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("decode/{depth}"), |b| {
+            session.reset();
+            session.forward(&ctx).unwrap();
+            b.iter(|| {
+                // Decode one token, then drop it so every step runs at the same depth.
+                let logits = session.forward(&[42]).unwrap();
+                session.truncate(depth);
+                logits
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
