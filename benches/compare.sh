@@ -48,20 +48,28 @@ in_pp=$(echo "$g2" | awk '{print $1}' | median)
 in_tg=$(echo "$g2" | awk '{print $2}' | median)
 in_tg1=$(echo "$g1" | awk '{print $2}' | median)
 
-echo "== sgemm 1024^3: ingot (criterion) and numpy" >&2
-sg=$(cargo bench --quiet --bench gemm -- 'sgemm/1024x1024x1024$' 2>/dev/null | awk '/thrpt:/ {print $4; exit}')
+echo "== sgemm 1024^3: ingot (criterion) and numpy, alternating, 3 rounds" >&2
 venv=target/compare-venv
 [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet numpy; }
-np=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$venv/bin/python" - <<'PY'
+numpy_gflops() {
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$venv/bin/python" - <<'PY'
 import time, numpy as np
 a = np.random.rand(1024, 1024).astype(np.float32); b = np.random.rand(1024, 1024).astype(np.float32)
-for _ in range(5): a @ b
+for _ in range(20): a @ b
 ts = []
-for _ in range(41):
+t_end = time.perf_counter() + 4.0   # as long as criterion measures
+while time.perf_counter() < t_end:
     t = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t)
-print(2 * 1024**3 / sorted(ts)[20] / 1e9)
+print(2 * 1024**3 / sorted(ts)[len(ts) // 2] / 1e9)
 PY
-)
+}
+sgs=""; nps=""
+for _ in 1 2 3; do
+  sgs+="$(cargo bench --quiet --bench gemm -- 'sgemm/1024x1024x1024$' 2>/dev/null | awk '/thrpt:/ {print $4; exit}')"$'\n'
+  nps+="$(numpy_gflops)"$'\n'
+done
+sg=$(printf %s "$sgs" | grep . | median)
+np=$(printf %s "$nps" | grep . | median)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 echo

@@ -16,6 +16,9 @@ pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2` implies AVX2 and FMA; equal lengths checked above.
         Isa::Avx2 => unsafe { x86::dot_avx2(a, b) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `Isa::Neon` is only selected when the CPU has NEON; equal lengths checked.
+        Isa::Neon => unsafe { neon::dot_neon(a, b) },
         _ => super::ops::dot(a, b),
     }
 }
@@ -31,6 +34,9 @@ pub fn axpy(isa: Isa, y: &mut [f32], alpha: f32, x: &[f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`.
         Isa::Avx2 => unsafe { x86::axpy_avx2(y, alpha, x) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as in `dot`.
+        Isa::Neon => unsafe { neon::axpy_neon(y, alpha, x) },
         _ => {
             for (a, &b) in y.iter_mut().zip(x) {
                 *a += alpha * b;
@@ -370,6 +376,63 @@ mod x86 {
             });
             unsafe { _mm256_storeu_ps(py.add(i), v) };
             i += 8;
+        }
+        while i < n {
+            unsafe { *py.add(i) += alpha * *px.add(i) };
+            i += 1;
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    /// Callers guarantee `a.len() == b.len()`.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut s = [vdupq_n_f32(0.0); 4];
+        let mut i = 0;
+        // SAFETY (all loads): `i + 16 <= n`, then `i + 4 <= n`, then `i < n`.
+        while i + 16 <= n {
+            for (j, sj) in s.iter_mut().enumerate() {
+                *sj = vfmaq_f32(*sj, unsafe { vld1q_f32(pa.add(i + 4 * j)) }, unsafe {
+                    vld1q_f32(pb.add(i + 4 * j))
+                });
+            }
+            i += 16;
+        }
+        while i + 4 <= n {
+            s[0] = vfmaq_f32(s[0], unsafe { vld1q_f32(pa.add(i)) }, unsafe {
+                vld1q_f32(pb.add(i))
+            });
+            i += 4;
+        }
+        let mut sum = vaddvq_f32(vaddq_f32(vaddq_f32(s[0], s[1]), vaddq_f32(s[2], s[3])));
+        while i < n {
+            sum += unsafe { *pa.add(i) * *pb.add(i) };
+            i += 1;
+        }
+        sum
+    }
+
+    /// Callers guarantee `y.len() == x.len()`.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn axpy_neon(y: &mut [f32], alpha: f32, x: &[f32]) {
+        let n = y.len();
+        let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+        let mut i = 0;
+        // SAFETY (all accesses): `i + 4 <= n`, then `i < n`.
+        while i + 4 <= n {
+            unsafe {
+                vst1q_f32(
+                    py.add(i),
+                    vfmaq_n_f32(vld1q_f32(py.add(i)), vld1q_f32(px.add(i)), alpha),
+                )
+            };
+            i += 4;
         }
         while i < n {
             unsafe { *py.add(i) += alpha * *px.add(i) };

@@ -241,3 +241,94 @@ mod x86 {
         }
     }
 }
+
+#[cfg(target_arch = "aarch64")]
+pub use neon::Neon;
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    use super::{pack_a_panel, MatRef, MicroKernel};
+
+    /// NEON: 8 × 12 tile, 24 q-register accumulators + 3 for B + 2 for A of the 32; each
+    /// step multiplies the B row by each A value with `fmla` by lane.
+    pub struct Neon;
+
+    impl MicroKernel for Neon {
+        const MR: usize = 8;
+        const NR: usize = 12;
+        // 256 × 12 × 4 B = 12 KB of B in a 64 KB L1.
+        const KC: usize = 256;
+        // 256 × 256 × 4 B = 256 KB of A in L2.
+        const MC: usize = 256;
+        const NC: usize = 2048;
+
+        #[inline]
+        unsafe fn run(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            rsc: usize,
+            accumulate: bool,
+        ) {
+            // SAFETY: forwarded contract; `Neon` is only chosen on CPUs with NEON.
+            unsafe { kernel_neon(kc, a, b, c, rsc, accumulate) }
+        }
+
+        fn pack_a(a: &MatRef, i0: usize, rows: usize, pc: usize, kc: usize, dst: &mut [f32]) {
+            pack_a_panel::<8>(a, i0, rows, pc, kc, dst);
+        }
+    }
+
+    #[target_feature(enable = "neon")]
+    unsafe fn kernel_neon(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    ) {
+        let mut acc = [[vdupq_n_f32(0.0); 3]; 8];
+        for p in 0..kc {
+            // SAFETY: p < kc, so rows p of both panels are inside them.
+            let (b0, b1, b2) = unsafe {
+                (
+                    vld1q_f32(b.add(p * 12)),
+                    vld1q_f32(b.add(p * 12 + 4)),
+                    vld1q_f32(b.add(p * 12 + 8)),
+                )
+            };
+            let (a0, a1) = unsafe { (vld1q_f32(a.add(p * 8)), vld1q_f32(a.add(p * 8 + 4))) };
+            macro_rules! row {
+                ($i:expr, $a:ident, $lane:literal) => {
+                    acc[$i][0] = vfmaq_laneq_f32::<$lane>(acc[$i][0], b0, $a);
+                    acc[$i][1] = vfmaq_laneq_f32::<$lane>(acc[$i][1], b1, $a);
+                    acc[$i][2] = vfmaq_laneq_f32::<$lane>(acc[$i][2], b2, $a);
+                };
+            }
+            row!(0, a0, 0);
+            row!(1, a0, 1);
+            row!(2, a0, 2);
+            row!(3, a0, 3);
+            row!(4, a1, 0);
+            row!(5, a1, 1);
+            row!(6, a1, 2);
+            row!(7, a1, 3);
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            for (j, &v) in acc_i.iter().enumerate() {
+                // SAFETY: row i < MR, columns 4j..4j+4 < NR of the tile the caller guarantees.
+                let p = unsafe { c.add(i * rsc + 4 * j) };
+                let v = if accumulate {
+                    vaddq_f32(v, unsafe { vld1q_f32(p) })
+                } else {
+                    v
+                };
+                unsafe { vst1q_f32(p, v) };
+            }
+        }
+    }
+}

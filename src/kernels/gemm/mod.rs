@@ -64,6 +64,8 @@ pub fn sgemm(isa: Isa, a: MatRef, b: &dyn PackB, c: MatMut) {
         Isa::Avx512 => gemm::<microkernel::Avx512>(a, b, c),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => gemm::<microkernel::Avx2>(a, b, c),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => gemm::<microkernel::Neon>(a, b, c),
         _ => gemm::<Scalar>(a, b, c),
     }
 }
