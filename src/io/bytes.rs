@@ -38,10 +38,10 @@ impl FileBytes {
         if meta.len() == 0 {
             return Err(Error::format(format!("{} is empty", path.display())));
         }
-        // SAFETY: the mapping is read-only and private to this process. The one hazard is
-        // another process truncating or rewriting the file while it is mapped, which
-        // memmap2 cannot rule out; model files are treated as immutable while loaded
-        // (as llama.cpp and candle do), and that is documented on `Model::load`.
+        // The one hazard of a read-only private map is another process truncating or
+        // rewriting the file meanwhile, which memmap2 cannot rule out.
+        // SAFETY: model files are treated as immutable while loaded (as llama.cpp and
+        // candle do), as documented on `Model::load`.
         let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
         Ok(FileBytes::Mapped(map))
     }

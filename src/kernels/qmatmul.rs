@@ -171,9 +171,8 @@ fn group<B: DotBlock, const R: usize>(
     let mut o = [0.0f32; R];
     dot_rows::<B, R>(isa, wr, acts, i, &mut o);
     for (t, v) in o.into_iter().enumerate() {
-        // SAFETY: rows `i + t < m` and column `r < n` index inside `dst` (m * n elements,
-        // checked by the public entry points); each `r` belongs to exactly one task, so no
-        // two threads write the same element.
+        // Each column `r` belongs to exactly one task: no two threads write one element.
+        // SAFETY: row i + t < m, column r < n: inside `dst` (m × n, checked on entry).
         unsafe { *out.0.add((i + t) * n + r) = v };
     }
 }

@@ -109,91 +109,127 @@ pub fn exp_shift_sum(isa: Isa, x: &mut [f32], shift: f32) -> f32 {
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// Callers guarantee `a.len() == b.len()`.
+    // Bounds-checked loads and stores: the only unsafe code of the f32 kernels.
+
+    #[inline(always)]
+    fn load16(s: &[f32], i: usize) -> __m512 {
+        let s = &s[i..i + 16];
+        // SAFETY: `s` holds the 16 floats read; the callers run with AVX-512F enabled.
+        unsafe { _mm512_loadu_ps(s.as_ptr()) }
+    }
+
+    #[inline(always)]
+    fn store16(s: &mut [f32], i: usize, v: __m512) {
+        let s = &mut s[i..i + 16];
+        // SAFETY: `s` holds the 16 floats written; AVX-512F as above.
+        unsafe { _mm512_storeu_ps(s.as_mut_ptr(), v) }
+    }
+
+    /// The first `s.len() - i` (< 16) floats from `i`, zeros after.
+    #[inline(always)]
+    fn load_tail16(s: &[f32], i: usize) -> __m512 {
+        let s = &s[i..];
+        debug_assert!(s.len() < 16);
+        // SAFETY: the mask enables exactly the `s.len()` lanes inside `s`.
+        unsafe { _mm512_maskz_loadu_ps((1u16 << s.len()) - 1, s.as_ptr()) }
+    }
+
+    #[inline(always)]
+    fn store_tail16(s: &mut [f32], i: usize, v: __m512) {
+        let s = &mut s[i..];
+        debug_assert!(s.len() < 16);
+        // SAFETY: the mask enables exactly the `s.len()` lanes inside `s`.
+        unsafe { _mm512_mask_storeu_ps(s.as_mut_ptr(), (1u16 << s.len()) - 1, v) }
+    }
+
+    #[inline(always)]
+    fn load8(s: &[f32], i: usize) -> __m256 {
+        let s = &s[i..i + 8];
+        // SAFETY: `s` holds the 8 floats read; the callers run with AVX enabled.
+        unsafe { _mm256_loadu_ps(s.as_ptr()) }
+    }
+
+    #[inline(always)]
+    fn store8(s: &mut [f32], i: usize, v: __m256) {
+        let s = &mut s[i..i + 8];
+        // SAFETY: `s` holds the 8 floats written; AVX as above.
+        unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+    }
+
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len();
+    pub fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
         let mut i = 0;
-        // SAFETY (all loads): `i + 32 <= n` (or `i + 16`, or the masked tail) keeps every
-        // lane inside both slices, which have length `n`.
         while i + 32 <= n {
-            s0 = _mm512_fmadd_ps(
-                unsafe { _mm512_loadu_ps(pa.add(i)) },
-                unsafe { _mm512_loadu_ps(pb.add(i)) },
-                s0,
-            );
-            s1 = _mm512_fmadd_ps(
-                unsafe { _mm512_loadu_ps(pa.add(i + 16)) },
-                unsafe { _mm512_loadu_ps(pb.add(i + 16)) },
-                s1,
-            );
+            // SAFETY: i + 32 <= n, so all 32 floats of each operand are inside it.
+            let (a0, b0, a1, b1) = unsafe {
+                (
+                    _mm512_loadu_ps(pa.add(i)),
+                    _mm512_loadu_ps(pb.add(i)),
+                    _mm512_loadu_ps(pa.add(i + 16)),
+                    _mm512_loadu_ps(pb.add(i + 16)),
+                )
+            };
+            s0 = _mm512_fmadd_ps(a0, b0, s0);
+            s1 = _mm512_fmadd_ps(a1, b1, s1);
             i += 32;
         }
         if i + 16 <= n {
-            s0 = _mm512_fmadd_ps(
-                unsafe { _mm512_loadu_ps(pa.add(i)) },
-                unsafe { _mm512_loadu_ps(pb.add(i)) },
-                s0,
-            );
+            s0 = _mm512_fmadd_ps(load16(a, i), load16(b, i), s0);
             i += 16;
         }
         if i < n {
-            let m: __mmask16 = (1u16 << (n - i)) - 1;
-            s1 = _mm512_fmadd_ps(
-                unsafe { _mm512_maskz_loadu_ps(m, pa.add(i)) },
-                unsafe { _mm512_maskz_loadu_ps(m, pb.add(i)) },
-                s1,
-            );
+            s1 = _mm512_fmadd_ps(load_tail16(&a[..n], i), load_tail16(&b[..n], i), s1);
         }
         _mm512_reduce_add_ps(_mm512_add_ps(s0, s1))
     }
 
-    /// Callers guarantee `y.len() == x.len()`.
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn axpy_avx512(y: &mut [f32], alpha: f32, x: &[f32]) {
-        let n = y.len();
-        let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+    pub fn axpy_avx512(y: &mut [f32], alpha: f32, x: &[f32]) {
+        let n = y.len().min(x.len());
         let a = _mm512_set1_ps(alpha);
         let mut i = 0;
-        // SAFETY (all accesses): as in `dot_avx512`.
         while i + 16 <= n {
-            let v = _mm512_fmadd_ps(a, unsafe { _mm512_loadu_ps(px.add(i)) }, unsafe {
-                _mm512_loadu_ps(py.add(i))
-            });
-            unsafe { _mm512_storeu_ps(py.add(i), v) };
+            let v = _mm512_fmadd_ps(a, load16(x, i), load16(y, i));
+            store16(y, i, v);
             i += 16;
         }
         if i < n {
-            let m: __mmask16 = (1u16 << (n - i)) - 1;
-            let v = _mm512_fmadd_ps(a, unsafe { _mm512_maskz_loadu_ps(m, px.add(i)) }, unsafe {
-                _mm512_maskz_loadu_ps(m, py.add(i))
-            });
-            unsafe { _mm512_mask_storeu_ps(py.add(i), m, v) };
+            let v = _mm512_fmadd_ps(a, load_tail16(&x[..n], i), load_tail16(&y[..n], i));
+            store_tail16(&mut y[..n], i, v);
         }
     }
 
     /// Four keys at a time: four accumulators, then one combined horizontal sum.
-    /// Callers guarantee `q.len() % 16 == 0` and `rows.len() == out.len() * q.len()`.
+    /// For `q.len()` a multiple of 16 and `rows.len() == out.len() * q.len()`.
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn dot_rows_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) {
-        let d = q.len();
+    pub fn dot_rows_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) {
+        let (d, n) = (q.len(), out.len());
+        assert!(d % 16 == 0 && rows.len() >= n * d);
         let (pq, pr) = (q.as_ptr(), rows.as_ptr());
-        let n = out.len();
         let mut t = 0;
         while t + 4 <= n {
             let mut acc = [_mm512_setzero_ps(); 4];
             for i in (0..d).step_by(16) {
-                // SAFETY: i + 16 <= d and rows t..t+4 exist.
-                let qv = unsafe { _mm512_loadu_ps(pq.add(i)) };
-                for (j, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(
-                        qv,
-                        unsafe { _mm512_loadu_ps(pr.add((t + j) * d + i)) },
-                        *a,
-                    );
-                }
+                // SAFETY: i + 16 <= d (d is a multiple of 16) and rows t..t+4 < n exist
+                // (asserted above), so every load is inside `q` or `rows`.
+                let (qv, r0, r1, r2, r3) = unsafe {
+                    (
+                        _mm512_loadu_ps(pq.add(i)),
+                        _mm512_loadu_ps(pr.add(t * d + i)),
+                        _mm512_loadu_ps(pr.add((t + 1) * d + i)),
+                        _mm512_loadu_ps(pr.add((t + 2) * d + i)),
+                        _mm512_loadu_ps(pr.add((t + 3) * d + i)),
+                    )
+                };
+                acc = [
+                    _mm512_fmadd_ps(qv, r0, acc[0]),
+                    _mm512_fmadd_ps(qv, r1, acc[1]),
+                    _mm512_fmadd_ps(qv, r2, acc[2]),
+                    _mm512_fmadd_ps(qv, r3, acc[3]),
+                ];
             }
             // Pairwise interleave so one vector ends up holding the four sums.
             let t01 = _mm512_add_ps(
@@ -204,62 +240,62 @@ mod x86 {
                 _mm512_unpacklo_ps(acc[2], acc[3]),
                 _mm512_unpackhi_ps(acc[2], acc[3]),
             );
+            let (p01, p23) = (_mm512_castps_pd(t01), _mm512_castps_pd(t23));
             let u = _mm512_add_ps(
-                _mm512_castpd_ps(_mm512_unpacklo_pd(
-                    _mm512_castps_pd(t01),
-                    _mm512_castps_pd(t23),
-                )),
-                _mm512_castpd_ps(_mm512_unpackhi_pd(
-                    _mm512_castps_pd(t01),
-                    _mm512_castps_pd(t23),
-                )),
+                _mm512_castpd_ps(_mm512_unpacklo_pd(p01, p23)),
+                _mm512_castpd_ps(_mm512_unpackhi_pd(p01, p23)),
             );
             let h = _mm256_add_ps(
                 _mm512_castps512_ps256(u),
                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1)),
             );
-            let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-            // SAFETY: t + 4 <= n.
-            unsafe { _mm_storeu_ps(out.as_mut_ptr().add(t), s) };
+            let sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            let dst = &mut out[t..t + 4];
+            // SAFETY: `dst` holds the 4 floats written.
+            unsafe { _mm_storeu_ps(dst.as_mut_ptr(), sums) };
             t += 4;
         }
-        while t < n {
-            // SAFETY: row t exists.
-            out[t] = unsafe { dot_avx512(q, std::slice::from_raw_parts(pr.add(t * d), d)) };
-            t += 1;
+        for (t, o) in out.iter_mut().enumerate().skip(t) {
+            *o = dot_avx512(q, &rows[t * d..(t + 1) * d]);
         }
     }
 
     /// The accumulator stays in registers, 64 values (4 zmm) at a time, while the rows
-    /// stream past. Callers guarantee `acc.len() % 64 == 0` and the shapes.
+    /// stream past. For `acc.len()` a multiple of 64 and `rows.len() == p.len() * acc.len()`.
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn axpy_rows_avx512(acc: &mut [f32], p: &[f32], rows: &[f32]) {
+    pub fn axpy_rows_avx512(acc: &mut [f32], p: &[f32], rows: &[f32]) {
         let d = acc.len();
-        let (pa, pr) = (acc.as_mut_ptr(), rows.as_ptr());
+        assert!(d % 64 == 0 && rows.len() >= p.len() * d);
+        let pr = rows.as_ptr();
         for i in (0..d).step_by(64) {
-            // SAFETY: i + 64 <= d.
-            let mut a = unsafe {
-                [
-                    _mm512_loadu_ps(pa.add(i)),
-                    _mm512_loadu_ps(pa.add(i + 16)),
-                    _mm512_loadu_ps(pa.add(i + 32)),
-                    _mm512_loadu_ps(pa.add(i + 48)),
-                ]
-            };
+            let mut a = [
+                load16(acc, i),
+                load16(acc, i + 16),
+                load16(acc, i + 32),
+                load16(acc, i + 48),
+            ];
             for (t, &pt) in p.iter().enumerate() {
                 let w = _mm512_set1_ps(pt);
-                for (j, aj) in a.iter_mut().enumerate() {
-                    // SAFETY: row t exists and i + 16 j + 16 <= d.
-                    *aj = _mm512_fmadd_ps(
-                        w,
-                        unsafe { _mm512_loadu_ps(pr.add(t * d + i + 16 * j)) },
-                        *aj,
-                    );
-                }
+                let r = pr.wrapping_add(t * d + i);
+                // SAFETY: row t < p.len() exists and i + 64 <= d, so the 64 floats from `r`
+                // are inside `rows` (asserted above).
+                let (r0, r1, r2, r3) = unsafe {
+                    (
+                        _mm512_loadu_ps(r),
+                        _mm512_loadu_ps(r.add(16)),
+                        _mm512_loadu_ps(r.add(32)),
+                        _mm512_loadu_ps(r.add(48)),
+                    )
+                };
+                a = [
+                    _mm512_fmadd_ps(w, r0, a[0]),
+                    _mm512_fmadd_ps(w, r1, a[1]),
+                    _mm512_fmadd_ps(w, r2, a[2]),
+                    _mm512_fmadd_ps(w, r3, a[3]),
+                ];
             }
             for (j, aj) in a.iter().enumerate() {
-                // SAFETY: as above.
-                unsafe { _mm512_storeu_ps(pa.add(i + 16 * j), *aj) };
+                store16(acc, i + 16 * j, *aj);
             }
         }
     }
@@ -295,91 +331,64 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn exp_shift_sum_avx512(x: &mut [f32], shift: f32) -> f32 {
+    pub fn exp_shift_sum_avx512(x: &mut [f32], shift: f32) -> f32 {
         let n = x.len();
-        let px = x.as_mut_ptr();
         let sh = _mm512_set1_ps(shift);
         let mut sum = _mm512_setzero_ps();
         let mut i = 0;
-        while i < n {
-            let m: __mmask16 = if n - i >= 16 {
-                0xffff
-            } else {
-                (1u16 << (n - i)) - 1
-            };
-            // SAFETY: masked lanes stay below n.
-            let v = exp_avx512(_mm512_sub_ps(
-                unsafe { _mm512_maskz_loadu_ps(m, px.add(i)) },
-                sh,
-            ));
-            let v = _mm512_maskz_mov_ps(m, v);
-            unsafe { _mm512_mask_storeu_ps(px.add(i), m, v) };
+        while i + 16 <= n {
+            let v = exp_avx512(_mm512_sub_ps(load16(x, i), sh));
+            store16(x, i, v);
             sum = _mm512_add_ps(sum, v);
             i += 16;
+        }
+        if i < n {
+            let m: __mmask16 = (1u16 << (n - i)) - 1;
+            let v = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(load_tail16(x, i), sh)));
+            store_tail16(x, i, v);
+            sum = _mm512_add_ps(sum, v);
         }
         _mm512_reduce_add_ps(sum)
     }
 
-    /// Callers guarantee `a.len() == b.len()`.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len();
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    pub fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
         let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let mut i = 0;
-        // SAFETY (all loads): `i + 16 <= n` / `i + 8 <= n` keep every lane in bounds.
         while i + 16 <= n {
-            s0 = _mm256_fmadd_ps(
-                unsafe { _mm256_loadu_ps(pa.add(i)) },
-                unsafe { _mm256_loadu_ps(pb.add(i)) },
-                s0,
-            );
-            s1 = _mm256_fmadd_ps(
-                unsafe { _mm256_loadu_ps(pa.add(i + 8)) },
-                unsafe { _mm256_loadu_ps(pb.add(i + 8)) },
-                s1,
-            );
+            s0 = _mm256_fmadd_ps(load8(a, i), load8(b, i), s0);
+            s1 = _mm256_fmadd_ps(load8(a, i + 8), load8(b, i + 8), s1);
             i += 16;
         }
         if i + 8 <= n {
-            s0 = _mm256_fmadd_ps(
-                unsafe { _mm256_loadu_ps(pa.add(i)) },
-                unsafe { _mm256_loadu_ps(pb.add(i)) },
-                s0,
-            );
+            s0 = _mm256_fmadd_ps(load8(a, i), load8(b, i), s0);
             i += 8;
         }
         let s = _mm256_add_ps(s0, s1);
         let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
         let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-        let mut sum = _mm_cvtss_f32(h);
-        while i < n {
-            // SAFETY: i < n.
-            sum += unsafe { *pa.add(i) * *pb.add(i) };
-            i += 1;
-        }
-        sum
+        _mm_cvtss_f32(h)
+            + a[i..n]
+                .iter()
+                .zip(&b[i..n])
+                .map(|(x, y)| x * y)
+                .sum::<f32>()
     }
 
-    /// Callers guarantee `y.len() == x.len()`.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn axpy_avx2(y: &mut [f32], alpha: f32, x: &[f32]) {
-        let n = y.len();
-        let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+    pub fn axpy_avx2(y: &mut [f32], alpha: f32, x: &[f32]) {
+        let n = y.len().min(x.len());
         let a = _mm256_set1_ps(alpha);
         let mut i = 0;
-        // SAFETY (all accesses): `i + 8 <= n`, then `i < n`.
         while i + 8 <= n {
-            let v = _mm256_fmadd_ps(a, unsafe { _mm256_loadu_ps(px.add(i)) }, unsafe {
-                _mm256_loadu_ps(py.add(i))
-            });
-            unsafe { _mm256_storeu_ps(py.add(i), v) };
+            let v = _mm256_fmadd_ps(a, load8(x, i), load8(y, i));
+            store8(y, i, v);
             i += 8;
         }
-        while i < n {
-            unsafe { *py.add(i) += alpha * *px.add(i) };
-            i += 1;
+        for (yv, &xv) in y[i..n].iter_mut().zip(&x[i..n]) {
+            *yv += alpha * xv;
         }
     }
 }
@@ -388,55 +397,49 @@ mod x86 {
 mod neon {
     use std::arch::aarch64::*;
 
-    /// Callers guarantee `a.len() == b.len()`.
+    #[inline(always)]
+    fn load4(s: &[f32], i: usize) -> float32x4_t {
+        let s = &s[i..i + 4];
+        // SAFETY: `s` holds the 4 floats read; the callers run with NEON enabled.
+        unsafe { vld1q_f32(s.as_ptr()) }
+    }
+
     #[target_feature(enable = "neon")]
-    pub unsafe fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len();
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    pub fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
         let mut s = [vdupq_n_f32(0.0); 4];
         let mut i = 0;
-        // SAFETY (all loads): `i + 16 <= n`, then `i + 4 <= n`, then `i < n`.
         while i + 16 <= n {
             for (j, sj) in s.iter_mut().enumerate() {
-                *sj = vfmaq_f32(*sj, unsafe { vld1q_f32(pa.add(i + 4 * j)) }, unsafe {
-                    vld1q_f32(pb.add(i + 4 * j))
-                });
+                *sj = vfmaq_f32(*sj, load4(a, i + 4 * j), load4(b, i + 4 * j));
             }
             i += 16;
         }
         while i + 4 <= n {
-            s[0] = vfmaq_f32(s[0], unsafe { vld1q_f32(pa.add(i)) }, unsafe {
-                vld1q_f32(pb.add(i))
-            });
+            s[0] = vfmaq_f32(s[0], load4(a, i), load4(b, i));
             i += 4;
         }
-        let mut sum = vaddvq_f32(vaddq_f32(vaddq_f32(s[0], s[1]), vaddq_f32(s[2], s[3])));
-        while i < n {
-            sum += unsafe { *pa.add(i) * *pb.add(i) };
-            i += 1;
-        }
-        sum
+        let sum = vaddvq_f32(vaddq_f32(vaddq_f32(s[0], s[1]), vaddq_f32(s[2], s[3])));
+        sum + a[i..n]
+            .iter()
+            .zip(&b[i..n])
+            .map(|(x, y)| x * y)
+            .sum::<f32>()
     }
 
-    /// Callers guarantee `y.len() == x.len()`.
     #[target_feature(enable = "neon")]
-    pub unsafe fn axpy_neon(y: &mut [f32], alpha: f32, x: &[f32]) {
-        let n = y.len();
-        let (py, px) = (y.as_mut_ptr(), x.as_ptr());
+    pub fn axpy_neon(y: &mut [f32], alpha: f32, x: &[f32]) {
+        let n = y.len().min(x.len());
         let mut i = 0;
-        // SAFETY (all accesses): `i + 4 <= n`, then `i < n`.
         while i + 4 <= n {
-            unsafe {
-                vst1q_f32(
-                    py.add(i),
-                    vfmaq_n_f32(vld1q_f32(py.add(i)), vld1q_f32(px.add(i)), alpha),
-                )
-            };
+            let v = vfmaq_n_f32(load4(y, i), load4(x, i), alpha);
+            let dst = &mut y[i..i + 4];
+            // SAFETY: `dst` holds the 4 floats written; NEON as above.
+            unsafe { vst1q_f32(dst.as_mut_ptr(), v) };
             i += 4;
         }
-        while i < n {
-            unsafe { *py.add(i) += alpha * *px.add(i) };
-            i += 1;
+        for (yv, &xv) in y[i..n].iter_mut().zip(&x[i..n]) {
+            *yv += alpha * xv;
         }
     }
 }

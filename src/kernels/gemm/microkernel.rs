@@ -151,6 +151,7 @@ mod x86 {
                 )
             };
             for (i, acc_i) in acc.iter_mut().enumerate() {
+                // SAFETY: p < kc and i < MR, inside the A panel.
                 let ai = _mm512_set1_ps(unsafe { *a.add(p * MR + i) });
                 acc_i[0] = _mm512_fmadd_ps(ai, b0, acc_i[0]);
                 acc_i[1] = _mm512_fmadd_ps(ai, b1, acc_i[1]);
@@ -161,13 +162,12 @@ mod x86 {
             let row = unsafe { c.add(i * rsc) };
             let (mut v0, mut v1) = (acc_i[0], acc_i[1]);
             if accumulate {
-                v0 = _mm512_add_ps(v0, unsafe { _mm512_loadu_ps(row) });
-                v1 = _mm512_add_ps(v1, unsafe { _mm512_loadu_ps(row.add(16)) });
+                // SAFETY: the tile row holds NR = 32 floats from `row`.
+                let (c0, c1) = unsafe { (_mm512_loadu_ps(row), _mm512_loadu_ps(row.add(16))) };
+                (v0, v1) = (_mm512_add_ps(v0, c0), _mm512_add_ps(v1, c1));
             }
-            unsafe {
-                _mm512_storeu_ps(row, v0);
-                _mm512_storeu_ps(row.add(16), v1);
-            }
+            // SAFETY: as above.
+            unsafe { (_mm512_storeu_ps(row, v0), _mm512_storeu_ps(row.add(16), v1)) };
         }
     }
 
@@ -221,6 +221,7 @@ mod x86 {
                 )
             };
             for (i, acc_i) in acc.iter_mut().enumerate() {
+                // SAFETY: p < kc and i < MR, inside the A panel.
                 let ai = _mm256_set1_ps(unsafe { *a.add(p * MR + i) });
                 acc_i[0] = _mm256_fmadd_ps(ai, b0, acc_i[0]);
                 acc_i[1] = _mm256_fmadd_ps(ai, b1, acc_i[1]);
@@ -231,13 +232,12 @@ mod x86 {
             let row = unsafe { c.add(i * rsc) };
             let (mut v0, mut v1) = (acc_i[0], acc_i[1]);
             if accumulate {
-                v0 = _mm256_add_ps(v0, unsafe { _mm256_loadu_ps(row) });
-                v1 = _mm256_add_ps(v1, unsafe { _mm256_loadu_ps(row.add(8)) });
+                // SAFETY: the tile row holds NR = 16 floats from `row`.
+                let (c0, c1) = unsafe { (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8))) };
+                (v0, v1) = (_mm256_add_ps(v0, c0), _mm256_add_ps(v1, c1));
             }
-            unsafe {
-                _mm256_storeu_ps(row, v0);
-                _mm256_storeu_ps(row.add(8), v1);
-            }
+            // SAFETY: as above.
+            unsafe { (_mm256_storeu_ps(row, v0), _mm256_storeu_ps(row.add(8), v1)) };
         }
     }
 }
@@ -301,6 +301,7 @@ mod neon {
                     vld1q_f32(b.add(p * 12 + 8)),
                 )
             };
+            // SAFETY: as above.
             let (a0, a1) = unsafe { (vld1q_f32(a.add(p * 8)), vld1q_f32(a.add(p * 8 + 4))) };
             macro_rules! row {
                 ($i:expr, $a:ident, $lane:literal) => {
@@ -322,11 +323,13 @@ mod neon {
             for (j, &v) in acc_i.iter().enumerate() {
                 // SAFETY: row i < MR, columns 4j..4j+4 < NR of the tile the caller guarantees.
                 let p = unsafe { c.add(i * rsc + 4 * j) };
+                // SAFETY: as above.
                 let v = if accumulate {
                     vaddq_f32(v, unsafe { vld1q_f32(p) })
                 } else {
                     v
                 };
+                // SAFETY: as above.
                 unsafe { vst1q_f32(p, v) };
             }
         }

@@ -245,10 +245,9 @@ fn gemm_columns<K: MicroKernel>(
                         let rows = mr.min(m - i0);
                         let ap = apacked[(i0 / mr) * kc * mr..].as_ptr();
                         if rows == mr && cols == nr && c.cs == 1 {
-                            // SAFETY: the packed panels hold kc*mr and kc*nr floats; the
-                            // MR×NR tile at (i0, j0) lies inside C (checked in `gemm`), in
-                            // this thread's columns; the kernel was chosen for this CPU in
-                            // `sgemm`.
+                            // Kernel chosen for this CPU by `sgemm`; panels hold kc·MR, kc·NR.
+                            // SAFETY: the MR×NR tile at (i0, j0) is inside C (checked in
+                            // `gemm`) and in this thread's columns.
                             unsafe {
                                 K::run(kc, ap, bp, c.ptr.add(i0 * c.rs + j0), c.rs, accumulate)
                             };
@@ -257,10 +256,10 @@ fn gemm_columns<K: MicroKernel>(
                             // part inside C.
                             for ii in 0..rows {
                                 for jj in 0..cols {
-                                    // SAFETY: (i0+ii, j0+jj) is inside C, in this
-                                    // thread's columns.
+                                    let at = (i0 + ii) * c.rs + (j0 + jj) * c.cs;
+                                    // SAFETY: (i0+ii, j0+jj) is inside C, in this thread's columns.
                                     tile[ii * nr + jj] = if accumulate {
-                                        unsafe { *c.ptr.add((i0 + ii) * c.rs + (j0 + jj) * c.cs) }
+                                        unsafe { *c.ptr.add(at) }
                                     } else {
                                         0.0
                                     };
@@ -270,11 +269,9 @@ fn gemm_columns<K: MicroKernel>(
                             unsafe { K::run(kc, ap, bp, tile.as_mut_ptr(), nr, true) };
                             for ii in 0..rows {
                                 for jj in 0..cols {
-                                    // SAFETY: as above.
-                                    unsafe {
-                                        *c.ptr.add((i0 + ii) * c.rs + (j0 + jj) * c.cs) =
-                                            tile[ii * nr + jj]
-                                    };
+                                    let at = (i0 + ii) * c.rs + (j0 + jj) * c.cs;
+                                    // SAFETY: (i0+ii, j0+jj) is inside C, in this thread's columns.
+                                    unsafe { *c.ptr.add(at) = tile[ii * nr + jj] };
                                 }
                             }
                         }
