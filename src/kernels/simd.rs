@@ -265,7 +265,7 @@ mod x86 {
     #[target_feature(enable = "avx512f,fma")]
     pub fn axpy_rows_avx512(acc: &mut [f32], p: &[f32], rows: &[f32]) {
         let d = acc.len();
-        assert!(d % 64 == 0 && rows.len() >= p.len() * d);
+        assert!(d.is_multiple_of(64) && rows.len() >= p.len() * d);
         let pr = rows.as_ptr();
         for i in (0..d).step_by(64) {
             let mut a = [
