@@ -41,6 +41,37 @@ struct Args {
     /// --chat (a 135M model answers questions best greedily), 0.7 otherwise.
     #[arg(long, allow_negative_numbers = true)]
     temperature: Option<f32>,
+    /// Keep only the K most likely tokens (0: off).
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches P (1: off).
+    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
+    top_p: f32,
+    /// Drop tokens less likely than P times the most likely one (0: off).
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
+    min_p: f32,
+    /// Locally typical sampling with mass P (1: off).
+    #[arg(long = "typical", default_value_t = 1.0, allow_negative_numbers = true)]
+    typical_p: f32,
+    /// Penalise repeats of the last --repeat-last-n tokens (1: off).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    repeat_penalty: f32,
+    /// How many recent tokens the penalties consider (prompt included).
+    #[arg(long, default_value_t = 64)]
+    repeat_last_n: usize,
+    /// Subtract this from the logit of every token in the window (0: off).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    presence_penalty: f32,
+    /// Subtract this times its count from the logit of every token in the window (0: off).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    frequency_penalty: f32,
+    /// Add a bias to a token's logit: TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 2-inf bans
+    /// token 2). Repeatable.
+    #[arg(long, value_parser = parse_logit_bias)]
+    logit_bias: Vec<(u32, f32)>,
+    /// Stop when this text appears (it is not printed). Repeatable.
+    #[arg(long)]
+    stop: Vec<String>,
     /// Random seed for sampling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -57,6 +88,28 @@ struct Args {
     /// Do not stop at end-of-sequence tokens (for benchmarking).
     #[arg(long)]
     ignore_eos: bool,
+}
+
+/// `ID+BIAS`, `ID-BIAS` or `ID=BIAS`, BIAS a number or `inf`.
+fn parse_logit_bias(s: &str) -> Result<(u32, f32), String> {
+    let at = s
+        .find(['+', '-', '='])
+        .ok_or_else(|| format!("'{s}' is not TOKEN_ID+BIAS or TOKEN_ID-BIAS"))?;
+    let id: u32 = s[..at]
+        .parse()
+        .map_err(|_| format!("'{}' is not a token id", &s[..at]))?;
+    let (sign, rest) = match &s[at..at + 1] {
+        "-" => (-1.0, &s[at + 1..]),
+        "+" => (1.0, &s[at + 1..]),
+        _ => (1.0, &s[at + 1..]),
+    };
+    let bias: f32 = rest
+        .parse()
+        .map_err(|_| format!("'{rest}' is not a bias"))?;
+    if bias.is_nan() {
+        return Err("the bias is NaN".into());
+    }
+    Ok((id, sign * bias))
 }
 
 const DEFAULT_PROMPT: &str = "Once upon a time, there was a little";
@@ -84,6 +137,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(if args.chat { 0.0 } else { 0.7 });
     let mut sampler = Sampler::new(SamplerConfig {
         temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        typical_p: args.typical_p,
+        repeat_penalty: args.repeat_penalty,
+        frequency_penalty: args.frequency_penalty,
+        presence_penalty: args.presence_penalty,
+        repeat_last_n: args.repeat_last_n,
+        logit_bias: args.logit_bias.clone(),
         seed: args.seed,
     })?;
     let (model, load_s) = common::load(args.model, args.dtype)?;
@@ -92,6 +154,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         max_tokens: args.max_tokens,
         ignore_eos: args.ignore_eos,
         stop_tokens: Vec::new(),
+        stop_strings: args.stop.clone(),
     };
     let prompt_text = if args.chat {
         // ChatML turns end with <|im_end|>; it ends the answer whatever the file's EOS is.

@@ -1,5 +1,9 @@
 //! The generation loop: prefill the prompt, then sample, stream and feed back one token
-//! at a time until EOS, the token limit or the end of the context.
+//! at a time until EOS, a stop string, the token limit or the end of the context.
+//!
+//! Stop strings are matched in the decoded text, across token boundaries: text that could
+//! be the start of a stop string is held back until it is known not to be, and a stop
+//! string itself is never yielded.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +21,8 @@ pub struct GenerateOptions {
     pub ignore_eos: bool,
     /// Tokens that end generation; empty means the tokenizer's EOS.
     pub stop_tokens: Vec<u32>,
+    /// Texts that end generation when they appear in the output (not yielded).
+    pub stop_strings: Vec<String>,
 }
 
 impl Default for GenerateOptions {
@@ -25,6 +31,7 @@ impl Default for GenerateOptions {
             max_tokens: 256,
             ignore_eos: false,
             stop_tokens: Vec::new(),
+            stop_strings: Vec::new(),
         }
     }
 }
@@ -34,6 +41,8 @@ impl Default for GenerateOptions {
 pub enum StopReason {
     /// A stop token (EOS) was sampled.
     Eos,
+    /// A stop string appeared in the text.
+    StopString,
     /// `max_tokens` were generated.
     MaxTokens,
     /// The context window is full.
@@ -68,8 +77,11 @@ pub struct Generation<'s, 'm> {
     sampler: &'s mut Sampler,
     opts: GenerateOptions,
     prompt: Vec<u32>,
+    /// Logits for the next token; `None` before the prefill.
     logits: Option<Vec<f32>>,
     decoder: StreamDecoder,
+    /// Decoded text not yet yielded: it may be the start of a stop string.
+    held: String,
     stats: GenerationStats,
     tokens: Vec<u32>,
     done: bool,
@@ -79,6 +91,7 @@ impl<'m> Session<'m> {
     /// Generates text after `prompt` (token ids, appended to what the session already
     /// holds). Yields decoded text pieces as they complete; control tokens are not
     /// printed. A prompt that does not fit in the context is an error on the first call.
+    /// The prompt tokens are given to `sampler.accept` (repetition penalties see them).
     pub fn generate<'s>(
         &'s mut self,
         prompt: &[u32],
@@ -89,6 +102,7 @@ impl<'m> Session<'m> {
         if opts.stop_tokens.is_empty() {
             opts.stop_tokens.extend(self.model().tokenizer().eos());
         }
+        opts.stop_strings.retain(|s| !s.is_empty());
         Generation {
             session: self,
             sampler,
@@ -96,6 +110,7 @@ impl<'m> Session<'m> {
             prompt: prompt.to_vec(),
             logits: None,
             decoder: StreamDecoder::new(),
+            held: String::new(),
             stats: GenerationStats::default(),
             tokens: Vec::new(),
             done: false,
@@ -113,18 +128,12 @@ impl Generation<'_, '_> {
         &self.tokens
     }
 
-    fn finish(&mut self, reason: StopReason) -> Option<Result<String>> {
-        self.done = true;
-        self.stats.stop = Some(reason);
-        let rest = self.decoder.finish();
-        (!rest.is_empty()).then_some(Ok(rest))
-    }
-
+    /// Runs one token: the prefill first, then sample, decode and feed back. Returns the
+    /// token's text, or `None` when generation has ended (`stats.stop` says why).
     fn step(&mut self) -> Result<Option<String>> {
         let logits = match self.logits.take() {
             Some(l) => l,
             None => {
-                // First call: prefill.
                 if self.prompt.is_empty() {
                     return Err(Error::InvalidArgument("the prompt is empty".into()));
                 }
@@ -139,13 +148,16 @@ impl Generation<'_, '_> {
                 let l = self.session.forward(&self.prompt)?;
                 self.stats.prefill_time = t.elapsed();
                 self.stats.prompt_tokens = self.prompt.len();
+                self.prompt.iter().for_each(|&t| self.sampler.accept(t));
                 l
             }
         };
         if self.tokens.len() >= self.opts.max_tokens {
+            self.stats.stop = Some(StopReason::MaxTokens);
             return Ok(None);
         }
         let tok = self.sampler.sample(&logits);
+        self.sampler.accept(tok);
         self.tokens.push(tok);
         self.stats.generated_tokens += 1;
         if !self.opts.ignore_eos && self.opts.stop_tokens.contains(&tok) {
@@ -168,6 +180,20 @@ impl Generation<'_, '_> {
         }
         Ok(Some(piece))
     }
+
+    /// Length of the longest tail of `held` that could begin a stop string.
+    fn stop_prefix_len(&self) -> usize {
+        let h = &self.held;
+        self.opts
+            .stop_strings
+            .iter()
+            .flat_map(|stop| {
+                (1..stop.len().min(h.len() + 1))
+                    .filter(move |&n| stop.is_char_boundary(n) && h.ends_with(&stop[..n]))
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 impl Iterator for Generation<'_, '_> {
@@ -175,25 +201,38 @@ impl Iterator for Generation<'_, '_> {
 
     fn next(&mut self) -> Option<Result<String>> {
         while !self.done {
-            match self.step() {
+            let piece = match self.step() {
+                Ok(p) => p,
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));
                 }
-                Ok(Some(piece)) => {
-                    if let Some(reason) = self.stats.stop {
-                        // Context full: this piece is the last.
-                        let rest = self.finish(reason).and_then(Result::ok).unwrap_or_default();
-                        return Some(Ok(piece + &rest));
-                    }
-                    if !piece.is_empty() {
-                        return Some(Ok(piece));
-                    }
-                }
-                Ok(None) => {
-                    let reason = self.stats.stop.unwrap_or(StopReason::MaxTokens);
-                    return self.finish(reason);
-                }
+            };
+            let ended = piece.is_none() || self.stats.stop.is_some();
+            self.held.push_str(&piece.unwrap_or_default());
+            if ended {
+                self.held.push_str(&self.decoder.finish());
+            }
+            let stop_at = self
+                .opts
+                .stop_strings
+                .iter()
+                .filter_map(|s| self.held.find(s.as_str()))
+                .min();
+            let out: String = if let Some(at) = stop_at {
+                self.stats.stop = Some(StopReason::StopString);
+                self.done = true;
+                self.held.truncate(at);
+                std::mem::take(&mut self.held)
+            } else if ended {
+                self.done = true;
+                std::mem::take(&mut self.held)
+            } else {
+                let keep = self.stop_prefix_len();
+                self.held.drain(..self.held.len() - keep).collect()
+            };
+            if !out.is_empty() {
+                return Some(Ok(out));
             }
         }
         None

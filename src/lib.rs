@@ -8,7 +8,7 @@
 //! let model = Model::load("weights/SmolLM2-135M-Instruct.Q4_1.gguf", LoadOptions::default())?;
 //! let prompt = model.tokenizer().encode("Once upon a time", true);
 //! let mut session = model.session(2048)?;
-//! let mut sampler = Sampler::new(SamplerConfig { temperature: 0.8, seed: 7 })?;
+//! let mut sampler = Sampler::new(SamplerConfig { temperature: 0.8, seed: 7, ..Default::default() })?;
 //! for piece in session.generate(&prompt, &mut sampler, GenerateOptions { max_tokens: 64, ..Default::default() }) {
 //!     print!("{}", piece?);
 //! }

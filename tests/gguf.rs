@@ -317,6 +317,7 @@ fn tiny_llama_loads_and_generates() {
         let mut sampler = Sampler::new(SamplerConfig {
             temperature: 0.9,
             seed: 3,
+            ..Default::default()
         })
         .unwrap();
         let opts = GenerateOptions {
@@ -384,4 +385,40 @@ fn model_errors_name_the_problem() {
     let at = after(&b, b"llama.embedding_length") + 4;
     b[at..at + 4].copy_from_slice(&48u32.to_le_bytes());
     assert!(Model::from_gguf(&parse(b).unwrap(), LoadOptions::default()).is_err());
+}
+
+#[test]
+fn stop_strings_end_generation_across_token_boundaries() {
+    let g = parse(tiny_llama(false)).unwrap();
+    let m = Model::from_gguf(&g, LoadOptions::default()).unwrap();
+    let prompt = m.tokenizer().encode("abc", true);
+    let run = |stop: Vec<String>| {
+        let mut s = m.session(64).unwrap();
+        let mut sampler = Sampler::new(SamplerConfig {
+            temperature: 1.0,
+            seed: 9,
+            ..Default::default()
+        })
+        .unwrap();
+        let opts = GenerateOptions {
+            max_tokens: 40,
+            ignore_eos: true,
+            stop_strings: stop,
+            ..Default::default()
+        };
+        let mut gen = s.generate(&prompt, &mut sampler, opts);
+        let pieces: Vec<String> = gen.by_ref().map(|p| p.unwrap()).collect();
+        (pieces.concat(), gen.stats().stop, gen.tokens().len())
+    };
+    let (full, reason, n) = run(vec![]);
+    assert_eq!((reason, n), (Some(ingot::StopReason::MaxTokens), 40));
+    // Each token of this byte-level model is one byte: a 3-char stop string taken from the
+    // middle of the text spans three tokens.
+    let chars: Vec<char> = full.chars().collect();
+    let stop: String = chars[10..13].iter().collect();
+    let first = full.find(&stop).unwrap();
+    let (text, reason, _) = run(vec![stop.clone(), "never appears \u{1F600}".into()]);
+    assert_eq!(text, full[..first]);
+    assert_eq!(reason, Some(ingot::StopReason::StopString));
+    assert!(!text.contains(&stop));
 }
