@@ -156,7 +156,7 @@ impl Generation<'_, '_> {
             self.stats.stop = Some(StopReason::MaxTokens);
             return Ok(None);
         }
-        let tok = self.sampler.sample(&logits);
+        let tok = self.sampler.sample(&logits)?;
         self.sampler.accept(tok);
         self.tokens.push(tok);
         self.stats.generated_tokens += 1;

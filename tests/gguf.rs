@@ -422,3 +422,22 @@ fn stop_strings_end_generation_across_token_boundaries() {
     assert_eq!(reason, Some(ingot::StopReason::StopString));
     assert!(!text.contains(&stop));
 }
+
+#[test]
+fn oversized_caches_and_bad_ids_are_errors() {
+    let g = parse(tiny_llama(false)).unwrap();
+    let m = Model::from_gguf(&g, LoadOptions::default()).unwrap();
+    // A KV cache bigger than any machine: refused with its size, not an abort.
+    let mut c = m.config().clone();
+    c.n_layers = 1 << 20;
+    c.n_kv_heads = 1 << 10;
+    let e = ingot::model::llama::KvCache::new(&c, 1 << 20)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("KV cache"), "{e}");
+    // Perplexity of ids outside the vocabulary (the last of a window is never run).
+    let r = ingot::model::perplexity::perplexity(&m, &[1, 9999], 2);
+    assert!(matches!(r, Err(Error::TokenOutOfRange { id: 9999, .. })));
+    assert!(ingot::model::perplexity::perplexity(&m, &[1, 2, 3], 1000).is_err());
+}

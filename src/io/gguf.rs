@@ -26,6 +26,9 @@ const MAX_TENSORS: u64 = 1 << 20;
 const MAX_KVS: u64 = 1 << 20;
 const MAX_DIMS: u32 = 4;
 const MAX_ARRAY_NESTING: u32 = 4;
+/// Array elements in the whole file: each becomes a 32-byte `Value`, so this bounds the
+/// metadata's memory (512 MiB) whatever the file claims. Real vocabularies use ~1M.
+const MAX_TOTAL_ELEMENTS: u64 = 1 << 24;
 
 /// A metadata value.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,7 +126,11 @@ impl Gguf {
     /// Parses a GGUF image held in `bytes`.
     pub fn parse(bytes: Arc<FileBytes>) -> Result<Gguf> {
         let data = bytes.as_bytes();
-        let mut r = Reader { data, pos: 0 };
+        let mut r = Reader {
+            data,
+            pos: 0,
+            elements: 0,
+        };
         let magic = r.take(4, "magic")?;
         if magic != MAGIC {
             return Err(Error::format(format!(
@@ -303,6 +310,8 @@ fn check_overlaps(tensors: &[TensorInfo]) -> Result<()> {
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Array elements read so far (see `MAX_TOTAL_ELEMENTS`).
+    elements: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -410,6 +419,10 @@ impl<'a> Reader<'a> {
                     MAX_ARRAY_LEN,
                     &format!("metadata '{key}': array length"),
                 )?;
+                self.elements += n;
+                if self.elements > MAX_TOTAL_ELEMENTS {
+                    return Err(Error::format(format!("metadata '{key}': more than {MAX_TOTAL_ELEMENTS} array elements in the file")));
+                }
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     items.push(self.value(elem_ty, key, depth + 1)?);

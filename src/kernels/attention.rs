@@ -65,10 +65,14 @@ pub fn attention(
         head_dim: hd,
         max_seq,
     } = s;
+    assert!(
+        n_heads > 0 && hd > 0 && q.len() % (n_heads * hd) == 0,
+        "attention: q must be (n_q, n_heads, head_dim)"
+    );
     let n_q = q.len() / (n_heads * hd);
     assert_eq!(out.len(), q.len(), "attention: out must be shaped like q");
     assert!(pos0 + n_q <= max_seq, "attention: positions past the cache");
-    let cache_len = n_kv_heads * max_seq * hd;
+    let cache_len = super::prod(super::prod(n_kv_heads, max_seq), hd);
     assert!(
         k_cache.len() >= cache_len && v_cache.len() >= cache_len,
         "attention: cache too small"

@@ -61,6 +61,26 @@ impl Isa {
         }
     }
 
+    /// `self` if this CPU supports it, else `Scalar`. Every kernel entry point passes the
+    /// `Isa` it is given through this, so no caller can run instructions the CPU lacks.
+    #[inline]
+    pub fn checked(self) -> Isa {
+        static SUPPORTED: OnceLock<[bool; 4]> = OnceLock::new();
+        let table = SUPPORTED
+            .get_or_init(|| [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512].map(Isa::supported));
+        let i = match self {
+            Isa::Scalar => 0,
+            Isa::Neon => 1,
+            Isa::Avx2 => 2,
+            Isa::Avx512 => 3,
+        };
+        if table[i] {
+            self
+        } else {
+            Isa::Scalar
+        }
+    }
+
     /// The best ISA this CPU supports.
     pub fn best() -> Isa {
         [Isa::Avx512, Isa::Avx2, Isa::Neon]
@@ -99,4 +119,21 @@ pub fn supported_isas() -> Vec<Isa> {
         .into_iter()
         .filter(|i| i.supported())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_paths_fall_back_to_scalar() {
+        for isa in [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512] {
+            let c = isa.checked();
+            assert!(c == isa || c == Isa::Scalar);
+            assert_eq!(c == isa, isa.supported());
+        }
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(Isa::Neon.checked(), Isa::Scalar);
+        assert!(supported_isas().contains(&isa()));
+    }
 }

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use super::cpu::Isa;
 use super::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
+use super::prod;
 use super::qmatmul::{qmatmul, qmatmul_many, QWeights};
 use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
 use super::simd::dot;
@@ -63,8 +64,8 @@ impl<'a> WeightView<'a> {
 
 /// `dst (m, n) = lhs (m, k) · Wᵀ`.
 pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k: usize, n: usize) {
-    assert_eq!(lhs.len(), m * k, "matmul: lhs must be (m, k)");
-    assert_eq!(dst.len(), m * n, "matmul: dst must be (m, n)");
+    assert_eq!(lhs.len(), prod(m, k), "matmul: lhs must be (m, k)");
+    assert_eq!(dst.len(), prod(m, n), "matmul: dst must be (m, n)");
     let a = MatRef::row_major(lhs, m, k);
     let c = MatMut::row_major(dst, m, n);
     let gemm = m >= GEMM_MIN_ROWS;
@@ -108,7 +109,7 @@ pub fn matmul_many(
 
 /// f32 weights, few rows: one dot product per output, split over weight rows.
 fn matvec_f32(isa: Isa, lhs: &[f32], w: &[f32], dst: &mut [f32], m: usize, k: usize, n: usize) {
-    assert_eq!(w.len(), n * k, "matmul: f32 weights must be (n, k)");
+    assert_eq!(w.len(), prod(n, k), "matmul: f32 weights must be (n, k)");
     for (x, out) in lhs.chunks_exact(k).zip(dst.chunks_exact_mut(n)) {
         let job = |(c, o): (usize, &mut [f32])| {
             for (j, v) in o.iter_mut().enumerate() {
@@ -116,7 +117,7 @@ fn matvec_f32(isa: Isa, lhs: &[f32], w: &[f32], dst: &mut [f32], m: usize, k: us
                 *v = dot(isa, x, &w[r * k..(r + 1) * k]);
             }
         };
-        if n * k * m < super::qmatmul::PARALLEL_MIN_MACS {
+        if w.len().saturating_mul(m) < super::qmatmul::PARALLEL_MIN_MACS {
             out.chunks_mut(CHUNK_N).enumerate().for_each(job);
         } else {
             out.par_chunks_mut(CHUNK_N).enumerate().for_each(job);

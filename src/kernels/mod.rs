@@ -10,3 +10,10 @@ pub mod qdot;
 pub mod qmatmul;
 pub mod quant;
 pub mod simd;
+
+/// `a · b`, panicking (not wrapping) on overflow: kernels check slice lengths against
+/// products of dimensions, and a wrapped product could pass such a check.
+#[inline]
+pub(crate) fn prod(a: usize, b: usize) -> usize {
+    a.checked_mul(b).expect("kernel shape overflows usize")
+}

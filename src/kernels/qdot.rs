@@ -71,9 +71,12 @@ impl QuantActs {
 
 /// A weight block format with an integer dot product against `QuantActs`.
 ///
-/// Every implementor starts with its f16 scale `d` (then, for Q4_1, its f16 offset `m`):
-/// the AVX-512 kernel gathers the first 4 bytes of 16 blocks at once.
-pub trait DotBlock: QuantBlock {
+/// # Safety
+/// The SIMD kernels read blocks through raw pointers, so an implementor must be at least
+/// 4 bytes, start with its f16 scale `d` (then, for Q4_1, its f16 offset `m`: the AVX-512
+/// kernel gathers the first 4 bytes of 16 blocks at once), and `qs()` must return 16
+/// bytes when `NIBBLES` and 32 otherwise.
+pub unsafe trait DotBlock: QuantBlock {
     /// 4-bit values packed two per byte (else one signed byte each).
     const NIBBLES: bool;
     /// Subtracted from the unsigned 4-bit values (8 for Q4_0).
@@ -89,7 +92,8 @@ pub trait DotBlock: QuantBlock {
     }
 }
 
-impl DotBlock for BlockQ4_0 {
+// SAFETY: ggml's layout: `d` first, 16 nibble bytes (Q4) or 32 value bytes (Q8).
+unsafe impl DotBlock for BlockQ4_0 {
     const NIBBLES: bool = true;
     const BIAS: i32 = 8;
     fn qs(&self) -> &[u8] {
@@ -100,7 +104,8 @@ impl DotBlock for BlockQ4_0 {
     }
 }
 
-impl DotBlock for BlockQ4_1 {
+// SAFETY: ggml's layout: `d` first, 16 nibble bytes (Q4) or 32 value bytes (Q8).
+unsafe impl DotBlock for BlockQ4_1 {
     const NIBBLES: bool = true;
     const BIAS: i32 = 0;
     const HAS_MIN: bool = true;
@@ -115,7 +120,8 @@ impl DotBlock for BlockQ4_1 {
     }
 }
 
-impl DotBlock for BlockQ8_0 {
+// SAFETY: ggml's layout: `d` first, 16 nibble bytes (Q4) or 32 value bytes (Q8).
+unsafe impl DotBlock for BlockQ8_0 {
     const NIBBLES: bool = false;
     const BIAS: i32 = 0;
     fn qs(&self) -> &[u8] {
@@ -143,7 +149,12 @@ pub fn dot_rows<B: DotBlock, const R: usize>(
         w.len() == a.nb && row0 + R <= a.rows,
         "dot_rows: shapes disagree"
     );
-    match isa {
+    let blocks = a.rows * a.nb;
+    assert!(
+        a.qs.len() >= blocks && a.d.len() >= blocks && a.ds.len() >= blocks,
+        "dot_rows: QuantActs arrays shorter than rows × nb"
+    );
+    match isa.checked() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` is only selected when the CPU reports AVX-512 F/BW/VL,
         // VNNI, AVX2, FMA and F16C; the shapes were checked above.
@@ -451,6 +462,19 @@ mod tests {
         check::<BlockQ4_0>();
         check::<BlockQ4_1>();
         check::<BlockQ8_0>();
+    }
+
+    #[test]
+    #[should_panic(expected = "QuantActs arrays shorter")]
+    fn inconsistent_activations_are_refused() {
+        let w = [BlockQ4_1::quantize(&[0.5; 32])];
+        let a = QuantActs {
+            rows: 1,
+            nb: 1,
+            ..Default::default()
+        };
+        let mut out = [0.0f32; 1];
+        dot_rows::<BlockQ4_1, 1>(crate::kernels::cpu::isa(), &w, &a, 0, &mut out);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::cpu::Isa;
+use super::prod;
 use super::qdot::{dot_rows, DotBlock, QuantActs, MAX_ROWS};
 use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
 
@@ -65,16 +66,18 @@ pub fn qmatmul<B: DotBlock>(
     n: usize,
 ) {
     assert_eq!(k % QK, 0, "qmatmul: k must be a multiple of {QK}");
-    assert_eq!(lhs.len(), m * k, "qmatmul: lhs must be (m, k)");
-    assert_eq!(w.len() * QK, n * k, "qmatmul: w must be (n, k)");
-    assert_eq!(dst.len(), m * n, "qmatmul: dst must be (m, n)");
+    assert_eq!(lhs.len(), prod(m, k), "qmatmul: lhs must be (m, k)");
+    assert_eq!(prod(w.len(), QK), prod(n, k), "qmatmul: w must be (n, k)");
+    assert_eq!(dst.len(), prod(m, n), "qmatmul: dst must be (m, n)");
     if m == 0 || n == 0 {
         return;
     }
     let mut acts = QuantActs::default();
     acts.quantize(lhs, m, k);
     let out = SendPtr(dst.as_mut_ptr());
-    split(m * n * k, n, |r0, r1| rows(isa, w, &acts, r0, r1, out, n));
+    split(m.saturating_mul(n).saturating_mul(k), n, |r0, r1| {
+        rows(isa, w, &acts, r0, r1, out, n)
+    });
 }
 
 /// Several products of the same activations, `dst_j (m, n_j) = lhs (m, k) · W_jᵀ`, in one
@@ -88,31 +91,39 @@ pub fn qmatmul_many(
     jobs: &mut [(QWeights, &mut [f32])],
 ) {
     assert_eq!(k % QK, 0, "qmatmul: k must be a multiple of {QK}");
-    assert_eq!(lhs.len(), m * k, "qmatmul: lhs must be (m, k)");
+    assert_eq!(lhs.len(), prod(m, k), "qmatmul: lhs must be (m, k)");
     if m == 0 {
         return;
     }
     let nb = k / QK;
+    if nb == 0 {
+        jobs.iter_mut().for_each(|(_, dst)| dst.fill(0.0));
+        return;
+    }
     // (first global row, rows, weights, output) per job.
     let mut table = Vec::with_capacity(jobs.len());
     let mut total = 0;
     for (w, dst) in jobs.iter_mut() {
         assert_eq!(w.blocks() % nb, 0, "qmatmul: weights must be (n, k)");
         let n = w.blocks() / nb;
-        assert_eq!(dst.len(), m * n, "qmatmul: dst must be (m, n)");
+        assert_eq!(dst.len(), prod(m, n), "qmatmul: dst must be (m, n)");
         table.push((total, n, *w, SendPtr(dst.as_mut_ptr())));
         total += n;
     }
     let mut acts = QuantActs::default();
     acts.quantize(lhs, m, k);
-    split(m * total * k, total, |g0, g1| {
-        for &(first, n, w, out) in &table {
-            let (r0, r1) = (g0.max(first), g1.min(first + n));
-            if r0 < r1 {
-                w.rows(isa, &acts, r0 - first, r1 - first, out, n);
+    split(
+        m.saturating_mul(total).saturating_mul(k),
+        total,
+        |g0, g1| {
+            for &(first, n, w, out) in &table {
+                let (r0, r1) = (g0.max(first), g1.min(first + n));
+                if r0 < r1 {
+                    w.rows(isa, &acts, r0 - first, r1 - first, out, n);
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Runs `job(r0, r1)` over `0..n` rows: on this thread when the product is small, else in

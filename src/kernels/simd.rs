@@ -9,9 +9,9 @@ use super::cpu::Isa;
 #[inline]
 pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths differ");
-    match isa {
+    match isa.checked() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx512` implies AVX-512F (see cpu.rs); equal lengths checked above.
+        // SAFETY: `checked()` returns `Avx512` only on CPUs with AVX-512F; lengths checked above.
         Isa::Avx512 => unsafe { x86::dot_avx512(a, b) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2` implies AVX2 and FMA; equal lengths checked above.
@@ -27,7 +27,7 @@ pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
 #[inline]
 pub fn axpy(isa: Isa, y: &mut [f32], alpha: f32, x: &[f32]) {
     assert_eq!(y.len(), x.len(), "axpy: lengths differ");
-    match isa {
+    match isa.checked() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot`.
         Isa::Avx512 => unsafe { x86::axpy_avx512(y, alpha, x) },
@@ -54,7 +54,7 @@ pub fn dot_rows(isa: Isa, q: &[f32], rows: &[f32], out: &mut [f32]) {
         out.len() * d,
         "dot_rows: rows must be (out.len(), q.len())"
     );
-    match isa {
+    match isa.checked() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` implies AVX-512F; shapes checked above.
         Isa::Avx512 if d.is_multiple_of(16) => unsafe { x86::dot_rows_avx512(q, rows, out) },
@@ -75,7 +75,7 @@ pub fn axpy_rows(isa: Isa, acc: &mut [f32], p: &[f32], rows: &[f32]) {
         p.len() * d,
         "axpy_rows: rows must be (p.len(), acc.len())"
     );
-    match isa {
+    match isa.checked() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` implies AVX-512F; shapes checked above.
         Isa::Avx512 if d.is_multiple_of(64) => unsafe { x86::axpy_rows_avx512(acc, p, rows) },
@@ -90,7 +90,7 @@ pub fn axpy_rows(isa: Isa, acc: &mut [f32], p: &[f32], rows: &[f32]) {
 /// `x[i] = exp(x[i] - shift)` in place; returns `Σ x[i]` (softmax's numerator and sum).
 #[inline]
 pub fn exp_shift_sum(isa: Isa, x: &mut [f32], shift: f32) -> f32 {
-    match isa {
+    match isa.checked() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` implies AVX-512F.
         Isa::Avx512 => unsafe { x86::exp_shift_sum_avx512(x, shift) },

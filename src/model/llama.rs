@@ -5,6 +5,7 @@
 //! SwiGLU FFN (`down(silu(gate(x)) * up(x))`) → residual add. Then a final RMSNorm and
 //! the LM head. No intrinsics and no thread code here: those live in `kernels`.
 
+use crate::error::{Error, Result};
 use crate::kernels::attention::{attention, AttnShape};
 use crate::kernels::cpu::isa;
 use crate::kernels::ops::{add_assign, rmsnorm, rope, rope_angles, silu_mul};
@@ -21,18 +22,51 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    pub fn new(c: &Config, max_seq: usize) -> KvCache {
-        let len = c.n_layers * c.n_kv_heads * max_seq * c.head_dim;
-        KvCache {
+    /// A zeroed cache for `max_seq` positions. Refuses, naming the size, a cache that
+    /// overflows or would not fit in this machine's memory (the allocation is lazy, so an
+    /// oversized one would otherwise abort the process or fail much later).
+    pub fn new(c: &Config, max_seq: usize) -> Result<KvCache> {
+        let len = [c.n_kv_heads, max_seq, c.head_dim]
+            .iter()
+            .try_fold(c.n_layers, |a, &b| a.checked_mul(b));
+        let bytes = len.and_then(|l| l.checked_mul(2 * std::mem::size_of::<f32>()));
+        let (Some(len), Some(bytes)) = (len, bytes) else {
+            return Err(Error::InvalidArgument(format!(
+                "a KV cache for {max_seq} positions overflows the address space"
+            )));
+        };
+        if let Some(total) = physical_memory() {
+            if bytes as u64 > total {
+                return Err(Error::InvalidArgument(format!(
+                    "a KV cache for {max_seq} positions needs {:.1} GiB, more than this machine's {:.1} GiB",
+                    bytes as f64 / (1u64 << 30) as f64,
+                    total as f64 / (1u64 << 30) as f64
+                )));
+            }
+        }
+        Ok(KvCache {
             max_seq,
             k: vec![0.0; len],
             v: vec![0.0; len],
-        }
+        })
     }
 
     fn layer_len(&self, c: &Config) -> usize {
         c.n_kv_heads * self.max_seq * c.head_dim
     }
+}
+
+/// Total physical memory in bytes, where the OS tells (Linux `/proc/meminfo`).
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
 }
 
 /// Activations for a batch of `m` tokens, grown on demand and reused across calls.

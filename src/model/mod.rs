@@ -97,7 +97,7 @@ impl Model {
         }
         Ok(Session {
             model: self,
-            cache: KvCache::new(&self.config, context),
+            cache: KvCache::new(&self.config, context)?,
             scratch: Scratch::default(),
             tokens: Vec::new(),
         })

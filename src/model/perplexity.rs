@@ -29,7 +29,15 @@ pub fn perplexity(model: &Model, ids: &[u32], ctx: usize) -> Result<PerplexityRe
         )));
     }
     let vocab = model.config().vocab_size;
-    let mut session = model.session(ctx.min(model.config().seq_len))?;
+    if let Some(&id) = ids.iter().find(|&&t| t as usize >= vocab) {
+        return Err(Error::TokenOutOfRange {
+            id,
+            vocab_size: vocab,
+        });
+    }
+    // A window of ctx tokens runs ctx - 1 of them; the session checks that against the
+    // model's context length.
+    let mut session = model.session(ctx - 1)?;
     let mut r = PerplexityResult {
         nll_sum: 0.0,
         scored: 0,

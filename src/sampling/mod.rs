@@ -165,7 +165,12 @@ impl Sampler {
     }
 
     /// The next token for `logits` (one score per vocabulary entry). Does not `accept` it.
-    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+    pub fn sample(&mut self, logits: &[f32]) -> Result<u32> {
+        if logits.is_empty() {
+            return Err(Error::InvalidArgument(
+                "sampling from an empty list of logits".into(),
+            ));
+        }
         let c = &self.config;
         self.scratch.clear();
         self.scratch.extend_from_slice(logits);
@@ -191,14 +196,14 @@ impl Sampler {
             );
         }
         if c.temperature == 0.0 {
-            return argmax(l);
+            return Ok(argmax(l));
         }
         let mut cands = filters::top_k_candidates(l, c.top_k);
         filters::typical_p(&mut cands, c.typical_p);
         filters::top_p(&mut cands, c.top_p);
         filters::min_p(&mut cands, c.min_p);
         filters::temperature(&mut cands, c.temperature);
-        filters::draw(&cands, self.rng.next_f64())
+        Ok(filters::draw(&cands, self.rng.next_f64()))
     }
 }
 
@@ -222,7 +227,7 @@ mod tests {
         assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
         assert_eq!(argmax(&[f32::NAN, 0.5]), 1);
         let mut s = Sampler::new(SamplerConfig::default()).unwrap();
-        assert_eq!(s.sample(&[0.0, 0.1, 5.0]), 2);
+        assert_eq!(s.sample(&[0.0, 0.1, 5.0]).unwrap(), 2);
         // A repetition penalty of 100 on token 2 makes token 1 the argmax.
         let mut s = Sampler::new(SamplerConfig {
             repeat_penalty: 100.0,
@@ -230,7 +235,7 @@ mod tests {
         })
         .unwrap();
         s.accept(2);
-        assert_eq!(s.sample(&[0.0, 0.1, 5.0]), 1);
+        assert_eq!(s.sample(&[0.0, 0.1, 5.0]).unwrap(), 1);
         // The penalty window forgets old tokens.
         let mut s = Sampler::new(SamplerConfig {
             repeat_penalty: 100.0,
@@ -241,7 +246,7 @@ mod tests {
         for t in [2, 0, 0] {
             s.accept(t);
         }
-        assert_eq!(s.sample(&[0.0, 0.1, 5.0]), 2);
+        assert_eq!(s.sample(&[0.0, 0.1, 5.0]).unwrap(), 2);
     }
 
     #[test]
@@ -255,7 +260,7 @@ mod tests {
         })
         .unwrap();
         let n = 20_000;
-        let ones = (0..n).filter(|_| s.sample(&logits) == 1).count();
+        let ones = (0..n).filter(|_| s.sample(&logits).unwrap() == 1).count();
         let frac = ones as f64 / n as f64;
         assert!((frac - 0.75).abs() < 0.02, "{frac}");
         // Same seed, same draws.
@@ -273,7 +278,19 @@ mod tests {
         .unwrap();
         let l: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
         for _ in 0..100 {
-            assert_eq!(a.sample(&l), b.sample(&l));
+            assert_eq!(a.sample(&l).unwrap(), b.sample(&l).unwrap());
+        }
+    }
+
+    #[test]
+    fn empty_logits_are_an_error() {
+        for temperature in [0.0, 1.0] {
+            let mut s = Sampler::new(SamplerConfig {
+                temperature,
+                ..Default::default()
+            })
+            .unwrap();
+            assert!(s.sample(&[]).is_err());
         }
     }
 

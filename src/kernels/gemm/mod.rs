@@ -59,7 +59,7 @@ impl<'a> MatMut<'a> {
 /// `C = A · B` with the micro-kernel for `isa`. Panics if shapes disagree or a view runs
 /// past its slice.
 pub fn sgemm(isa: Isa, a: MatRef, b: &dyn PackB, c: MatMut) {
-    match isa {
+    match isa.checked() {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => gemm::<microkernel::Avx512>(a, b, c),
         #[cfg(target_arch = "x86_64")]
@@ -89,8 +89,8 @@ thread_local! {
     static SHARED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The BLIS loop nest for micro-kernel `K`.
-pub fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
+/// The BLIS loop nest for micro-kernel `K` (which `sgemm` chose for this CPU).
+fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
     let (m, k, n) = (a.rows, a.cols, b.n());
     assert_eq!(b.k(), k, "gemm: A is {m}×{k} but B has {} rows", b.k());
     assert!(
@@ -101,9 +101,15 @@ pub fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
     );
     assert!(a.in_bounds(), "gemm: A view runs past its data");
     assert!(
-        c.rows == 0 || c.cols == 0 || (c.rows - 1) * c.rs + (c.cols - 1) * c.cs < c.data.len(),
+        pack::view_in_bounds(c.data.len(), c.rows, c.cols, c.rs, c.cs),
         "gemm: C view runs past its data"
     );
+    // Threads write disjoint columns of C; with strides under which two elements share an
+    // address (e.g. `cs == 0`), they must not run at the same time.
+    let disjoint = (c.cs >= 1 && c.rs >= c.cols.saturating_mul(c.cs))
+        || (c.rs >= 1 && c.cs >= c.rows.saturating_mul(c.rs))
+        || c.rows <= 1
+        || c.cols <= 1;
     if m == 0 || n == 0 {
         return;
     }
@@ -122,7 +128,8 @@ pub fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
     }
     let panels = n.div_ceil(K::NR);
     let threads = rayon::current_num_threads();
-    let parts = if m * n * k < PARALLEL_MIN_MACS {
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    let parts = if macs < PARALLEL_MIN_MACS || !disjoint {
         1
     } else {
         threads.min(panels)
@@ -215,7 +222,15 @@ fn gemm_columns<K: MicroKernel>(
     let (mr, nr) = (K::MR, K::NR);
     let Depth { pc, kc, a: apacked } = *depth;
     let accumulate = pc > 0;
-    BUFFERS.with_borrow_mut(|(bbuf, scratch)| {
+    BUFFERS.with(|cell| {
+        // This thread's buffers, unless a nested call (a `PackB` that multiplies, or a job
+        // stolen while waiting) holds them.
+        let mut own = (Vec::new(), Vec::new());
+        let mut guard = cell.try_borrow_mut();
+        let (bbuf, scratch) = match guard.as_deref_mut() {
+            Ok((b, s)) => (b, s),
+            Err(_) => (&mut own.0, &mut own.1),
+        };
         bbuf.resize(K::NC.next_multiple_of(nr) * K::KC, 0.0);
         let mut tile = vec![0.0f32; mr * nr];
         // Loop 5: blocks of NC columns, packed into B micro-panels.

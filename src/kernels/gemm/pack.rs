@@ -43,15 +43,25 @@ impl<'a> MatRef<'a> {
 
     /// Whether every element lies inside `data`.
     pub fn in_bounds(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        view_in_bounds(self.data.len(), self.rows, self.cols, self.rs, self.cs)
     }
 
     #[inline]
     fn at(&self, i: usize, j: usize) -> f32 {
         self.data[i * self.rs + j * self.cs]
     }
+}
+
+/// Whether every element `(i, j)` of a `rows × cols` view with strides `rs, cs` lies below
+/// `len` (with overflow checked: a wrapped offset must not pass).
+pub fn view_in_bounds(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    if rows == 0 || cols == 0 {
+        return true;
+    }
+    let last = (rows - 1)
+        .checked_mul(rs)
+        .and_then(|r| (cols - 1).checked_mul(cs).and_then(|c| r.checked_add(c)));
+    matches!(last, Some(l) if l < len)
 }
 
 /// Packs rows `i0 .. i0 + rows` (≤ `MR`), columns `pc .. pc + kc` of `a` into one A
