@@ -66,7 +66,7 @@ pub fn attention(
         max_seq,
     } = s;
     assert!(
-        n_heads > 0 && hd > 0 && q.len() % (n_heads * hd) == 0,
+        n_heads > 0 && hd > 0 && q.len().is_multiple_of(n_heads * hd),
         "attention: q must be (n_q, n_heads, head_dim)"
     );
     let n_q = q.len() / (n_heads * hd);
