@@ -13,8 +13,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Parser;
-use ingot::tokenizer::chat;
-use ingot::{ComputeMode, GenerateOptions, Sampler, SamplerConfig, StopReason};
+use ingot::tokenizer::chat::Message;
+use ingot::{
+    ComputeMode, GenerateOptions, GenerationStats, Model, Sampler, SamplerConfig, Session,
+    StopReason, Tokenizer,
+};
 
 #[derive(Parser)]
 #[command(
@@ -30,15 +33,16 @@ struct Args {
     /// Read the prompt from a UTF-8 file.
     #[arg(long)]
     prompt_file: Option<PathBuf>,
-    /// Wrap the prompt as one user turn of a ChatML conversation (with SmolLM2's default
-    /// system turn) and end generation at <|im_end|>.
+    /// Wrap the prompt as one user turn with the model's chat template (SmolLM2's adds its
+    /// default system turn) and end generation at the end-of-turn token.
     #[arg(long)]
     chat: bool,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 256)]
     max_tokens: usize,
     /// Sampling temperature; 0 is greedy (always the most likely token). Default: 0 with
-    /// --chat (a 135M model answers questions best greedily), 0.7 otherwise.
+    /// --chat and --interactive (a 135M model answers questions best greedily), 0.7
+    /// otherwise.
     #[arg(long, allow_negative_numbers = true)]
     temperature: Option<f32>,
     /// Keep only the K most likely tokens (0: off).
@@ -85,6 +89,11 @@ struct Args {
     /// Context window in tokens (prompt plus generated); default 4096, at most the model's.
     #[arg(long)]
     ctx: Option<usize>,
+    /// Chat on stdin: each line is one user turn (works over a pipe), rendered with the
+    /// model's chat template; the KV cache is reused across turns. /reset clears the
+    /// conversation; Ctrl-D ends it.
+    #[arg(long, conflicts_with_all = ["prompt", "prompt_file", "chat"])]
+    interactive: bool,
     /// Do not stop at end-of-sequence tokens (for benchmarking).
     #[arg(long)]
     ignore_eos: bool,
@@ -114,6 +123,94 @@ fn parse_logit_bias(s: &str) -> Result<(u32, f32), String> {
 
 const DEFAULT_PROMPT: &str = "Once upon a time, there was a little";
 
+/// `prefill: N tok, X tok/s | decode: M tok, Y tok/s`.
+fn speeds(s: &GenerationStats) -> String {
+    format!(
+        "prefill: {} tok, {:.1} tok/s | decode: {} tok, {:.1} tok/s",
+        s.prompt_tokens,
+        s.prefill_tok_per_s(),
+        s.generated_tokens,
+        s.decode_tok_per_s()
+    )
+}
+
+/// The model's end-of-turn tokens: EOS, and the chat markers of common templates that
+/// exist in its vocabulary.
+fn chat_stop_tokens(tok: &Tokenizer) -> Vec<u32> {
+    let markers = [
+        "<|im_end|>",
+        "<|eot_id|>",
+        "<|end|>",
+        "<end_of_turn>",
+        "<|endoftext|>",
+    ];
+    let mut ids: Vec<u32> = tok
+        .eos()
+        .into_iter()
+        .chain(markers.iter().filter_map(|m| tok.special_id(m)))
+        .collect();
+    ids.dedup();
+    ids
+}
+
+/// A conversation on stdin: each line is a user turn, `/reset` starts over, end of input
+/// (Ctrl-D) ends. Each turn renders the whole conversation with the chat template and
+/// runs only the tokens after the longest prefix already in the KV cache.
+fn interactive(
+    model: &Model,
+    session: &mut Session,
+    sampler: &mut Sampler,
+    opts: GenerateOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let tok = model.tokenizer();
+    let mut messages: Vec<Message> = Vec::new();
+    let mut out = std::io::stdout();
+    let mut turn = 0;
+    eprintln!("(one message per line; /reset clears the conversation; Ctrl-D ends)");
+    for line in std::io::stdin().lines() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        let line = line.trim_end_matches('\r');
+        if line == "/reset" {
+            messages.clear();
+            session.reset();
+            turn = 0;
+            eprintln!("(conversation cleared)");
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        turn += 1;
+        messages.push(Message::new("user", line));
+        let ids = tok.encode(&model.apply_chat_template(&messages, true)?, true);
+        // Reuse the cached prefix; at least one token must run to get logits.
+        let reused = session
+            .tokens()
+            .iter()
+            .zip(&ids)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(ids.len() - 1);
+        session.truncate(reused);
+        let mut gen = session.generate(&ids[reused..], sampler, opts.clone());
+        let mut answer = String::new();
+        for piece in gen.by_ref() {
+            let piece = piece?;
+            out.write_all(piece.as_bytes())?;
+            out.flush()?;
+            answer.push_str(&piece);
+        }
+        writeln!(out)?;
+        eprintln!(
+            "turn {turn}: {} prompt tokens, {reused} reused from the cache | {}",
+            ids.len(),
+            speeds(gen.stats())
+        );
+        messages.push(Message::new("assistant", answer.trim()));
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(args) {
@@ -134,7 +231,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let temperature = args
         .temperature
-        .unwrap_or(if args.chat { 0.0 } else { 0.7 });
+        .unwrap_or(if args.chat || args.interactive {
+            0.0
+        } else {
+            0.7
+        });
     let mut sampler = Sampler::new(SamplerConfig {
         temperature,
         top_k: args.top_k,
@@ -148,7 +249,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         logit_bias: args.logit_bias.clone(),
         seed: args.seed,
     })?;
-    let (model, load_s) = common::load(args.model, args.dtype)?;
+    let (model, load_s) = common::load(args.model.clone(), args.dtype)?;
     let tok = model.tokenizer();
     let mut opts = GenerateOptions {
         max_tokens: args.max_tokens,
@@ -156,11 +257,17 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         stop_tokens: Vec::new(),
         stop_strings: args.stop.clone(),
     };
+    if args.chat || args.interactive {
+        // A turn ends at the model's end-of-turn token, whatever the file's EOS is.
+        opts.stop_tokens = chat_stop_tokens(tok);
+    }
+    let ctx = args.ctx.unwrap_or(model.config().seq_len.min(4096));
+    let mut session = model.session(ctx)?;
+    if args.interactive {
+        return interactive(&model, &mut session, &mut sampler, opts);
+    }
     let prompt_text = if args.chat {
-        // ChatML turns end with <|im_end|>; it ends the answer whatever the file's EOS is.
-        opts.stop_tokens
-            .extend(tok.special_id("<|im_end|>").or(tok.eos()));
-        chat::chatml(chat::SMOLLM2_SYSTEM, &text)
+        model.apply_chat_template(&[Message::new("user", &text)], true)?
     } else {
         text
     };
@@ -168,9 +275,6 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if prompt.is_empty() {
         return Err("the prompt is empty".into());
     }
-    let ctx = args.ctx.unwrap_or(model.config().seq_len.min(4096));
-    let mut session = model.session(ctx)?;
-
     let mut gen = session.generate(&prompt, &mut sampler, opts);
     let mut out = std::io::stdout().lock();
     for piece in gen.by_ref() {
@@ -182,12 +286,6 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if s.stop == Some(StopReason::ContextFull) {
         eprintln!("note: stopped because the context window of {ctx} tokens is full (raise --ctx)");
     }
-    eprintln!(
-        "load: {load_s:.2} s | prefill: {} tok, {:.1} tok/s | decode: {} tok, {:.1} tok/s",
-        s.prompt_tokens,
-        s.prefill_tok_per_s(),
-        s.generated_tokens,
-        s.decode_tok_per_s()
-    );
+    eprintln!("load: {load_s:.2} s | {}", speeds(s));
     Ok(())
 }

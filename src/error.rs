@@ -30,6 +30,8 @@ pub enum Error {
     UnsupportedArchitecture(String),
     /// The tokenizer could not be built or used (unknown pre-tokenizer, bad vocab, ...).
     Tokenizer(String),
+    /// A chat template failed to compile or render (syntax error, `raise_exception`, ...).
+    Template(String),
     /// A token id outside the vocabulary.
     TokenOutOfRange { id: u32, vocab_size: usize },
     /// The prompt plus requested tokens would not fit in the context window.
@@ -73,6 +75,7 @@ impl fmt::Display for Error {
             }
             Error::UnsupportedArchitecture(a) => write!(f, "unsupported architecture '{a}'"),
             Error::Tokenizer(m) => write!(f, "tokenizer: {m}"),
+            Error::Template(m) => write!(f, "chat template: {m}"),
             Error::TokenOutOfRange { id, vocab_size } => {
                 write!(
                     f,

@@ -282,3 +282,61 @@ fn logits_do_not_depend_on_the_thread_count() {
         );
     }
 }
+
+#[test]
+fn chat_template_from_the_gguf_renders_like_hugging_face() {
+    // The golden "chat" prompt is HF's apply_chat_template(add_generation_prompt=True) of
+    // one user message, through SmolLM2's template (which adds the default system turn).
+    let m = model(ComputeMode::Native);
+    assert!(
+        m.chat_template().is_some(),
+        "SmolLM2's GGUF carries tokenizer.chat_template"
+    );
+    let msgs = [ingot::tokenizer::chat::Message::new(
+        "user",
+        "What is the capital of France?",
+    )];
+    let text = m.apply_chat_template(&msgs, true).unwrap();
+    assert_eq!(
+        m.tokenizer().encode(&text, true),
+        ids(&case("logits", "chat")["ids"])
+    );
+}
+
+#[test]
+fn sampling_with_a_seed_is_reproducible_across_thread_counts() {
+    use ingot::{GenerateOptions, Sampler, SamplerConfig};
+    let m = model(ComputeMode::Native);
+    let prompt = ids(&case("greedy", "story")["ids"]);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let cfg = SamplerConfig {
+                temperature: 0.9,
+                top_k: 40,
+                top_p: 0.95,
+                min_p: 0.02,
+                repeat_penalty: 1.1,
+                seed: 1234,
+                ..Default::default()
+            };
+            let mut sampler = Sampler::new(cfg).unwrap();
+            let mut s = m.session(128).unwrap();
+            let opts = GenerateOptions {
+                max_tokens: 24,
+                ignore_eos: true,
+                ..Default::default()
+            };
+            let mut gen = s.generate(&prompt, &mut sampler, opts);
+            let text: String = gen.by_ref().map(|p| p.unwrap()).collect();
+            (text, gen.tokens().to_vec())
+        })
+    };
+    let (a, b, c) = (run(1), run(2), run(2));
+    assert_eq!(a, b);
+    assert_eq!(b, c);
+    assert_eq!(a.1.len(), 24);
+}

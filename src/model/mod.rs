@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::io::Gguf;
+use crate::tokenizer::chat::{ChatTemplate, Message, RenderOptions, CHATML_TEMPLATE};
 use crate::tokenizer::Tokenizer;
 pub use config::Config;
 use llama::{KvCache, Logits, Scratch};
@@ -80,6 +81,28 @@ impl Model {
     /// The Jinja chat template stored in the model file, if any.
     pub fn chat_template(&self) -> Option<&str> {
         self.chat_template.as_deref()
+    }
+
+    /// Renders a conversation as the model expects it, with its own chat template (ChatML
+    /// if the file has none) and its BOS/EOS token texts, as Hugging Face's
+    /// `apply_chat_template(messages, add_generation_prompt=...)` does.
+    pub fn apply_chat_template(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let template = ChatTemplate::new(self.chat_template().unwrap_or(CHATML_TEMPLATE))?;
+        let text = |id: Option<u32>| {
+            id.and_then(|id| self.tokenizer.token_bytes(id).ok())
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let opts = RenderOptions {
+            add_generation_prompt,
+            bos_token: text(self.tokenizer.bos()),
+            eos_token: text(self.tokenizer.eos()),
+            ..Default::default()
+        };
+        template.render(messages, &opts)
     }
 
     pub fn mode(&self) -> ComputeMode {
