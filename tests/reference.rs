@@ -73,13 +73,17 @@ fn tokenizer_matches_hugging_face() {
     }
 }
 
-/// Largest absolute difference between our last-position logits and the golden top-k,
-/// strided sample and logsumexp of one prompt.
-fn logit_error(mode: ComputeMode, c: &Value) -> f32 {
+/// Our last-position logits for a golden prompt.
+fn last_logits(mode: ComputeMode, c: &Value) -> Vec<f32> {
     let m = model(mode);
-    let mut s = m.session(512).unwrap();
-    let logits = s.forward(&ids(&c["ids"])).unwrap();
+    let logits = m.session(512).unwrap().forward(&ids(&c["ids"])).unwrap();
     assert_eq!(logits.len(), m.config().vocab_size);
+    logits
+}
+
+/// Largest absolute difference between `logits` and the golden top-k, strided sample and
+/// logsumexp of one prompt.
+fn logit_error(logits: &[f32], c: &Value) -> f32 {
     let mut err = 0.0f32;
     for pair in c["top_k"].as_array().unwrap() {
         let (id, want) = (
@@ -99,7 +103,7 @@ fn logit_error(mode: ComputeMode, c: &Value) -> f32 {
 fn f32_logits_match_hugging_face() {
     let mut worst = 0.0f32;
     for c in goldens()["logits"].as_array().unwrap() {
-        let err = logit_error(ComputeMode::F32, c);
+        let err = logit_error(&last_logits(ComputeMode::F32, c), c);
         eprintln!(
             "f32 logits '{}': max abs error {err:.2e}",
             c["name"].as_str().unwrap()
@@ -117,14 +121,12 @@ fn f32_logits_match_hugging_face() {
 #[test]
 fn native_logits_stay_close_and_agree_on_the_top_token() {
     for c in goldens()["logits"].as_array().unwrap() {
-        let m = model(ComputeMode::Native);
-        let mut s = m.session(512).unwrap();
-        let logits = s.forward(&ids(&c["ids"])).unwrap();
+        let logits = last_logits(ComputeMode::Native, c);
         let top = c["top_k"][0][0].as_u64().unwrap() as u32;
         assert_eq!(argmax(&logits), top, "prompt '{}'", c["name"]);
         // Native mode multiplies the same weights, but decode-sized products quantize the
         // activations to 16 bits (a relative step of 3e-5 per value): about 3e-3 measured.
-        let err = logit_error(ComputeMode::Native, c);
+        let err = logit_error(&logits, c);
         eprintln!(
             "native logits '{}': max abs error {err:.2e}",
             c["name"].as_str().unwrap()
