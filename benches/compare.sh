@@ -8,7 +8,9 @@
 # - ingot: `generate` on the same file, a 512-token prompt then 128 tokens with
 #   --ignore-eos, 2 threads and 1 thread (the tok/s of its final stderr line);
 # - sgemm 1024³: ingot's criterion bench `sgemm/1024x1024x1024` against numpy (OpenBLAS,
-#   2 threads) in a venv under target/.
+#   2 threads) in a venv under target/;
+# - tokenizer: encoding ~1 MB of prose, ingot's `tokenizer/encode/1MB` against HF
+#   `tokenizers` (Python, one call, parallelism off) with SmolLM2's pipeline.
 # Prints a table of figures and ratios. Needs python3 with pip (for numpy) and a C/C++
 # toolchain for the llama.cpp build (the anchor script's first run takes ~15 minutes).
 set -euo pipefail
@@ -50,7 +52,8 @@ in_tg1=$(echo "$g1" | awk '{print $2}' | median)
 
 echo "== sgemm 1024^3: ingot (criterion) and numpy, alternating, 3 rounds" >&2
 venv=target/compare-venv
-[ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet numpy; }
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c "import numpy, tokenizers, gguf" 2>/dev/null || "$venv/bin/pip" install --quiet numpy tokenizers gguf
 numpy_gflops() {
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$venv/bin/python" - <<'PY'
 import time, numpy as np
@@ -71,6 +74,24 @@ done
 sg=$(printf %s "$sgs" | grep . | median)
 np=$(printf %s "$nps" | grep . | median)
 
+echo "== tokenizer: ingot (criterion) and HF tokenizers (Python, one thread, batch off)" >&2
+tk=$(cargo bench --quiet --bench tokenizer -- 'tokenizer/encode' 2>/dev/null | awk '/thrpt:/ {print $4; exit}')
+hf=$(RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false "$venv/bin/python" - "$model" <<'PY'
+import sys, time
+sys.path.insert(0, "tests/reference")
+import gguf
+from make_goldens import build_tokenizer  # SmolLM2's tokenizer.json pipeline
+fields = gguf.GGUFReader(sys.argv[1]).fields
+tok = build_tokenizer(*(fields[f"tokenizer.ggml.{k}"].contents() for k in ("tokens", "merges", "token_type")))
+unit = open("tests/reference/ppl_text.txt").read()
+text = unit * ((1 << 20) // len(unit) + 1)
+ts = []
+for _ in range(5):
+    t = time.perf_counter(); tok.encode(text, add_special_tokens=False); ts.append(time.perf_counter() - t)
+print(len(text.encode()) / sorted(ts)[2] / 2**20)
+PY
+)
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 echo
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $threads threads; $(date -u +%F)"
@@ -80,3 +101,4 @@ printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs tg128 @ d512)" "$in_t
 printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs plain tg128)" "$in_tg" "$ll_tg" "$(ratio "$in_tg" "$ll_tg")"
 printf '%-44s %12s %12s %8s\n' "decode, --threads 2 vs --threads 1" "$in_tg" "$in_tg1" "$(ratio "$in_tg" "$in_tg1")"
 printf '%-44s %12s %12s %8s\n' "sgemm 1024^3 GFLOP/s (vs numpy/OpenBLAS)" "$sg" "$(printf %.1f "$np")" "$(ratio "$sg" "$np")"
+printf '%-44s %12s %12s %8s\n' "tokenizer encode MiB/s (vs HF tokenizers)" "$tk" "$(printf %.2f "$hf")" "$(ratio "$tk" "$hf")"
