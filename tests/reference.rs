@@ -96,7 +96,7 @@ fn logit_error(logits: &[f32], c: &Value) -> f32 {
     for (i, want) in c["strided"].as_array().unwrap().iter().enumerate() {
         err = err.max((logits[i * stride] - want.as_f64().unwrap() as f32).abs());
     }
-    err.max((log_sum_exp(&logits) - c["logsumexp"].as_f64().unwrap()).abs() as f32)
+    err.max((log_sum_exp(logits) - c["logsumexp"].as_f64().unwrap()).abs() as f32)
 }
 
 #[test]

@@ -91,14 +91,21 @@ impl ChatTemplate {
         Ok(ChatTemplate { env })
     }
 
-    /// Renders `messages` (any JSON array of message objects, e.g. with tool calls).
+    /// Renders `messages` (any JSON array of message objects, e.g. with tool calls). Keys
+    /// whose value is `null` are dropped first, as `apply_chat_template` drops `None`s.
     pub fn render_json(
         &self,
         messages: &serde_json::Value,
         opts: &RenderOptions,
     ) -> Result<String> {
         let mut ctx = opts.extra.clone();
-        ctx.insert("messages".into(), messages.clone());
+        let mut messages = messages.clone();
+        if let Some(list) = messages.as_array_mut() {
+            for m in list.iter_mut().filter_map(|m| m.as_object_mut()) {
+                m.retain(|_, v| !v.is_null());
+            }
+        }
+        ctx.insert("messages".into(), messages);
         ctx.insert(
             "add_generation_prompt".into(),
             opts.add_generation_prompt.into(),
