@@ -11,6 +11,7 @@
 pub mod bpe;
 pub mod byte_level;
 pub mod chat;
+mod hf;
 pub mod pretokenize;
 mod stream;
 
@@ -24,7 +25,7 @@ pub use pretokenize::PreTokenizer;
 pub use stream::StreamDecoder;
 
 /// Vocabulary limit: larger files are refused before anything is allocated per token.
-const MAX_VOCAB: usize = 1 << 22;
+pub(crate) const MAX_VOCAB: usize = 1 << 22;
 
 /// GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,32 @@ impl TokenType {
     }
 }
 
+/// How text becomes the symbols BPE merges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenizerKind {
+    /// GPT-2 byte-level BPE: the text's bytes map to printable characters (`byte_level`),
+    /// split first by a regex pre-tokenizer.
+    ByteLevel(PreTokenizer),
+    /// SentencePiece-style BPE (Llama 2, TinyLlama, Gemma): spaces are written `▁`, a `▁`
+    /// is put in front (`prepend`), and a character with no token of its own becomes its
+    /// UTF-8 bytes as `<0xNN>` tokens (byte fallback). Decoding turns `▁` back into spaces
+    /// and drops the one leading space the prefix added.
+    SentencePiece { prepend: Prepend },
+}
+
+/// Where SentencePiece puts its `▁` prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepend {
+    Never,
+    /// Only before the first piece of text (HF Metaspace `prepend_scheme: "first"`).
+    First,
+    /// Before every piece of text between special tokens (a `Prepend` normalizer).
+    Always,
+}
+
+/// The SentencePiece space marker, U+2581.
+pub const SPACE: char = '\u{2581}';
+
 /// Everything a tokenizer is made of, independent of the file it came from.
 pub struct TokenizerSpec {
     /// Token strings in the byte-level alphabet (special tokens as plain text).
@@ -63,7 +90,10 @@ pub struct TokenizerSpec {
     pub types: Vec<TokenType>,
     /// Merge rules in rank order, each as `(left, right)` token strings.
     pub merges: Vec<(String, String)>,
-    pub pre: PreTokenizer,
+    pub kind: TokenizerKind,
+    /// The unknown token, for characters with no token (SentencePiece without byte
+    /// fallback); byte-level vocabularies cover every byte and need none.
+    pub unk: Option<u32>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub add_bos: bool,
@@ -79,8 +109,11 @@ pub struct Tokenizer {
     merges: Merges,
     /// Special tokens by text, longest first.
     specials: Vec<(String, u32)>,
-    pre: PreTokenizer,
+    kind: TokenizerKind,
     byte_level: ByteLevel,
+    /// SentencePiece: the `<0xNN>` token of each byte.
+    byte_ids: Vec<Option<u32>>,
+    unk: Option<u32>,
     bos: Option<u32>,
     eos: Option<u32>,
     add_bos: bool,
@@ -100,7 +133,7 @@ impl Tokenizer {
                 spec.types.len()
             )));
         }
-        for (name, id) in [("bos", spec.bos), ("eos", spec.eos)] {
+        for (name, id) in [("bos", spec.bos), ("eos", spec.eos), ("unk", spec.unk)] {
             if let Some(id) = id.filter(|&id| id as usize >= n) {
                 return Err(Error::Tokenizer(format!(
                     "{name} token id {id} is outside the vocabulary of {n}"
@@ -112,7 +145,10 @@ impl Tokenizer {
         let mut token_bytes = Vec::with_capacity(n);
         let mut specials = Vec::new();
         let mut char_ids = HashMap::new();
-        for (i, (t, ty)) in spec.tokens.iter().zip(&spec.types).enumerate() {
+        let mut byte_ids = vec![None; 256];
+        let mut types = spec.types;
+        let sentencepiece = matches!(spec.kind, TokenizerKind::SentencePiece { .. });
+        for (i, (t, ty)) in spec.tokens.iter().zip(types.iter_mut()).enumerate() {
             let id = i as u32;
             ids.entry(t.as_str()).or_insert(id);
             if ty.is_special() {
@@ -125,6 +161,16 @@ impl Tokenizer {
             let mut cs = t.chars();
             if let (Some(c), None) = (cs.next(), cs.next()) {
                 char_ids.entry(c).or_insert(id);
+            }
+            if sentencepiece {
+                if let Some(b) = byte_token(t) {
+                    *ty = TokenType::Byte;
+                    byte_ids[b as usize].get_or_insert(id);
+                    token_bytes.push(vec![b]);
+                } else {
+                    token_bytes.push(t.replace(SPACE, " ").into_bytes());
+                }
+                continue;
             }
             // Tokens outside the byte-level alphabet (rare; e.g. unused slots) decode to
             // their UTF-8 text.
@@ -153,15 +199,35 @@ impl Tokenizer {
         }
         Ok(Tokenizer {
             token_bytes,
-            types: spec.types,
+            types,
             char_ids,
             merges,
             specials,
-            pre: spec.pre,
+            kind: spec.kind,
             byte_level,
+            byte_ids,
+            unk: spec.unk,
             bos: spec.bos,
             eos: spec.eos,
             add_bos: spec.add_bos,
+        })
+    }
+
+    /// Reads a Hugging Face `tokenizer.json` (its text).
+    pub fn from_json(text: &str) -> Result<Tokenizer> {
+        Tokenizer::new(hf::spec_from_json(text)?)
+    }
+
+    /// Reads a Hugging Face `tokenizer.json` file.
+    pub fn from_json_file(path: impl AsRef<std::path::Path>) -> Result<Tokenizer> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Tokenizer::from_json(&text).map_err(|e| match e {
+            Error::Tokenizer(m) => Error::Tokenizer(format!("{}: {m}", path.display())),
+            other => other,
         })
     }
 
@@ -246,7 +312,8 @@ impl Tokenizer {
             tokens,
             types,
             merges,
-            pre,
+            kind: TokenizerKind::ByteLevel(pre),
+            unk: None,
             bos: id("tokenizer.ggml.bos_token_id")?,
             eos: id("tokenizer.ggml.eos_token_id")?,
             add_bos: g
@@ -295,18 +362,31 @@ impl Tokenizer {
         let mut rest = text;
         while !rest.is_empty() {
             let (plain, special) = self.next_special(rest);
-            pieces.clear();
-            self.pre.split(plain, &mut pieces);
-            for &(a, b) in &pieces {
-                symbols.clear();
-                // Characters missing from the vocabulary are dropped, as HF does with no
-                // unknown token; every byte-level vocabulary has all 256.
-                symbols.extend(
-                    plain[a..b].bytes().filter_map(|byte| {
-                        self.char_ids.get(&self.byte_level.char_of(byte)).copied()
-                    }),
-                );
-                bpe::merge(&symbols, &self.merges, &mut out);
+            let first = plain.as_ptr() == text.as_ptr();
+            match self.kind {
+                TokenizerKind::ByteLevel(pre) => {
+                    pieces.clear();
+                    pre.split(plain, &mut pieces);
+                    for &(a, b) in &pieces {
+                        symbols.clear();
+                        // Characters missing from the vocabulary are dropped, as HF does
+                        // with no unknown token; every byte-level vocabulary has all 256.
+                        symbols.extend(plain[a..b].bytes().filter_map(|byte| {
+                            self.char_ids.get(&self.byte_level.char_of(byte)).copied()
+                        }));
+                        bpe::merge(&symbols, &self.merges, &mut out);
+                    }
+                }
+                TokenizerKind::SentencePiece { prepend } if !plain.is_empty() => {
+                    symbols.clear();
+                    let prefix = prepend == Prepend::Always || (prepend == Prepend::First && first);
+                    let spaced = plain.chars().map(|c| if c == ' ' { SPACE } else { c });
+                    for c in prefix.then_some(SPACE).into_iter().chain(spaced) {
+                        self.sp_symbols(c, &mut symbols);
+                    }
+                    bpe::merge(&symbols, &self.merges, &mut out);
+                }
+                TokenizerKind::SentencePiece { .. } => {}
             }
             match special {
                 Some((len, id)) => {
@@ -317,6 +397,24 @@ impl Tokenizer {
             }
         }
         out
+    }
+
+    /// SentencePiece's initial symbol(s) for one character: its token, else its UTF-8
+    /// bytes as `<0xNN>` tokens, else the unknown token (consecutive unknowns fused).
+    fn sp_symbols(&self, c: char, symbols: &mut Vec<u32>) {
+        if let Some(&id) = self.char_ids.get(&c) {
+            symbols.push(id);
+            return;
+        }
+        let mut buf = [0u8; 4];
+        let bytes = c.encode_utf8(&mut buf).as_bytes();
+        if bytes.iter().all(|&b| self.byte_ids[b as usize].is_some()) {
+            symbols.extend(bytes.iter().filter_map(|&b| self.byte_ids[b as usize]));
+        } else if let Some(unk) = self.unk {
+            if symbols.last() != Some(&unk) {
+                symbols.push(unk);
+            }
+        }
     }
 
     /// Splits `text` at its first special token: the text before it, and the token's byte
@@ -352,12 +450,33 @@ impl Tokenizer {
     /// Text of `ids`. Special tokens are written out (as Hugging Face's `decode` does by
     /// default); invalid UTF-8 becomes U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        let mut bytes = Vec::new();
+        let mut d = StreamDecoder::new();
+        let mut out = String::new();
         for &id in ids {
-            bytes.extend_from_slice(self.token_bytes(id)?);
+            out.push_str(&d.push(self, id)?);
         }
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        out.push_str(&d.finish());
+        Ok(out)
     }
+
+    /// Whether this id is a `<0xNN>` byte-fallback token.
+    pub(crate) fn is_byte_token(&self, id: u32) -> bool {
+        self.types.get(id as usize) == Some(&TokenType::Byte)
+    }
+
+    /// Whether decoding drops the one space SentencePiece's prefix put in front.
+    pub(crate) fn strips_leading_space(&self) -> bool {
+        matches!(self.kind, TokenizerKind::SentencePiece { prepend } if prepend != Prepend::Never)
+    }
+}
+
+/// The byte of a `<0xNN>` token.
+fn byte_token(t: &str) -> Option<u8> {
+    let hex = t.strip_prefix("<0x")?.strip_suffix('>')?;
+    if hex.len() != 2 {
+        return None;
+    }
+    u8::from_str_radix(hex, 16).ok()
 }
 
 #[cfg(test)]
