@@ -33,6 +33,17 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
             "byte_fallback BPE (SentencePiece style) is not supported yet",
         ));
     }
+    for (flag, what) in [
+        ("ignore_merges", "ignore_merges"),
+        ("dropout", "BPE dropout"),
+    ] {
+        if !(model[flag].is_null() || model[flag] == false) {
+            return Err(bad(format!(
+                "{what} ({}) is not supported yet",
+                model[flag]
+            )));
+        }
+    }
     if !root["normalizer"].is_null() {
         return Err(bad(format!(
             "normalizer {} is not supported",

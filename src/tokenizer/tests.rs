@@ -102,3 +102,77 @@ fn bad_specs_are_errors() {
     assert!(Tokenizer::new(spec(vec![], Some(7))).is_err());
     assert!(Tokenizer::new(spec(vec![], Some(1))).is_ok());
 }
+
+/// A tiny tokenizer.json: the 256 byte chars, "he" and "ll" merges, one special token.
+fn tiny_json(pre: serde_json::Value, extra_model: serde_json::Value) -> String {
+    let bl = ByteLevel::default();
+    let mut vocab = serde_json::Map::new();
+    for b in 0..=255u8 {
+        vocab.insert(bl.char_of(b).to_string(), (b as u32).into());
+    }
+    vocab.insert("he".into(), 256.into());
+    vocab.insert("ll".into(), 257.into());
+    let mut model =
+        serde_json::json!({"type": "BPE", "vocab": vocab, "merges": ["h e", ["l", "l"]]});
+    for (k, v) in extra_model.as_object().unwrap() {
+        model[k] = v.clone();
+    }
+    serde_json::json!({
+        "normalizer": null,
+        "pre_tokenizer": pre,
+        "model": model,
+        "added_tokens": [{"id": 258, "content": "<|end|>", "special": true, "lstrip": false, "rstrip": false, "normalized": false, "single_word": false}],
+        "decoder": {"type": "ByteLevel"},
+        "post_processor": null
+    })
+    .to_string()
+}
+
+#[test]
+fn tokenizer_json_loads_and_encodes() {
+    let pre = serde_json::json!({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}]});
+    let t = Tokenizer::from_json(&tiny_json(pre, serde_json::json!({}))).unwrap();
+    assert_eq!(t.vocab_size(), 259);
+    assert_eq!(
+        t.encode("hello<|end|>", false),
+        [256, 257, b'o' as u32, 258]
+    );
+    assert_eq!(t.encode("12", false), [b'1' as u32, b'2' as u32]);
+    assert_eq!(t.decode(&[256, 257, 258]).unwrap(), "hell<|end|>");
+}
+
+#[test]
+fn unsupported_tokenizer_json_is_an_error_naming_the_part() {
+    let gpt2 =
+        serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true});
+    let cases = [
+        (
+            serde_json::json!({"type": "Whitespace"}),
+            serde_json::json!({}),
+            "pre_tokenizer",
+        ),
+        (
+            gpt2.clone(),
+            serde_json::json!({"ignore_merges": true}),
+            "ignore_merges",
+        ),
+        (
+            gpt2.clone(),
+            serde_json::json!({"type": "Unigram"}),
+            "Unigram",
+        ),
+        (
+            gpt2,
+            serde_json::json!({"merges": ["h e", "x y"]}),
+            "merge #1",
+        ),
+    ];
+    for (pre, model, want) in cases {
+        let e = Tokenizer::from_json(&tiny_json(pre, model))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains(want), "{e} should name {want}");
+    }
+    assert!(Tokenizer::from_json("{not json").is_err());
+}
