@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{PreTokenizer, TokenType, TokenizerKind, TokenizerSpec, MAX_VOCAB};
+use super::{PreTokenizer, Prepend, TokenType, TokenizerKind, TokenizerSpec, MAX_VOCAB};
 use crate::error::{Error, Result};
 
 fn bad(what: impl Into<String>) -> Error {
@@ -28,11 +28,6 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
             )))
         }
     }
-    if model["byte_fallback"].as_bool() == Some(true) {
-        return Err(bad(
-            "byte_fallback BPE (SentencePiece style) is not supported yet",
-        ));
-    }
     for (flag, what) in [
         ("ignore_merges", "ignore_merges"),
         ("dropout", "BPE dropout"),
@@ -44,21 +39,7 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
             )));
         }
     }
-    if !root["normalizer"].is_null() {
-        return Err(bad(format!(
-            "normalizer {} is not supported",
-            root["normalizer"]
-        )));
-    }
-    let pre = pre_tokenizer(&root["pre_tokenizer"])?;
-    match root["decoder"]["type"].as_str() {
-        Some("ByteLevel") | None => {}
-        Some(other) => {
-            return Err(bad(format!(
-                "decoder '{other}' is not supported with a byte-level model"
-            )))
-        }
-    }
+    let kind = tokenizer_kind(&root)?;
 
     // Vocabulary: token → id, with every id from 0 to n-1 present.
     let vocab = model["vocab"]
@@ -135,16 +116,107 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
         .collect::<Result<Vec<_>>>()?;
 
     let (bos, add_bos) = bos_from_post_processor(&root["post_processor"], &tokens)?;
+    let unk = match model["unk_token"].as_str() {
+        None => None,
+        Some(u) => Some(
+            tokens
+                .iter()
+                .position(|t| t == u)
+                .ok_or_else(|| bad(format!("unk_token '{u}' is not in the vocabulary")))?
+                as u32,
+        ),
+    };
     Ok(TokenizerSpec {
         tokens,
         types,
         merges,
-        kind: TokenizerKind::ByteLevel(pre),
-        unk: None,
+        kind,
+        unk,
         bos,
         eos: None,
         add_bos,
     })
+}
+
+/// Which kind of BPE the normalizer, pre-tokenizer, model and decoder describe.
+fn tokenizer_kind(root: &Value) -> Result<TokenizerKind> {
+    let (norm, pre, dec, model) = (
+        &root["normalizer"],
+        &root["pre_tokenizer"],
+        &root["decoder"],
+        &root["model"],
+    );
+    if model["byte_fallback"] != true {
+        if !norm.is_null() {
+            return Err(bad(format!(
+                "normalizer {norm} is not supported with a byte-level model"
+            )));
+        }
+        match dec["type"].as_str() {
+            Some("ByteLevel") | None => {}
+            Some(other) => {
+                return Err(bad(format!(
+                    "decoder '{other}' is not supported with a byte-level model"
+                )))
+            }
+        }
+        return Ok(TokenizerKind::ByteLevel(pre_tokenizer(pre)?));
+    }
+    // SentencePiece-style: the space marker comes from a Prepend + Replace normalizer
+    // (transformers' legacy Llama conversion) or a Metaspace pre-tokenizer.
+    let replace_space = |n: &Value| {
+        n["type"] == "Replace" && n["pattern"]["String"] == " " && n["content"] == "\u{2581}"
+    };
+    let prepend = match (norm["type"].as_str(), pre["type"].as_str()) {
+        (Some("Sequence"), None) => match norm["normalizers"].as_array().map(Vec::as_slice) {
+            Some([p, r])
+                if p["type"] == "Prepend" && p["prepend"] == "\u{2581}" && replace_space(r) =>
+            {
+                Prepend::Always
+            }
+            Some([r]) if replace_space(r) => Prepend::Never,
+            _ => return Err(bad(format!("normalizer {norm} is not supported"))),
+        },
+        (None, Some("Metaspace")) if pre["replacement"] == "\u{2581}" && pre["split"] == false => {
+            match pre["prepend_scheme"].as_str() {
+                Some("first") => Prepend::First,
+                Some("never") => Prepend::Never,
+                _ => return Err(bad(format!("pre_tokenizer {pre} is not supported"))),
+            }
+        }
+        _ => return Err(bad(format!(
+            "normalizer {norm} with pre_tokenizer {pre} is not supported for a byte-fallback model"
+        ))),
+    };
+    // The decoder must undo exactly that: ▁ → space, byte fallback, drop the prefix space.
+    let steps = dec["decoders"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let replace = |r: &Value| {
+        r["type"] == "Replace" && r["pattern"]["String"] == "\u{2581}" && r["content"] == " "
+    };
+    let standard = match steps {
+        [r, b, f, s] => {
+            replace(r)
+                && b["type"] == "ByteFallback"
+                && f["type"] == "Fuse"
+                && s["type"] == "Strip"
+                && s["content"] == " "
+                && s["start"] == 1
+                && s["stop"] == 0
+        }
+        [r, b, f] => {
+            prepend == Prepend::Never
+                && replace(r)
+                && b["type"] == "ByteFallback"
+                && f["type"] == "Fuse"
+        }
+        _ => false,
+    };
+    if !standard {
+        return Err(bad(format!(
+            "decoder {dec} is not supported for a byte-fallback model"
+        )));
+    }
+    Ok(TokenizerKind::SentencePiece { prepend })
 }
 
 /// A merge rule: `"a b"` (tokenizers < 0.20) or `["a", "b"]`.

@@ -379,7 +379,9 @@ impl Tokenizer {
                 }
                 TokenizerKind::SentencePiece { prepend } if !plain.is_empty() => {
                     symbols.clear();
-                    let prefix = prepend == Prepend::Always || (prepend == Prepend::First && first);
+                    // Metaspace's "first" scheme adds no marker to text that starts with a space.
+                    let prefix = prepend == Prepend::Always
+                        || (prepend == Prepend::First && first && !plain.starts_with(' '));
                     let spaced = plain.chars().map(|c| if c == ' ' { SPACE } else { c });
                     for c in prefix.then_some(SPACE).into_iter().chain(spaced) {
                         self.sp_symbols(c, &mut symbols);

@@ -176,3 +176,74 @@ fn unsupported_tokenizer_json_is_an_error_naming_the_part() {
     }
     assert!(Tokenizer::from_json("{not json").is_err());
 }
+
+/// A tiny SentencePiece-style vocabulary: <unk> <s> </s>, the 256 byte tokens, then
+/// ▁ h e l o and merges up to "▁hello".
+fn tiny_sp(prepend: Prepend) -> Tokenizer {
+    let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
+    tokens.extend(["▁", "h", "e", "l", "o"].iter().map(|s| s.to_string()));
+    let merges: Vec<(String, String)> = [
+        ("▁", "h"),
+        ("▁h", "e"),
+        ("l", "l"),
+        ("▁he", "ll"),
+        ("▁hell", "o"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    tokens.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
+    let mut types = vec![TokenType::Normal; tokens.len()];
+    types[..3].fill(TokenType::Control);
+    Tokenizer::new(TokenizerSpec {
+        tokens,
+        types,
+        merges,
+        kind: TokenizerKind::SentencePiece { prepend },
+        unk: Some(0),
+        bos: Some(1),
+        eos: Some(2),
+        add_bos: true,
+    })
+    .unwrap()
+}
+
+#[test]
+fn sentencepiece_encoding() {
+    let (sp, h, e, o) = (259, 260, 261, 263);
+    let (ll, hello) = (266, 268);
+    let t = tiny_sp(Prepend::Always);
+    assert_eq!(t.encode("hello hello", true), [1, hello, hello]);
+    // é has no token: its UTF-8 bytes C3 A9 as byte tokens (ids 3 + byte).
+    assert_eq!(t.encode("hé", false), [sp + 5, 3 + 0xC3, 3 + 0xA9]);
+    assert_eq!(t.encode(" hello", false), [sp, hello]); // the normalizer prepends anyway
+    assert_eq!(t.encode("<s>hello", false), [1, hello]);
+    let f = tiny_sp(Prepend::First);
+    assert_eq!(f.encode(" hello", false), [hello]); // already starts with ▁
+    assert_eq!(f.encode("<s>hello", false), [1, h, e, ll, o]); // not at the start
+}
+
+#[test]
+fn sentencepiece_decoding_follows_hf() {
+    let hello = 268;
+    let t = tiny_sp(Prepend::Always);
+    assert_eq!(t.decode(&[hello, hello]).unwrap(), "hello hello"); // prefix space dropped
+    assert_eq!(t.decode(&[1, hello]).unwrap(), "<s> hello"); // only at the very start
+    assert_eq!(t.decode(&[3 + 0xC3, 3 + 0xA9]).unwrap(), "é");
+    // An invalid run of byte tokens: one U+FFFD per byte (HF ByteFallback), not per run.
+    assert_eq!(
+        t.decode(&[3 + 0xC3, 3 + 0xC3, 264]).unwrap(),
+        "\u{FFFD}\u{FFFD} h"
+    );
+    let mut d = StreamDecoder::new();
+    let pieces: Vec<String> = [hello, 3 + 0xC3, 3 + 0xA9, hello]
+        .iter()
+        .map(|&i| d.push(&t, i).unwrap())
+        .collect();
+    assert_eq!(pieces, ["hello", "", "", "é hello"]);
+    assert_eq!(d.finish(), "");
+}
