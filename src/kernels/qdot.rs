@@ -369,8 +369,10 @@ mod x86 {
                 for r in 0..R {
                     let b = (row0 + r) * nb + j0 + jj;
                     // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
-                    let p = unsafe { a.qs.as_ptr().add(b) } as *const __m256i;
-                    let (a0, a1) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
+                    let (a0, a1) = unsafe {
+                        let p = a.qs.as_ptr().add(b) as *const __m256i;
+                        (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+                    };
                     let s = _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1));
                     // SAFETY: b < rows * nb.
                     let (da, ds) = unsafe { (*a.d.get_unchecked(b), *a.ds.get_unchecked(b)) };

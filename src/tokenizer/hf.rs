@@ -184,9 +184,11 @@ fn tokenizer_kind(root: &Value) -> Result<TokenizerKind> {
                 _ => return Err(bad(format!("pre_tokenizer {pre} is not supported"))),
             }
         }
-        _ => return Err(bad(format!(
+        _ => {
+            return Err(bad(format!(
             "normalizer {norm} with pre_tokenizer {pre} is not supported for a byte-fallback model"
-        ))),
+        )))
+        }
     };
     // The decoder must undo exactly that: ▁ → space, byte fallback, drop the prefix space.
     let steps = dec["decoders"].as_array().map(Vec::as_slice).unwrap_or(&[]);

@@ -83,8 +83,10 @@ impl MicroKernel for Scalar {
         for (i, row) in acc.iter().enumerate() {
             for (j, &v) in row.iter().enumerate() {
                 // SAFETY: (i, j) is inside the tile the caller guarantees.
-                let p = unsafe { c.add(i * rsc + j) };
-                unsafe { *p = if accumulate { *p + v } else { v } };
+                unsafe {
+                    let p = c.add(i * rsc + j);
+                    *p = if accumulate { *p + v } else { v };
+                }
             }
         }
     }
