@@ -24,6 +24,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("encode/1MB", |b| b.iter(|| tok.encode(&text, false)));
     let ids = tok.encode(&text, false);
     g.bench_function("decode/1MB", |b| b.iter(|| tok.decode(&ids).unwrap()));
+    // One 10,000-letter word without spaces: a single BPE piece (quadratic merging would
+    // show here).
+    let word: String = (0..10_000)
+        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+        .collect();
+    g.throughput(Throughput::Bytes(word.len() as u64));
+    g.bench_function("encode/word-10k", |b| b.iter(|| tok.encode(&word, false)));
     g.finish();
 }
 

@@ -128,3 +128,16 @@ fn smollm2_gguf_tokenizer_matches_hf_too() {
         "GGUF tokenizer differs from HF on lines {bad:?}"
     );
 }
+
+#[test]
+fn a_10000_character_word_tokenizes_and_round_trips() {
+    // One pre-tokenized piece of 10,000 letters: the merge loop is O(n log n) (see
+    // tokenizer/bpe.rs); `cargo bench --bench tokenizer -- word` times it.
+    let tok = Tokenizer::from_json_file(format!("{}/smollm2_tokenizer.json", dir())).unwrap();
+    let word: String = (0..10_000)
+        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+        .collect();
+    let ids = tok.encode(&word, false);
+    assert!(ids.len() > 1000 && ids.len() < 10_000);
+    assert_eq!(tok.decode(&ids).unwrap(), word);
+}
