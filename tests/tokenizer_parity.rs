@@ -141,3 +141,47 @@ fn a_10000_character_word_tokenizes_and_round_trips() {
     assert!(ids.len() > 1000 && ids.len() < 10_000);
     assert_eq!(tok.decode(&ids).unwrap(), word);
 }
+
+#[test]
+fn llama3_and_qwen2_pre_tokenizers_split_like_hf() {
+    use ingot::tokenizer::PreTokenizer;
+    let goldens: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/split_goldens.json", dir())).unwrap(),
+    )
+    .unwrap();
+    let corpus = std::fs::read_to_string(format!("{}/corpus.txt", dir())).unwrap();
+    let lines: Vec<&str> = corpus
+        .strip_suffix('\n')
+        .unwrap_or(&corpus)
+        .split('\n')
+        .collect();
+    for (name, pre) in [
+        ("llama3", PreTokenizer::Llama3),
+        ("qwen2", PreTokenizer::Qwen2),
+    ] {
+        let want = goldens[name].as_array().unwrap();
+        assert_eq!(want.len(), lines.len());
+        let mut bad = Vec::new();
+        for (i, (line, w)) in lines.iter().zip(want).enumerate() {
+            let mut ranges = Vec::new();
+            pre.split(line, &mut ranges);
+            let got: Vec<&str> = ranges.iter().map(|&(a, b)| &line[a..b]).collect();
+            let w: Vec<&str> = w
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            if got != w {
+                bad.push(format!("line {i} {line:?}:\n  ours {got:?}\n  HF   {w:?}"));
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{name}: {} of {} lines differ:\n{}",
+            bad.len(),
+            lines.len(),
+            bad.iter().take(8).cloned().collect::<Vec<_>>().join("\n")
+        );
+    }
+}

@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 
+use super::pretokenize::{LLAMA3_PATTERN, QWEN2_PATTERN};
 use super::{PreTokenizer, Prepend, TokenType, TokenizerKind, TokenizerSpec, MAX_VOCAB};
 use crate::error::{Error, Result};
 
@@ -255,6 +256,24 @@ fn pre_tokenizer(cfg: &Value) -> Result<PreTokenizer> {
                     Ok(PreTokenizer::SmolLm)
                 }
                 [b] if byte_level(b) => Ok(PreTokenizer::Gpt2),
+                // A Split regex then ByteLevel without its own regex (Llama 3, Qwen2).
+                [s, b]
+                    if s["type"] == "Split"
+                        && s["behavior"] == "Isolated"
+                        && s["invert"] != true
+                        && b["type"] == "ByteLevel"
+                        && b["use_regex"] == false
+                        && b["add_prefix_space"] != true =>
+                {
+                    match s["pattern"]["Regex"].as_str() {
+                        Some(LLAMA3_PATTERN) => Ok(PreTokenizer::Llama3),
+                        Some(QWEN2_PATTERN) => Ok(PreTokenizer::Qwen2),
+                        _ => Err(bad(format!(
+                            "Split pattern {} is not one ingot implements (Llama 3, Qwen2)",
+                            s["pattern"]
+                        ))),
+                    }
+                }
                 _ => Err(bad(format!("pre_tokenizer {cfg} is not supported"))),
             }
         }

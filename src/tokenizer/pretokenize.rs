@@ -17,7 +17,17 @@ pub enum PreTokenizer {
     /// SmolLM / StarCoder: every numeric char is its own piece, then the GPT-2 regex
     /// (Hugging Face `Sequence[Digits(individual_digits=True), ByteLevel]`).
     SmolLm,
+    /// Llama 3's regex (`llama-bpe` in GGUF), numbers in runs of up to 3 digits:
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+    /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+    Llama3,
+    /// Qwen2's regex: Llama 3's with single digits (`\p{N}` for `\p{N}{1,3}`).
+    Qwen2,
 }
+
+/// The Split regexes of the pre-tokenizers above, as they appear in tokenizer.json.
+pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+pub const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 impl PreTokenizer {
     /// Appends the pieces of `text` to `out`, as byte ranges of `text`.
@@ -35,7 +45,80 @@ impl PreTokenizer {
                 }
                 gpt2_split(&text[start..], start, out);
             }
+            PreTokenizer::Llama3 => llama3_split(text, 3, out),
+            PreTokenizer::Qwen2 => llama3_split(text, 1, out),
         }
+    }
+}
+
+/// Splits with the Llama 3 regex (`max_digits` = 3) or Qwen2's (1); alternatives are
+/// tried in order at each position, as a backtracking engine does.
+fn llama3_split(text: &str, max_digits: usize, out: &mut Vec<(usize, usize)>) {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let n = chars.len();
+    let byte_at = |i: usize| chars.get(i).map_or(text.len(), |&(b, _)| b);
+    let ch = |i: usize| chars.get(i).map(|&(_, c)| c);
+    let cls = |i: usize| ch(i).map(class);
+    let newline = |c: char| c == '\r' || c == '\n';
+    let run = |mut i: usize, c: Class| {
+        while cls(i) == Some(c) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = 0;
+    while i < n {
+        let c = chars[i].1;
+        let end = 'm: {
+            // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+            if c == '\'' {
+                let lower = |k: usize| ch(i + k).map(|c| c.to_ascii_lowercase());
+                match (lower(1), lower(2)) {
+                    (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l')) => {
+                        break 'm i + 3
+                    }
+                    (Some('s' | 't' | 'm' | 'd'), _) => break 'm i + 2,
+                    _ => {}
+                }
+            }
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            if cls(i) == Some(Class::Letter) {
+                break 'm run(i, Class::Letter);
+            }
+            if !newline(c) && cls(i) != Some(Class::Number) && cls(i + 1) == Some(Class::Letter) {
+                break 'm run(i + 1, Class::Letter);
+            }
+            // \p{N}{1,max_digits}
+            if cls(i) == Some(Class::Number) {
+                break 'm (i..(i + max_digits).min(n))
+                    .take_while(|&k| cls(k) == Some(Class::Number))
+                    .last()
+                    .unwrap()
+                    + 1;
+            }
+            // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+            let other_from = if c == ' ' { i + 1 } else { i };
+            if cls(other_from) == Some(Class::Other) {
+                let mut e = run(other_from, Class::Other);
+                while ch(e).is_some_and(newline) {
+                    e += 1;
+                }
+                break 'm e;
+            }
+            // \s*[\r\n]+: through the last newline of the whitespace run, if it has one.
+            let ws_end = run(i, Class::Space);
+            if let Some(last_nl) = (i..ws_end).rev().find(|&k| newline(chars[k].1)) {
+                break 'm last_nl + 1;
+            }
+            // \s+(?!\S) leaves the run's last char to the next piece; else \s+.
+            if ws_end < n && ws_end - i > 1 {
+                ws_end - 1
+            } else {
+                ws_end
+            }
+        };
+        out.push((byte_at(i), byte_at(end)));
+        i = end;
     }
 }
 

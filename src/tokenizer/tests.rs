@@ -133,6 +133,21 @@ fn tokenizer_json_loads_and_encodes() {
     let pre = serde_json::json!({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}]});
     let t = Tokenizer::from_json(&tiny_json(pre, serde_json::json!({}))).unwrap();
     assert_eq!(t.vocab_size(), 259);
+    // Llama 3's layout: its Split regex, then ByteLevel without a regex.
+    let llama3 = serde_json::json!({"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": pretokenize::LLAMA3_PATTERN}, "behavior": "Isolated", "invert": false},
+        {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
+    let l3 = Tokenizer::from_json(&tiny_json(llama3, serde_json::json!({}))).unwrap();
+    assert_eq!(
+        l3.encode("12345", false),
+        [
+            b'1' as u32,
+            b'2' as u32,
+            b'3' as u32,
+            b'4' as u32,
+            b'5' as u32
+        ]
+    );
     assert_eq!(
         t.encode("hello<|end|>", false),
         [256, 257, b'o' as u32, 258]
