@@ -185,3 +185,32 @@ fn llama3_and_qwen2_pre_tokenizers_split_like_hf() {
         );
     }
 }
+
+#[test]
+fn ignore_merges_and_stripping_added_tokens_match_hf() {
+    // SmolLM2's tokenizer.json with Llama 3's ignore_merges and lstrip/rstrip added tokens
+    // (the same edits make_variant_goldens.py makes).
+    let mut j: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/smollm2_tokenizer.json", dir())).unwrap(),
+    )
+    .unwrap();
+    j["model"]["ignore_merges"] = true.into();
+    for t in j["added_tokens"].as_array_mut().unwrap() {
+        match t["content"].as_str().unwrap() {
+            "<|im_end|>" => (t["lstrip"], t["rstrip"]) = (true.into(), true.into()),
+            "<|im_start|>" => t["rstrip"] = true.into(),
+            _ => {}
+        }
+    }
+    let tok = Tokenizer::from_json(&j.to_string()).unwrap();
+    let goldens: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/variant_goldens.json", dir())).unwrap(),
+    )
+    .unwrap();
+    let cases = goldens["cases"].as_array().unwrap();
+    assert!(cases.len() > 300);
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        assert_eq!(tok.encode(text, false), ids(&c["ids"]), "{text:?}");
+    }
+}

@@ -29,17 +29,13 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
             )))
         }
     }
-    for (flag, what) in [
-        ("ignore_merges", "ignore_merges"),
-        ("dropout", "BPE dropout"),
-    ] {
-        if !(model[flag].is_null() || model[flag] == false) {
-            return Err(bad(format!(
-                "{what} ({}) is not supported yet",
-                model[flag]
-            )));
-        }
+    if !(model["dropout"].is_null() || model["dropout"] == 0.0) {
+        return Err(bad(format!(
+            "BPE dropout ({}) is not supported",
+            model["dropout"]
+        )));
     }
+    let ignore_merges = model["ignore_merges"] == true;
     let kind = tokenizer_kind(&root)?;
 
     // Vocabulary: token → id, with every id from 0 to n-1 present.
@@ -72,6 +68,7 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
         tokens[id as usize] = Some(tok.clone());
     }
     let mut types = vec![TokenType::Normal; n];
+    let mut strip = Vec::new();
     for t in added {
         let (Some(id), Some(content)) = (t["id"].as_u64(), t["content"].as_str()) else {
             return Err(bad(format!("added token {t} has no id or content")));
@@ -82,12 +79,17 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
                 "added token '{content}' has id {id}, outside the vocabulary"
             )));
         }
-        for flag in ["lstrip", "rstrip", "single_word"] {
-            if t[flag].as_bool() == Some(true) {
-                return Err(bad(format!(
-                    "added token '{content}': the '{flag}' flag is not supported yet"
-                )));
-            }
+        if t["single_word"] == true {
+            return Err(bad(format!(
+                "added token '{content}': the 'single_word' flag is not supported yet"
+            )));
+        }
+        if t["normalized"] == true && !root["normalizer"].is_null() {
+            return Err(bad(format!("added token '{content}' is matched after normalization, which is not supported yet")));
+        }
+        let (lstrip, rstrip) = (t["lstrip"] == true, t["rstrip"] == true);
+        if lstrip || rstrip {
+            strip.push((id as u32, lstrip, rstrip));
         }
         tokens[id] = Some(content.to_string());
         types[id] = if t["special"].as_bool() == Some(true) {
@@ -132,6 +134,8 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
         types,
         merges,
         kind,
+        ignore_merges,
+        strip,
         unk,
         bos,
         eos: None,

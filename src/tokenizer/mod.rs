@@ -91,12 +91,26 @@ pub struct TokenizerSpec {
     /// Merge rules in rank order, each as `(left, right)` token strings.
     pub merges: Vec<(String, String)>,
     pub kind: TokenizerKind,
+    /// A pre-tokenized piece that is itself a token is emitted whole, without merging
+    /// (Llama 3's `ignore_merges`).
+    pub ignore_merges: bool,
+    /// `(id, lstrip, rstrip)` of added tokens that swallow the whitespace around them.
+    pub strip: Vec<(u32, bool, bool)>,
     /// The unknown token, for characters with no token (SentencePiece without byte
     /// fallback); byte-level vocabularies cover every byte and need none.
     pub unk: Option<u32>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub add_bos: bool,
+}
+
+/// A token matched verbatim in input text.
+struct Special {
+    text: String,
+    id: u32,
+    /// Also swallow the whitespace before (`lstrip`) or after (`rstrip`) it in the text.
+    lstrip: bool,
+    rstrip: bool,
 }
 
 /// A byte-level BPE tokenizer.
@@ -107,8 +121,10 @@ pub struct Tokenizer {
     /// Byte-level token string → id, for the initial one-char symbols.
     char_ids: HashMap<char, u32>,
     merges: Merges,
-    /// Special tokens by text, longest first.
-    specials: Vec<(String, u32)>,
+    /// Special tokens by text, longest first, with their lstrip/rstrip flags.
+    specials: Vec<Special>,
+    /// Byte-level token string → id, for `ignore_merges` (else empty).
+    whole_words: HashMap<String, u32>,
     kind: TokenizerKind,
     byte_level: ByteLevel,
     /// SentencePiece: the `<0xNN>` token of each byte.
@@ -153,7 +169,17 @@ impl Tokenizer {
             ids.entry(t.as_str()).or_insert(id);
             if ty.is_special() {
                 if !t.is_empty() {
-                    specials.push((t.clone(), id));
+                    let (lstrip, rstrip) = spec
+                        .strip
+                        .iter()
+                        .find(|s| s.0 == id)
+                        .map_or((false, false), |s| (s.1, s.2));
+                    specials.push(Special {
+                        text: t.clone(),
+                        id,
+                        lstrip,
+                        rstrip,
+                    });
                 }
                 token_bytes.push(t.as_bytes().to_vec());
                 continue;
@@ -180,7 +206,12 @@ impl Tokenizer {
                     .unwrap_or_else(|| t.as_bytes().to_vec()),
             );
         }
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        specials.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.id.cmp(&b.id)));
+        let whole_words = if spec.ignore_merges {
+            ids.iter().map(|(t, &id)| (t.to_string(), id)).collect()
+        } else {
+            HashMap::new()
+        };
 
         let mut merges = Merges::with_capacity(spec.merges.len());
         for (rank, (a, b)) in spec.merges.iter().enumerate() {
@@ -203,6 +234,7 @@ impl Tokenizer {
             char_ids,
             merges,
             specials,
+            whole_words,
             kind: spec.kind,
             byte_level,
             byte_ids,
@@ -313,6 +345,8 @@ impl Tokenizer {
             types,
             merges,
             kind: TokenizerKind::ByteLevel(pre),
+            ignore_merges: false,
+            strip: Vec::new(),
             unk: None,
             bos: id("tokenizer.ggml.bos_token_id")?,
             eos: id("tokenizer.ggml.eos_token_id")?,
@@ -339,10 +373,7 @@ impl Tokenizer {
 
     /// The id of a token given by its exact text (special tokens such as `<|im_end|>`).
     pub fn special_id(&self, text: &str) -> Option<u32> {
-        self.specials
-            .iter()
-            .find(|(t, _)| t == text)
-            .map(|&(_, id)| id)
+        self.specials.iter().find(|s| s.text == text).map(|s| s.id)
     }
 
     /// Whether `id` is a control token (BOS, EOS, chat markers), never printed as text.
@@ -374,6 +405,16 @@ impl Tokenizer {
                         symbols.extend(plain[a..b].bytes().filter_map(|byte| {
                             self.char_ids.get(&self.byte_level.char_of(byte)).copied()
                         }));
+                        if !self.whole_words.is_empty() {
+                            let word: String = plain[a..b]
+                                .bytes()
+                                .map(|byte| self.byte_level.char_of(byte))
+                                .collect();
+                            if let Some(&id) = self.whole_words.get(&word) {
+                                out.push(id);
+                                continue;
+                            }
+                        }
                         bpe::merge(&symbols, &self.merges, &mut out);
                     }
                 }
@@ -391,9 +432,9 @@ impl Tokenizer {
                 TokenizerKind::SentencePiece { .. } => {}
             }
             match special {
-                Some((len, id)) => {
+                Some((id, end)) => {
                     out.push(id);
-                    rest = &rest[plain.len() + len..];
+                    rest = &rest[end..];
                 }
                 None => rest = "",
             }
@@ -419,20 +460,30 @@ impl Tokenizer {
         }
     }
 
-    /// Splits `text` at its first special token: the text before it, and the token's byte
-    /// length and id.
-    fn next_special<'t>(&self, text: &'t str) -> (&'t str, Option<(usize, u32)>) {
+    /// Splits `text` at its first special token: the text before it (without the
+    /// whitespace an `lstrip` token swallows), and the token's id with the bytes of `text`
+    /// used up to its end (with the whitespace an `rstrip` token swallows).
+    fn next_special<'t>(&self, text: &'t str) -> (&'t str, Option<(u32, usize)>) {
         if self.specials.is_empty() {
             return (text, None);
         }
         for (i, _) in text.char_indices() {
             let tail = &text[i..];
-            if let Some((t, id)) = self
+            if let Some(s) = self
                 .specials
                 .iter()
-                .find(|(t, _)| tail.starts_with(t.as_str()))
+                .find(|s| tail.starts_with(s.text.as_str()))
             {
-                return (&text[..i], Some((t.len(), *id)));
+                let plain = if s.lstrip {
+                    text[..i].trim_end()
+                } else {
+                    &text[..i]
+                };
+                let mut end = i + s.text.len();
+                if s.rstrip {
+                    end = text.len() - text[end..].trim_start().len();
+                }
+                return (plain, Some((s.id, end)));
             }
         }
         (text, None)

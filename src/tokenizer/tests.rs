@@ -29,6 +29,8 @@ fn tiny() -> Tokenizer {
         types,
         merges,
         kind: TokenizerKind::ByteLevel(PreTokenizer::SmolLm),
+        ignore_merges: false,
+        strip: Vec::new(),
         unk: None,
         bos: Some(0),
         eos: Some(0),
@@ -93,6 +95,8 @@ fn bad_specs_are_errors() {
         types: vec![TokenType::Normal; 2],
         merges,
         kind: TokenizerKind::ByteLevel(PreTokenizer::Gpt2),
+        ignore_merges: false,
+        strip: Vec::new(),
         unk: None,
         bos,
         eos: None,
@@ -157,6 +161,33 @@ fn tokenizer_json_loads_and_encodes() {
 }
 
 #[test]
+fn ignore_merges_and_stripping_added_tokens() {
+    let gpt2 =
+        serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true});
+    // "hell" is not a token, so merging "h e l l" gives he + ll either way; "he" alone is a
+    // token: with ignore_merges it is taken whole without consulting the merges.
+    let t = Tokenizer::from_json(&tiny_json(
+        gpt2.clone(),
+        serde_json::json!({"ignore_merges": true}),
+    ))
+    .unwrap();
+    assert_eq!(t.encode("he hell", false), [256, b' ' as u32, 256, 257]);
+    // <|end|> with lstrip and rstrip swallows the spaces around it.
+    let mut j: serde_json::Value =
+        serde_json::from_str(&tiny_json(gpt2, serde_json::json!({}))).unwrap();
+    j["added_tokens"][0]["lstrip"] = true.into();
+    j["added_tokens"][0]["rstrip"] = true.into();
+    let s = Tokenizer::from_json(&j.to_string()).unwrap();
+    assert_eq!(s.encode("he  <|end|>  he", false), [256, 258, 256]);
+    j["added_tokens"][0]["lstrip"] = false.into();
+    let s = Tokenizer::from_json(&j.to_string()).unwrap();
+    assert_eq!(
+        s.encode("he <|end|> he", false),
+        [256, b' ' as u32, 258, 256]
+    );
+}
+
+#[test]
 fn unsupported_tokenizer_json_is_an_error_naming_the_part() {
     let gpt2 =
         serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true});
@@ -166,11 +197,7 @@ fn unsupported_tokenizer_json_is_an_error_naming_the_part() {
             serde_json::json!({}),
             "pre_tokenizer",
         ),
-        (
-            gpt2.clone(),
-            serde_json::json!({"ignore_merges": true}),
-            "ignore_merges",
-        ),
+        (gpt2.clone(), serde_json::json!({"dropout": 0.1}), "dropout"),
         (
             gpt2.clone(),
             serde_json::json!({"type": "Unigram"}),
@@ -219,6 +246,8 @@ fn tiny_sp(prepend: Prepend) -> Tokenizer {
         types,
         merges,
         kind: TokenizerKind::SentencePiece { prepend },
+        ignore_merges: false,
+        strip: Vec::new(),
         unk: Some(0),
         bos: Some(1),
         eos: Some(2),
