@@ -214,3 +214,25 @@ fn ignore_merges_and_stripping_added_tokens_match_hf() {
         assert_eq!(tok.encode(text, false), ids(&c["ids"]), "{text:?}");
     }
 }
+
+#[test]
+fn qwen2_layout_nfc_and_split_match_hf() {
+    // SmolLM2's vocabulary through Qwen2's normalizer and pre-tokenizer (make_variant_goldens.py).
+    let goldens: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/variant_goldens.json", dir())).unwrap(),
+    )
+    .unwrap();
+    let mut j: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/smollm2_tokenizer.json", dir())).unwrap(),
+    )
+    .unwrap();
+    j["normalizer"] = goldens["qwen2_layout"]["normalizer"].clone();
+    j["pre_tokenizer"] = goldens["qwen2_layout"]["pre_tokenizer"].clone();
+    let tok = Tokenizer::from_json(&j.to_string()).unwrap();
+    let cases = goldens["qwen2_cases"].as_array().unwrap();
+    assert!(cases.len() > 700);
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        assert_eq!(tok.encode(text, false), ids(&c["ids"]), "{text:?}");
+    }
+}

@@ -135,6 +135,7 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
         merges,
         kind,
         ignore_merges,
+        nfc: root["normalizer"]["type"] == "NFC",
         strip,
         unk,
         bos,
@@ -152,7 +153,7 @@ fn tokenizer_kind(root: &Value) -> Result<TokenizerKind> {
         &root["model"],
     );
     if model["byte_fallback"] != true {
-        if !norm.is_null() {
+        if !norm.is_null() && norm["type"] != "NFC" {
             return Err(bad(format!(
                 "normalizer {norm} is not supported with a byte-level model"
             )));

@@ -17,6 +17,8 @@ mod stream;
 
 use std::collections::HashMap;
 
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
 use crate::error::{Error, Result};
 use crate::io::Gguf;
 use bpe::Merges;
@@ -94,6 +96,9 @@ pub struct TokenizerSpec {
     /// A pre-tokenized piece that is itself a token is emitted whole, without merging
     /// (Llama 3's `ignore_merges`).
     pub ignore_merges: bool,
+    /// Text between special tokens is put in Unicode normal form C first (Qwen2's `NFC`
+    /// normalizer).
+    pub nfc: bool,
     /// `(id, lstrip, rstrip)` of added tokens that swallow the whitespace around them.
     pub strip: Vec<(u32, bool, bool)>,
     /// The unknown token, for characters with no token (SentencePiece without byte
@@ -125,6 +130,7 @@ pub struct Tokenizer {
     specials: Vec<Special>,
     /// Byte-level token string → id, for `ignore_merges` (else empty).
     whole_words: HashMap<String, u32>,
+    nfc: bool,
     kind: TokenizerKind,
     byte_level: ByteLevel,
     /// SentencePiece: the `<0xNN>` token of each byte.
@@ -235,6 +241,7 @@ impl Tokenizer {
             merges,
             specials,
             whole_words,
+            nfc: spec.nfc,
             kind: spec.kind,
             byte_level,
             byte_ids,
@@ -346,6 +353,7 @@ impl Tokenizer {
             merges,
             kind: TokenizerKind::ByteLevel(pre),
             ignore_merges: false,
+            nfc: false,
             strip: Vec::new(),
             unk: None,
             bos: id("tokenizer.ggml.bos_token_id")?,
@@ -396,6 +404,13 @@ impl Tokenizer {
             let first = plain.as_ptr() == text.as_ptr();
             match self.kind {
                 TokenizerKind::ByteLevel(pre) => {
+                    let normalized;
+                    let plain = if self.nfc && !is_nfc_quick(plain.chars()).eq(&IsNormalized::Yes) {
+                        normalized = plain.nfc().collect::<String>();
+                        normalized.as_str()
+                    } else {
+                        plain
+                    };
                     pieces.clear();
                     pre.split(plain, &mut pieces);
                     for &(a, b) in &pieces {
