@@ -12,7 +12,7 @@ use ingot::kernels::cpu::isa;
 use ingot::kernels::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
 use ingot::kernels::matmul::{matmul, WeightView};
 use ingot::kernels::qmatmul::qmatmul;
-use ingot::kernels::quant::{BlockQ4_1, BlockQ8_0, QuantBlock};
+use ingot::kernels::quant::{BlockQ4_1, BlockQ8_0, Quantize};
 
 fn data(n: usize) -> Vec<f32> {
     (0..n).map(|i| ((i % 1013) as f32 * 0.01).sin()).collect()

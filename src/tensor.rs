@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::io::bytes::FileBytes;
+use crate::kernels::kquant;
 use crate::kernels::quant::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0};
 
 /// Element type of a tensor. Quantized types store `block_size()` values in
@@ -22,6 +23,11 @@ pub enum DType {
     Q8_0,
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
+    Q4K,
+    Q5K,
+    Q6K,
 }
 
 impl DType {
@@ -32,7 +38,12 @@ impl DType {
             1 => DType::F16,
             2 => DType::Q4_0,
             3 => DType::Q4_1,
+            6 => DType::Q5_0,
+            7 => DType::Q5_1,
             8 => DType::Q8_0,
+            12 => DType::Q4K,
+            13 => DType::Q5K,
+            14 => DType::Q6K,
             30 => DType::BF16,
             _ => return None,
         })
@@ -45,6 +56,11 @@ impl DType {
             DType::Q4_0 => 2,
             DType::Q4_1 => 3,
             DType::Q8_0 => 8,
+            DType::Q5_0 => 6,
+            DType::Q5_1 => 7,
+            DType::Q4K => 12,
+            DType::Q5K => 13,
+            DType::Q6K => 14,
             DType::BF16 => 30,
         }
     }
@@ -53,7 +69,8 @@ impl DType {
     pub fn block_size(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => quant::QK,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 => quant::QK,
+            DType::Q4K | DType::Q5K | DType::Q6K => kquant::QK_K,
         }
     }
 
@@ -65,6 +82,11 @@ impl DType {
             DType::Q8_0 => std::mem::size_of::<BlockQ8_0>(),
             DType::Q4_0 => std::mem::size_of::<BlockQ4_0>(),
             DType::Q4_1 => std::mem::size_of::<BlockQ4_1>(),
+            DType::Q5_0 => std::mem::size_of::<kquant::BlockQ5_0>(),
+            DType::Q5_1 => std::mem::size_of::<kquant::BlockQ5_1>(),
+            DType::Q4K => std::mem::size_of::<kquant::BlockQ4K>(),
+            DType::Q5K => std::mem::size_of::<kquant::BlockQ5K>(),
+            DType::Q6K => std::mem::size_of::<kquant::BlockQ6K>(),
         }
     }
 

@@ -57,7 +57,14 @@ impl<'a> WeightView<'a> {
             DType::Q8_0 => WeightView::Q8_0(cast(bytes).ok()?),
             DType::Q4_0 => WeightView::Q4_0(cast(bytes).ok()?),
             DType::Q4_1 => WeightView::Q4_1(cast(bytes).ok()?),
-            DType::F16 | DType::BF16 => return None,
+            // No matvec kernels yet: `Linear` converts these to f32 at load.
+            DType::F16
+            | DType::BF16
+            | DType::Q5_0
+            | DType::Q5_1
+            | DType::Q4K
+            | DType::Q5K
+            | DType::Q6K => return None,
         })
     }
 }
@@ -129,7 +136,7 @@ fn matvec_f32(isa: Isa, lhs: &[f32], w: &[f32], dst: &mut [f32], m: usize, k: us
 mod tests {
     use super::*;
     use crate::kernels::cpu::supported_isas;
-    use crate::kernels::quant::{dequantize_blocks, QuantBlock};
+    use crate::kernels::quant::{dequantize_blocks, Quantize};
 
     fn naive(lhs: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
         let mut out = vec![0.0; m * n];

@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod cpu;
 pub mod gemm;
+pub mod kquant;
 pub mod matmul;
 pub mod ops;
 pub mod qdot;

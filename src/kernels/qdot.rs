@@ -26,7 +26,7 @@
 use half::f16;
 
 use super::cpu::Isa;
-use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QuantBlock, QK};
+use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, Quantize, QK};
 
 /// Activations quantized to 16 bits: `rows` rows of `nb` blocks of 32 values, each block
 /// `x ≈ d · q` with `d = max|x| / 32767`. Stored as arrays (not per-block structs) so that
@@ -76,7 +76,7 @@ impl QuantActs {
 /// 4 bytes, start with its f16 scale `d` (then, for Q4_1, its f16 offset `m`: the AVX-512
 /// kernel gathers the first 4 bytes of 16 blocks at once), and `qs()` must return 16
 /// bytes when `NIBBLES` and 32 otherwise.
-pub unsafe trait DotBlock: QuantBlock {
+pub unsafe trait DotBlock: Quantize {
     /// 4-bit values packed two per byte (else one signed byte each).
     const NIBBLES: bool;
     /// Subtracted from the unsigned 4-bit values (8 for Q4_0).

@@ -193,7 +193,7 @@ mod tests {
     use super::*;
     use crate::kernels::cpu::supported_isas;
     use crate::kernels::qdot::dot_rows_scalar;
-    use crate::kernels::quant::QuantBlock;
+    use crate::kernels::quant::Quantize;
 
     fn data(n: usize, seed: f32) -> Vec<f32> {
         (0..n)

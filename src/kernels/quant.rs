@@ -9,6 +9,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::{bf16, f16};
 
+use super::kquant;
 use crate::tensor::DType;
 
 /// Values per block for the 32-wide formats (Q4_0, Q4_1, Q8_0).
@@ -49,6 +50,10 @@ pub trait QuantBlock: Pod + Send + Sync {
     const DTYPE: DType;
     /// Writes the block's `BLOCK` values to `out`.
     fn dequantize(&self, out: &mut [f32]);
+}
+
+/// A block format ingot can also write (the activation-side formats and tests use it).
+pub trait Quantize: QuantBlock {
     /// Quantizes `BLOCK` values (round to nearest, as ggml's reference quantizers).
     fn quantize(x: &[f32]) -> Self;
 }
@@ -62,6 +67,9 @@ impl QuantBlock for BlockQ8_0 {
             *o = q as f32 * d;
         }
     }
+}
+
+impl Quantize for BlockQ8_0 {
     fn quantize(x: &[f32]) -> Self {
         let amax = x[..QK].iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
@@ -87,6 +95,9 @@ impl QuantBlock for BlockQ4_0 {
             out[j + QK / 2] = ((b >> 4) as i32 - 8) as f32 * d;
         }
     }
+}
+
+impl Quantize for BlockQ4_0 {
     fn quantize(x: &[f32]) -> Self {
         // ggml quantize_row_q4_0_ref: the value of largest magnitude maps to -8.
         let max = x[..QK]
@@ -117,6 +128,9 @@ impl QuantBlock for BlockQ4_1 {
             out[j + QK / 2] = (b >> 4) as f32 * d + m;
         }
     }
+}
+
+impl Quantize for BlockQ4_1 {
     fn quantize(x: &[f32]) -> Self {
         let (min, max) = x[..QK]
             .iter()
@@ -169,6 +183,11 @@ pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) {
         DType::Q8_0 => dequantize_blocks::<BlockQ8_0>(bytemuck::cast_slice(bytes), out),
         DType::Q4_0 => dequantize_blocks::<BlockQ4_0>(bytemuck::cast_slice(bytes), out),
         DType::Q4_1 => dequantize_blocks::<BlockQ4_1>(bytemuck::cast_slice(bytes), out),
+        DType::Q5_0 => dequantize_blocks::<kquant::BlockQ5_0>(bytemuck::cast_slice(bytes), out),
+        DType::Q5_1 => dequantize_blocks::<kquant::BlockQ5_1>(bytemuck::cast_slice(bytes), out),
+        DType::Q4K => dequantize_blocks::<kquant::BlockQ4K>(bytemuck::cast_slice(bytes), out),
+        DType::Q5K => dequantize_blocks::<kquant::BlockQ5K>(bytemuck::cast_slice(bytes), out),
+        DType::Q6K => dequantize_blocks::<kquant::BlockQ6K>(bytemuck::cast_slice(bytes), out),
     }
 }
 
@@ -252,7 +271,7 @@ mod tests {
         assert_eq!(bytes[4], 0xAB);
     }
 
-    fn roundtrip<B: QuantBlock>(tol: f32) {
+    fn roundtrip<B: Quantize>(tol: f32) {
         let x: Vec<f32> = (0..QK).map(|i| ((i as f32) * 0.37).sin() * 3.0).collect();
         let b = B::quantize(&x);
         let mut y = vec![0.0; QK];

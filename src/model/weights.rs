@@ -13,7 +13,8 @@ use crate::tensor::{DType, Tensor};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ComputeMode {
     /// Quantized weights stay in their file format (zero copy, memory-mapped) and are
-    /// decoded on the fly inside the matmul. F16/BF16 matrices are converted to f32.
+    /// decoded on the fly inside the matmul. Formats without matmul kernels yet (F16,
+    /// BF16, Q5_0, Q5_1 and the K-quants) are converted to f32 at load.
     #[default]
     Native,
     /// Every weight is dequantized to f32 at load time.
