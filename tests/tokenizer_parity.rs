@@ -15,6 +15,21 @@ fn dir() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/tokenizers")
 }
 
+/// A JSON file of the fixtures directory.
+fn json(file: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(format!("{}/{file}", dir())).unwrap()).unwrap()
+}
+
+/// The corpus lines: split on "\n" only (lines may end in "\r").
+fn corpus() -> Vec<String> {
+    let text = std::fs::read_to_string(format!("{}/corpus.txt", dir())).unwrap();
+    text.strip_suffix('\n')
+        .unwrap_or(&text)
+        .split('\n')
+        .map(str::to_string)
+        .collect()
+}
+
 fn ids(v: &Value) -> Vec<u32> {
     v.as_array()
         .unwrap()
@@ -24,18 +39,11 @@ fn ids(v: &Value) -> Vec<u32> {
 }
 
 fn check(name: &str) {
-    let goldens: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{}/goldens.json", dir())).unwrap())
-            .unwrap();
+    let goldens = json("goldens.json");
     let g = &goldens[name];
     let tok =
         Tokenizer::from_json_file(format!("{}/{}", dir(), g["file"].as_str().unwrap())).unwrap();
-    let corpus = std::fs::read_to_string(format!("{}/corpus.txt", dir())).unwrap();
-    let lines: Vec<&str> = corpus
-        .strip_suffix('\n')
-        .unwrap_or(&corpus)
-        .split('\n')
-        .collect();
+    let lines = corpus();
     let cases = g["lines"].as_array().unwrap();
     assert_eq!(lines.len(), cases.len());
     assert!(lines.len() >= 2000);
@@ -100,21 +108,14 @@ fn sentencepiece_metaspace_layout_matches_hf() {
 #[test]
 fn smollm2_gguf_tokenizer_matches_hf_too() {
     // The same corpus through the tokenizer read from the model file's metadata.
-    let goldens: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{}/goldens.json", dir())).unwrap())
-            .unwrap();
+    let goldens = json("goldens.json");
     let model = ingot::Model::load(
         ingot::fetch::default_model().unwrap(),
         ingot::LoadOptions::default(),
     )
     .unwrap();
     let tok = model.tokenizer();
-    let corpus = std::fs::read_to_string(format!("{}/corpus.txt", dir())).unwrap();
-    let lines: Vec<&str> = corpus
-        .strip_suffix('\n')
-        .unwrap_or(&corpus)
-        .split('\n')
-        .collect();
+    let lines = corpus();
     let cases = goldens["smollm2"]["lines"].as_array().unwrap();
     let bad: Vec<usize> = lines
         .iter()
@@ -145,16 +146,8 @@ fn a_10000_character_word_tokenizes_and_round_trips() {
 #[test]
 fn llama3_and_qwen2_pre_tokenizers_split_like_hf() {
     use ingot::tokenizer::PreTokenizer;
-    let goldens: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/split_goldens.json", dir())).unwrap(),
-    )
-    .unwrap();
-    let corpus = std::fs::read_to_string(format!("{}/corpus.txt", dir())).unwrap();
-    let lines: Vec<&str> = corpus
-        .strip_suffix('\n')
-        .unwrap_or(&corpus)
-        .split('\n')
-        .collect();
+    let goldens = json("split_goldens.json");
+    let lines = corpus();
     for (name, pre) in [
         ("llama3", PreTokenizer::Llama3),
         ("qwen2", PreTokenizer::Qwen2),
@@ -190,10 +183,7 @@ fn llama3_and_qwen2_pre_tokenizers_split_like_hf() {
 fn ignore_merges_and_stripping_added_tokens_match_hf() {
     // SmolLM2's tokenizer.json with Llama 3's ignore_merges and lstrip/rstrip added tokens
     // (the same edits make_variant_goldens.py makes).
-    let mut j: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/smollm2_tokenizer.json", dir())).unwrap(),
-    )
-    .unwrap();
+    let mut j = json("smollm2_tokenizer.json");
     j["model"]["ignore_merges"] = true.into();
     for t in j["added_tokens"].as_array_mut().unwrap() {
         match t["content"].as_str().unwrap() {
@@ -203,10 +193,7 @@ fn ignore_merges_and_stripping_added_tokens_match_hf() {
         }
     }
     let tok = Tokenizer::from_json(&j.to_string()).unwrap();
-    let goldens: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/variant_goldens.json", dir())).unwrap(),
-    )
-    .unwrap();
+    let goldens = json("variant_goldens.json");
     let cases = goldens["cases"].as_array().unwrap();
     assert!(cases.len() > 300);
     for c in cases {
@@ -218,14 +205,8 @@ fn ignore_merges_and_stripping_added_tokens_match_hf() {
 #[test]
 fn qwen2_layout_nfc_and_split_match_hf() {
     // SmolLM2's vocabulary through Qwen2's normalizer and pre-tokenizer (make_variant_goldens.py).
-    let goldens: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/variant_goldens.json", dir())).unwrap(),
-    )
-    .unwrap();
-    let mut j: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/smollm2_tokenizer.json", dir())).unwrap(),
-    )
-    .unwrap();
+    let goldens = json("variant_goldens.json");
+    let mut j = json("smollm2_tokenizer.json");
     j["normalizer"] = goldens["qwen2_layout"]["normalizer"].clone();
     j["pre_tokenizer"] = goldens["qwen2_layout"]["pre_tokenizer"].clone();
     let tok = Tokenizer::from_json(&j.to_string()).unwrap();
