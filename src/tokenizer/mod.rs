@@ -414,22 +414,21 @@ impl Tokenizer {
                     pieces.clear();
                     pre.split(plain, &mut pieces);
                     for &(a, b) in &pieces {
+                        // ignore_merges: a piece that is itself a token needs no merging.
+                        if !self.whole_words.is_empty() {
+                            if let Some(&id) =
+                                self.whole_words.get(&self.byte_level.encode(&plain[a..b]))
+                            {
+                                out.push(id);
+                                continue;
+                            }
+                        }
                         symbols.clear();
                         // Characters missing from the vocabulary are dropped, as HF does
                         // with no unknown token; every byte-level vocabulary has all 256.
                         symbols.extend(plain[a..b].bytes().filter_map(|byte| {
                             self.char_ids.get(&self.byte_level.char_of(byte)).copied()
                         }));
-                        if !self.whole_words.is_empty() {
-                            let word: String = plain[a..b]
-                                .bytes()
-                                .map(|byte| self.byte_level.char_of(byte))
-                                .collect();
-                            if let Some(&id) = self.whole_words.get(&word) {
-                                out.push(id);
-                                continue;
-                            }
-                        }
                         bpe::merge(&symbols, &self.merges, &mut out);
                     }
                 }
