@@ -51,11 +51,9 @@ impl Linear {
                 format!("shape {:?}, expected [{rows}, {cols}]", tensor.shape()),
             ));
         }
+        // Native mode keeps every format the matmul kernels take (WeightView's list).
         let keep = mode == ComputeMode::Native
-            && matches!(
-                tensor.dtype(),
-                DType::F32 | DType::Q8_0 | DType::Q4_0 | DType::Q4_1
-            );
+            && WeightView::from_bytes(tensor.dtype(), tensor.bytes()).is_some();
         let tensor = if keep { tensor } else { tensor.to_f32_tensor() };
         // Check once that the bytes cast to the block type; `matmul` relies on it.
         if WeightView::from_bytes(tensor.dtype(), tensor.bytes()).is_none() {
