@@ -21,6 +21,8 @@ fn bench(c: &mut Criterion) {
         n_kv_heads: n_kv,
         head_dim: hd,
         max_seq,
+        scale: 1.0 / (hd as f32).sqrt(),
+        window: None,
     };
     let k = data(n_kv * max_seq * hd, 1.0);
     let v = data(n_kv * max_seq * hd, 2.0);

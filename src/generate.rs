@@ -100,7 +100,7 @@ impl<'m> Session<'m> {
     ) -> Generation<'s, 'm> {
         let mut opts = opts;
         if opts.stop_tokens.is_empty() {
-            opts.stop_tokens.extend(self.model().tokenizer().eos());
+            opts.stop_tokens.extend_from_slice(self.model().eos_ids());
         }
         opts.stop_strings.retain(|s| !s.is_empty());
         Generation {

@@ -222,6 +222,38 @@ impl Tensor {
         matches!(self.storage, Storage::View { .. })
     }
 
+    /// Rows `r0 .. r0 + n` of a 2-D tensor: a view of the same file bytes, or a copy of
+    /// owned values.
+    pub fn rows(&self, r0: usize, n: usize) -> Result<Tensor> {
+        let [rows, cols] = self.shape[..] else {
+            return Err(Error::tensor(
+                &self.name,
+                "row range of a tensor that is not 2-D",
+            ));
+        };
+        if r0.checked_add(n).is_none_or(|end| end > rows) {
+            return Err(Error::tensor(
+                &self.name,
+                format!("rows {r0}..+{n} of {rows}"),
+            ));
+        }
+        let row_bytes = byte_len(&self.name, self.dtype, &[cols])?;
+        let storage = match &self.storage {
+            Storage::F32(v) => Storage::F32(Arc::new(v[r0 * cols..(r0 + n) * cols].to_vec())),
+            Storage::View { file, offset, .. } => Storage::View {
+                file: file.clone(),
+                offset: offset + r0 * row_bytes,
+                len: n * row_bytes,
+            },
+        };
+        Ok(Tensor {
+            name: self.name.clone(),
+            dtype: self.dtype,
+            shape: vec![n, cols],
+            storage,
+        })
+    }
+
     /// Dequantizes (or converts) the whole tensor to f32.
     pub fn to_f32(&self) -> Vec<f32> {
         let mut out = vec![0.0; self.numel()];

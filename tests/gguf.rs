@@ -431,7 +431,7 @@ fn oversized_caches_and_bad_ids_are_errors() {
     let mut c = m.config().clone();
     c.n_layers = 1 << 20;
     c.n_kv_heads = 1 << 10;
-    let e = ingot::model::llama::KvCache::new(&c, 1 << 20)
+    let e = ingot::model::transformer::KvCache::new(&c, 1 << 20)
         .err()
         .expect("refused")
         .to_string();

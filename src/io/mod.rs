@@ -4,6 +4,7 @@
 pub mod bytes;
 pub mod gguf;
 pub mod gguf_write;
+pub mod safetensors;
 
 pub use gguf::{Gguf, TensorInfo, Value};
 pub use gguf_write::GgufBuilder;

@@ -34,6 +34,17 @@ pub struct AttnShape {
     pub head_dim: usize,
     /// Rows allocated per KV head in the cache.
     pub max_seq: usize,
+    /// Multiplies the scores `q·k` (usually `1/sqrt(head_dim)`).
+    pub scale: f32,
+    /// Sliding window: a query at position `p` sees keys `p + 1 - window ..= p` only.
+    pub window: Option<usize>,
+}
+
+impl AttnShape {
+    /// First key position a query at `pos` may see.
+    fn first_key(&self, pos: usize) -> usize {
+        self.window.map_or(0, |w| (pos + 1).saturating_sub(w))
+    }
 }
 
 /// Online-softmax state of the rows of one task: running max, running sum of
@@ -45,7 +56,7 @@ struct Partial {
 }
 
 /// Attention for `n_q` queries at positions `pos0 .. pos0 + n_q`, each attending to
-/// cached positions `0 ..= its own`.
+/// cached positions `0 ..= its own` (or the last `window` of them).
 ///
 /// - `q`: `(n_q, n_heads, head_dim)`
 /// - `k_cache`, `v_cache`: `(n_kv_heads, max_seq, head_dim)`, filled up to `pos0 + n_q`
@@ -64,6 +75,7 @@ pub fn attention(
         n_kv_heads,
         head_dim: hd,
         max_seq,
+        ..
     } = s;
     assert!(
         n_heads > 0 && hd > 0 && q.len().is_multiple_of(n_heads * hd),
@@ -78,6 +90,7 @@ pub fn attention(
         "attention: cache too small"
     );
     assert!(n_kv_heads > 0 && n_heads % n_kv_heads == 0);
+    assert!(s.window != Some(0), "attention: empty window");
     if n_q == 0 {
         return;
     }
@@ -94,7 +107,8 @@ pub fn attention(
     let run = |&(g, t, c): &(usize, usize, usize)| -> Partial {
         let (i0, i1) = (t * Q_TILE, ((t + 1) * Q_TILE).min(n_q));
         // Keys this tile can see at all, clipped to the chunk.
-        let (k0, k1) = (c * chunk, ((c + 1) * chunk).min(pos0 + i1));
+        let k0 = (c * chunk).max(s.first_key(pos0 + i0));
+        let k1 = ((c + 1) * chunk).min(pos0 + i1);
         let keys = &k_cache[g * max_seq * hd..][..max_seq * hd];
         let vals = &v_cache[g * max_seq * hd..][..max_seq * hd];
         attend(isa, q, keys, vals, (i0, i1), (k0, k1), g, group, pos0, s)
@@ -150,8 +164,7 @@ fn attend(
     pos0: usize,
     s: AttnShape,
 ) -> Partial {
-    let hd = s.head_dim;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let (hd, scale) = (s.head_dim, s.scale);
     let rows = (i1 - i0) * group;
     let mut p = Partial {
         m: vec![f32::NEG_INFINITY; rows],
@@ -164,15 +177,17 @@ fn attend(
         let t1 = (t0 + K_TILE).min(k1);
         for r in 0..rows {
             let (i, hg) = (i0 + r / group, r % group);
-            // Causal: query i (position pos0 + i) sees keys up to its own position.
+            // Causal: query i (position pos0 + i) sees keys up to its own position, and
+            // with a window, none before `first_key`.
             let last = (pos0 + i + 1).min(t1);
-            if last <= t0 {
+            let first = s.first_key(pos0 + i).max(t0);
+            if last <= first {
                 continue;
             }
             let qv = &q[(i * s.n_heads + g * group + hg) * hd..][..hd];
-            let n = last - t0;
+            let n = last - first;
             let sc = &mut scores[..n];
-            dot_rows(isa, qv, &keys[t0 * hd..last * hd], sc);
+            dot_rows(isa, qv, &keys[first * hd..last * hd], sc);
             sc.iter_mut().for_each(|x| *x *= scale);
             let m_tile = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let m_new = p.m[r].max(m_tile);
@@ -184,7 +199,7 @@ fn attend(
             }
             p.m[r] = m_new;
             p.l[r] += exp_shift_sum(isa, sc, m_new);
-            axpy_rows(isa, acc, sc, &vals[t0 * hd..last * hd]);
+            axpy_rows(isa, acc, sc, &vals[first * hd..last * hd]);
         }
         t0 = t1;
     }
@@ -206,17 +221,18 @@ mod tests {
             for h in 0..s.n_heads {
                 let g = h / (s.n_heads / s.n_kv_heads);
                 let qv = &q[(i * s.n_heads + h) * hd..][..hd];
-                let mut sc: Vec<f32> = (0..=pos0 + i)
+                let first = s.window.map_or(0, |w| (pos0 + i + 1).saturating_sub(w));
+                let mut sc: Vec<f32> = (first..=pos0 + i)
                     .map(|t| {
                         qv.iter()
                             .zip(&k[(g * s.max_seq + t) * hd..][..hd])
                             .map(|(a, b)| a * b)
                             .sum::<f32>()
-                            / (hd as f32).sqrt()
+                            * s.scale
                     })
                     .collect();
                 softmax(&mut sc);
-                for (t, &p) in sc.iter().enumerate() {
+                for (t, &p) in (first..).zip(&sc) {
                     for d in 0..hd {
                         out[(i * s.n_heads + h) * hd + d] += p * v[(g * s.max_seq + t) * hd + d];
                     }
@@ -246,13 +262,21 @@ mod tests {
             (70, 130),
             (5, 64),
         ];
-        for (n_heads, n_kv, hd) in [(4, 2, 16), (3, 1, 8), (2, 2, 5)] {
+        // Windows: none, 1 (only itself), 7, 100 (inside and across tiles), 300 (across a
+        // decode chunk).
+        let windows = [None, Some(1), Some(7), Some(100), Some(300)];
+        for ((n_heads, n_kv, hd), window) in [(4, 2, 16), (3, 1, 8), (2, 2, 5)]
+            .into_iter()
+            .flat_map(|h| windows.map(|w| (h, w)))
+        {
             for &(n_q, pos0) in &cases {
                 let s = AttnShape {
                     n_heads,
                     n_kv_heads: n_kv,
                     head_dim: hd,
                     max_seq: pos0 + n_q + 3,
+                    scale: 0.7 / (hd as f32).sqrt(),
+                    window,
                 };
                 let q = data(n_q * n_heads * hd, 1.0);
                 let k = data(n_kv * s.max_seq * hd, 2.0);
@@ -262,7 +286,7 @@ mod tests {
                     let mut out = vec![f32::NAN; q.len()];
                     attention(isa, &q, &k, &v, &mut out, pos0, s);
                     for (a, b) in out.iter().zip(&want) {
-                        assert!((a - b).abs() < 1e-5, "{isa:?} heads {n_heads}/{n_kv} hd {hd} n_q {n_q} pos0 {pos0}: {a} vs {b}");
+                        assert!((a - b).abs() < 1e-5, "{isa:?} heads {n_heads}/{n_kv} hd {hd} n_q {n_q} pos0 {pos0} window {window:?}: {a} vs {b}");
                     }
                 }
             }
@@ -276,6 +300,8 @@ mod tests {
             n_kv_heads: 3,
             head_dim: 64,
             max_seq: 700,
+            scale: 0.125,
+            window: None,
         };
         for (n_q, pos0) in [(1, 600), (40, 200)] {
             let q = data(n_q * 9 * 64, 1.0);

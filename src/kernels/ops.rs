@@ -99,6 +99,53 @@ pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     }
 }
 
+/// `out = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias` for each row of `dim`
+/// values (LayerNorm, Ba et al. 2016). `x` and `out` are `(rows, dim)`.
+pub fn layernorm(out: &mut [f32], x: &[f32], weight: &[f32], bias: &[f32], eps: f32) {
+    let dim = weight.len();
+    debug_assert_eq!(out.len(), x.len());
+    for (o, xr) in out.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
+        let mean = xr.iter().sum::<f32>() / dim as f32;
+        let var = xr.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / dim as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for (((o, &v), &w), &b) in o.iter_mut().zip(xr).zip(weight).zip(bias) {
+            *o = (v - mean) * inv * w + b;
+        }
+    }
+}
+
+/// GELU with the tanh approximation (Hendrycks & Gimpel 2016; HF `gelu_pytorch_tanh`,
+/// `gelu_new`): `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+#[inline]
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
+}
+
+/// GeGLU's gate: `gate = gelu_tanh(gate) * up`.
+pub fn gelu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = gelu_tanh(*g) * u;
+    }
+}
+
+/// `x = gelu_tanh(x)`.
+pub fn gelu(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = gelu_tanh(*v));
+}
+
+/// Adds `bias` (`(n)`) to every row of `x` (`(rows, n)`).
+pub fn add_bias(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        add_assign(row, bias);
+    }
+}
+
+/// `x = cap * tanh(x / cap)`: squashes logits into `(-cap, cap)` (Gemma's soft-capping).
+pub fn softcap(x: &mut [f32], cap: f32) {
+    x.iter_mut().for_each(|v| *v = cap * (*v / cap).tanh());
+}
+
 /// `x += y`.
 pub fn add_assign(x: &mut [f32], y: &[f32]) {
     for (a, &b) in x.iter_mut().zip(y) {
@@ -169,6 +216,20 @@ mod tests {
         assert_eq!(x, (0..8).map(|i| i as f32).collect::<Vec<_>>());
         assert_eq!(f[0], 1.0);
         assert!((f[1] - 0.1).abs() < 1e-7);
+    }
+
+    #[test]
+    fn layernorm_gelu_softcap() {
+        let x = [1.0, 3.0];
+        let mut out = [0.0; 2];
+        layernorm(&mut out, &x, &[2.0, 1.0], &[0.5, 0.0], 0.0);
+        assert_eq!(out, [-1.5, 1.0]);
+        assert_eq!(gelu_tanh(0.0), 0.0);
+        assert!((gelu_tanh(1.0) - 0.841_192).abs() < 1e-5);
+        assert!((gelu_tanh(-3.0) + 0.003_637_4).abs() < 1e-6);
+        let mut l = [0.0, 100.0, -1.0];
+        softcap(&mut l, 10.0);
+        assert!(l[0] == 0.0 && l[1] <= 10.0 && l[1] > 9.99 && (l[2] + 0.996_68).abs() < 1e-4);
     }
 
     #[test]

@@ -1,19 +1,99 @@
-//! Model hyperparameters, read from GGUF metadata (`{arch}.block_count`, ...).
+//! Model hyperparameters: one `Config` describes every supported architecture (Llama,
+//! Mistral, Qwen2, Gemma 3, GPT-2) as a set of switches the one forward pass reads.
+//!
+//! `from_gguf` reads GGUF metadata (`{arch}.block_count`, ...); `model::hf` reads a
+//! Hugging Face `config.json` into the same struct.
 
 use crate::error::{Error, Result};
 use crate::io::Gguf;
 use crate::kernels::ops::RopeStyle;
 
 /// Caps that keep a hostile file from asking for absurd buffers before any tensor is read.
-const MAX_LAYERS: usize = 1024;
-const MAX_DIM: usize = 1 << 16;
-const MAX_HEADS: usize = 1024;
-const MAX_CONTEXT: usize = 1 << 24;
+pub(crate) const MAX_LAYERS: usize = 1024;
+pub(crate) const MAX_DIM: usize = 1 << 16;
+pub(crate) const MAX_HEADS: usize = 1024;
+pub(crate) const MAX_CONTEXT: usize = 1 << 24;
 
-/// Hyperparameters of a Llama-architecture model.
+/// The model families ingot implements. Each is a combination of the switches below, not
+/// a separate forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// Llama 1-3, SmolLM, TinyLlama; Mistral (Llama with a sliding window).
+    Llama,
+    /// Llama with biases on the q, k and v projections.
+    Qwen2,
+    /// Gemma 3: local (sliding-window) and global layers, QK-norm, GeGLU, sandwich norms.
+    Gemma3,
+    /// GPT-2: LayerNorm with bias, plain GELU MLP, learned positions, biases everywhere.
+    Gpt2,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Gemma3 => "gemma3",
+            Arch::Gpt2 => "gpt2",
+        }
+    }
+}
+
+/// The normalisation before each sub-layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormKind {
+    /// `x / rms(x) * w` (Zhang & Sennrich 2019).
+    Rms,
+    /// `(x - mean) / std * w + b` (Ba et al. 2016).
+    Layer,
+}
+
+/// The feed-forward block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ffn {
+    /// `down(silu(gate(x)) * up(x))` (SwiGLU, Shazeer 2020).
+    SiluGated,
+    /// `down(gelu_tanh(gate(x)) * up(x))` (GeGLU).
+    GeluGated,
+    /// `down(gelu_tanh(up(x) + b) ) + b` (GPT-2's MLP).
+    Gelu,
+}
+
+/// How RoPE frequencies are stretched for long contexts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RopeScaling {
+    None,
+    /// Positions divided by `factor` (all frequencies divided by it).
+    Linear(f32),
+    /// Llama 3.1's: low frequencies divided by `factor`, high ones kept, a smooth ramp
+    /// between (`rope_type: "llama3"`).
+    Llama3 {
+        factor: f32,
+        low_freq_factor: f32,
+        high_freq_factor: f32,
+        original_context: usize,
+    },
+    /// Per-frequency divisors (GGUF `rope_freqs.weight`, which llama.cpp's converter
+    /// writes for Llama 3.1+ instead of the parameters above).
+    Factors(Vec<f32>),
+}
+
+/// Rotary position embeddings (Su et al. 2021).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rope {
+    pub style: RopeStyle,
+    /// Base of the global (full-attention) layers.
+    pub base: f32,
+    /// Scaling of the global layers.
+    pub scaling: RopeScaling,
+    /// Base of the sliding-window layers (Gemma 3's `rope_local_base_freq`); unscaled.
+    pub local_base: f32,
+}
+
+/// Hyperparameters of a model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    pub arch: String,
+    pub arch: Arch,
     pub n_layers: usize,
     /// Width of the residual stream.
     pub dim: usize,
@@ -21,29 +101,168 @@ pub struct Config {
     pub hidden_dim: usize,
     pub n_heads: usize,
     pub n_kv_heads: usize,
+    /// Width of one head; Gemma's differs from `dim / n_heads`.
     pub head_dim: usize,
     pub vocab_size: usize,
     /// Context length the model was trained for.
     pub seq_len: usize,
-    pub rope_base: f32,
-    pub rope_style: RopeStyle,
+    pub norm: NormKind,
     pub norm_eps: f32,
+    pub ffn: Ffn,
+    /// `None` for learned absolute positions (GPT-2).
+    pub rope: Option<Rope>,
+    /// Attention score scale, usually `1/sqrt(head_dim)`.
+    pub attn_scale: f32,
+    /// Keys a sliding-window layer sees: the query's own position and the `window - 1`
+    /// before it.
+    pub sliding_window: Option<usize>,
+    /// Per layer: whether it uses the sliding window (and the local RoPE base).
+    pub sliding_layers: Vec<bool>,
+    /// Biases on the q, k, v projections (Qwen2, GPT-2).
+    pub qkv_bias: bool,
+    /// Biases on the attention output and FFN projections (GPT-2).
+    pub proj_bias: bool,
+    /// RMSNorm of each q and k head before RoPE (Gemma 3).
+    pub qk_norm: bool,
+    /// Norms on the outputs of attention and FFN too, before the residual add (Gemma 3).
+    pub sandwich_norms: bool,
+    /// Token embeddings are multiplied by this (Gemma: `sqrt(dim)`).
+    pub embed_scale: f32,
+    /// Final logits become `cap * tanh(logits / cap)` (Gemma 2, optional in Gemma 3).
+    pub final_softcap: Option<f32>,
+    /// Added to every norm weight at load: 1.0 for Hugging Face Gemma checkpoints, which
+    /// store `w` for `(1 + w)`; GGUF converters add the 1 already.
+    pub norm_weight_offset: f32,
 }
 
 impl Config {
+    /// Width of the keys (and values) of one token: `n_kv_heads * head_dim`.
+    pub fn kv_dim(&self) -> usize {
+        self.n_kv_heads * self.head_dim
+    }
+
+    /// Width of the queries of one token: `n_heads * head_dim`.
+    pub fn q_dim(&self) -> usize {
+        self.n_heads * self.head_dim
+    }
+
+    /// The window of layer `l`, if it is a sliding-window layer.
+    pub fn window(&self, l: usize) -> Option<usize> {
+        self.sliding_window.filter(|_| self.sliding_layers[l])
+    }
+
+    /// A Llama config with the defaults every architecture starts from.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn base(
+        arch: Arch,
+        n_layers: usize,
+        dim: usize,
+        hidden_dim: usize,
+        n_heads: usize,
+        n_kv_heads: usize,
+        head_dim: usize,
+        vocab_size: usize,
+        seq_len: usize,
+    ) -> Config {
+        Config {
+            arch,
+            n_layers,
+            dim,
+            hidden_dim,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            vocab_size,
+            seq_len,
+            norm: NormKind::Rms,
+            norm_eps: 1e-5,
+            ffn: Ffn::SiluGated,
+            rope: Some(Rope {
+                style: RopeStyle::Neox,
+                base: 10_000.0,
+                scaling: RopeScaling::None,
+                local_base: 10_000.0,
+            }),
+            attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            sliding_window: None,
+            sliding_layers: vec![false; n_layers],
+            qkv_bias: false,
+            proj_bias: false,
+            qk_norm: false,
+            sandwich_norms: false,
+            embed_scale: 1.0,
+            final_softcap: None,
+            norm_weight_offset: 0.0,
+        }
+    }
+
+    /// Checks the relations between the sizes that the forward pass relies on.
+    pub(crate) fn validate(&self, source: &str) -> Result<()> {
+        let bad = |what: String| Err(Error::metadata(source, what));
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
+            return bad(format!(
+                "{} KV heads do not divide {} query heads",
+                self.n_kv_heads, self.n_heads
+            ));
+        }
+        if self.head_dim == 0 || self.head_dim > MAX_DIM {
+            return bad(format!(
+                "head size {} is outside 1..={MAX_DIM}",
+                self.head_dim
+            ));
+        }
+        if self.rope.is_some() && !self.head_dim.is_multiple_of(2) {
+            return bad(format!(
+                "head size {} is odd; RoPE needs pairs",
+                self.head_dim
+            ));
+        }
+        if let Some(RopeScaling::Factors(f)) = self.rope.as_ref().map(|r| &r.scaling) {
+            if f.len() != self.head_dim / 2 {
+                return bad(format!(
+                    "{} RoPE frequency factors for head size {}",
+                    f.len(),
+                    self.head_dim
+                ));
+            }
+        }
+        if self.sliding_window == Some(0) {
+            return bad("sliding window of 0 tokens".into());
+        }
+        if self.sliding_layers.len() != self.n_layers {
+            return bad(format!(
+                "{} layer types for {} layers",
+                self.sliding_layers.len(),
+                self.n_layers
+            ));
+        }
+        if !(self.attn_scale.is_finite() && self.attn_scale > 0.0) {
+            return bad(format!("attention scale {}", self.attn_scale));
+        }
+        Ok(())
+    }
+
+    /// Reads GGUF metadata (llama.cpp's key names).
     pub fn from_gguf(g: &Gguf) -> Result<Config> {
-        let arch = g
+        let arch_name = g
             .get("general.architecture")
             .ok_or_else(|| Error::metadata("general.architecture", "missing"))?
             .as_str()
             .ok_or_else(|| Error::metadata("general.architecture", "not a string"))?
             .to_string();
-        if arch != "llama" {
-            return Err(Error::UnsupportedArchitecture(arch));
-        }
-        let uint = |key: &str, cap: usize| -> Result<usize> {
-            let k = format!("{arch}.{key}");
-            let v = g.get(&k).ok_or_else(|| Error::metadata(&k, "missing"))?;
+        let arch = match arch_name.as_str() {
+            "llama" | "mistral" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            "gemma3" => Arch::Gemma3,
+            "gpt2" => Arch::Gpt2,
+            _ => return Err(Error::UnsupportedArchitecture(arch_name)),
+        };
+        let a = &arch_name;
+        let uint_opt = |key: &str, cap: usize| -> Result<Option<usize>> {
+            let k = format!("{a}.{key}");
+            let Some(v) = g.get(&k) else {
+                return Ok(None);
+            };
             let n = v.as_u64().ok_or_else(|| {
                 Error::metadata(&k, format!("expected an unsigned integer, found {v:?}"))
             })?;
@@ -53,10 +272,13 @@ impl Config {
                     format!("value {n} is outside 1..={cap}"),
                 ));
             }
-            Ok(n as usize)
+            Ok(Some(n as usize))
+        };
+        let uint = |key: &str, cap: usize| -> Result<usize> {
+            uint_opt(key, cap)?.ok_or_else(|| Error::metadata(&format!("{a}.{key}"), "missing"))
         };
         let float = |key: &str, default: f32| -> Result<f32> {
-            let k = format!("{arch}.{key}");
+            let k = format!("{a}.{key}");
             match g.get(&k) {
                 None => Ok(default),
                 Some(v) => match v.as_f64() {
@@ -72,37 +294,32 @@ impl Config {
         let dim = uint("embedding_length", MAX_DIM)?;
         let hidden_dim = uint("feed_forward_length", 4 * MAX_DIM)?;
         let n_heads = uint("attention.head_count", MAX_HEADS)?;
-        let n_kv_heads = if g.get(&format!("{arch}.attention.head_count_kv")).is_some() {
-            uint("attention.head_count_kv", MAX_HEADS)?
-        } else {
-            n_heads
-        };
+        let n_kv_heads = uint_opt("attention.head_count_kv", MAX_HEADS)?.unwrap_or(n_heads);
         let seq_len = uint("context_length", MAX_CONTEXT)?;
-        if dim % n_heads != 0 {
-            return Err(Error::metadata(
-                &format!("{arch}.attention.head_count"),
-                format!("{n_heads} heads do not divide embedding_length {dim}"),
-            ));
-        }
-        if n_heads % n_kv_heads != 0 {
-            return Err(Error::metadata(
-                &format!("{arch}.attention.head_count_kv"),
-                format!("{n_kv_heads} KV heads do not divide {n_heads} query heads"),
-            ));
-        }
-        let head_dim = dim / n_heads;
-        if head_dim % 2 != 0 {
-            return Err(Error::metadata(
-                &format!("{arch}.attention.head_count"),
-                format!("head size {head_dim} is odd; RoPE needs pairs"),
-            ));
-        }
-        if let Some(v) = g.get(&format!("{arch}.rope.dimension_count")) {
-            if v.as_u64() != Some(head_dim as u64) {
+        let head_dim = match uint_opt("attention.key_length", MAX_DIM)? {
+            Some(d) => d,
+            None if dim.is_multiple_of(n_heads) => dim / n_heads,
+            None => {
                 return Err(Error::metadata(
-                    &format!("{arch}.rope.dimension_count"),
+                    &format!("{a}.attention.head_count"),
+                    format!("{n_heads} heads do not divide embedding_length {dim}"),
+                ))
+            }
+        };
+        if let Some(v) = uint_opt("attention.value_length", MAX_DIM)? {
+            if v != head_dim {
+                return Err(Error::metadata(
+                    &format!("{a}.attention.value_length"),
+                    format!("{v} differs from the key length {head_dim}"),
+                ));
+            }
+        }
+        if let Some(d) = uint_opt("rope.dimension_count", MAX_DIM)? {
+            if arch != Arch::Gpt2 && d != head_dim {
+                return Err(Error::metadata(
+                    &format!("{a}.rope.dimension_count"),
                     format!(
-                        "{v:?}: partial rotary embeddings are not supported (head size {head_dim})"
+                        "{d}: partial rotary embeddings are not supported (head size {head_dim})"
                     ),
                 ));
             }
@@ -122,25 +339,73 @@ impl Config {
                 "missing, and no token_embd.weight to size the vocabulary",
             ));
         }
-        Ok(Config {
-            n_layers,
-            dim,
-            hidden_dim,
-            n_heads,
-            n_kv_heads,
-            head_dim,
-            vocab_size,
-            seq_len,
-            rope_base: float("rope.freq_base", 10_000.0)?,
+        let mut c = Config::base(
+            arch, n_layers, dim, hidden_dim, n_heads, n_kv_heads, head_dim, vocab_size, seq_len,
+        );
+        c.norm_eps = float("attention.layer_norm_rms_epsilon", 1e-5)?;
+        let scaling = match g
+            .get(&format!("{a}.rope.scaling.type"))
+            .and_then(|v| v.as_str())
+        {
+            None | Some("none") => RopeScaling::None,
+            Some("linear") => RopeScaling::Linear(float("rope.scaling.factor", 1.0)?),
+            Some(other) => {
+                return Err(Error::metadata(
+                    &format!("{a}.rope.scaling.type"),
+                    format!("RoPE scaling '{other}' is not supported"),
+                ))
+            }
+        };
+        let scaling = match g.tensor("rope_freqs.weight") {
+            Ok(t) if scaling == RopeScaling::None => RopeScaling::Factors(t.to_f32()),
+            _ => scaling,
+        };
+        let base = float("rope.freq_base", 10_000.0)?;
+        let rope = |style, local_base| Rope {
+            style,
+            base,
+            scaling: scaling.clone(),
+            local_base,
+        };
+        match arch {
             // GGUF converters permute Llama q/k weights for GGML's interleaved RoPE.
-            rope_style: RopeStyle::Interleaved,
-            norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
-            arch,
-        })
-    }
-
-    /// Width of the keys (and values) of one token: `n_kv_heads * head_dim`.
-    pub fn kv_dim(&self) -> usize {
-        self.n_kv_heads * self.head_dim
+            Arch::Llama => {
+                c.rope = Some(rope(RopeStyle::Interleaved, 10_000.0));
+                if let Some(w) = uint_opt("attention.sliding_window", MAX_CONTEXT)? {
+                    c.sliding_window = Some(w);
+                    c.sliding_layers = vec![true; n_layers];
+                }
+            }
+            Arch::Qwen2 => {
+                c.rope = Some(rope(RopeStyle::Neox, 10_000.0));
+                c.qkv_bias = true;
+            }
+            Arch::Gemma3 => {
+                // llama.cpp's gemma3 loader: every 6th layer is global, the local layers use
+                // base 10000 unscaled, and the converter already added 1 to the norms.
+                c.rope = Some(rope(RopeStyle::Neox, 10_000.0));
+                c.sliding_window = Some(uint("attention.sliding_window", MAX_CONTEXT)?);
+                c.sliding_layers = (0..n_layers).map(|l| l % 6 < 5).collect();
+                c.ffn = Ffn::GeluGated;
+                c.qk_norm = true;
+                c.sandwich_norms = true;
+                c.embed_scale = (dim as f32).sqrt();
+                c.final_softcap = g
+                    .get(&format!("{a}.final_logit_softcapping"))
+                    .and_then(|v| v.as_f64())
+                    .map(|x| x as f32);
+                c.norm_eps = float("attention.layer_norm_rms_epsilon", 1e-6)?;
+            }
+            Arch::Gpt2 => {
+                c.rope = None;
+                c.norm = NormKind::Layer;
+                c.norm_eps = float("attention.layer_norm_epsilon", 1e-5)?;
+                c.ffn = Ffn::Gelu;
+                c.qkv_bias = true;
+                c.proj_bias = true;
+            }
+        }
+        c.validate(&format!("{a}.*"))?;
+        Ok(c)
     }
 }

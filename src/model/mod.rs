@@ -2,8 +2,9 @@
 //! conversation with it (`Session`: the KV cache and scratch buffers).
 
 pub mod config;
-pub mod llama;
+pub mod hf;
 pub mod perplexity;
+pub mod transformer;
 pub mod weights;
 
 use std::path::Path;
@@ -13,9 +14,9 @@ use crate::io::Gguf;
 use crate::tokenizer::chat::{ChatTemplate, Message, RenderOptions, CHATML_TEMPLATE};
 use crate::tokenizer::Tokenizer;
 pub use config::Config;
-use llama::{KvCache, Logits, Scratch};
+use transformer::{KvCache, Logits, Scratch};
 pub use weights::ComputeMode;
-use weights::Weights;
+use weights::{gguf_name, Weights};
 
 /// Options for `Model::load`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -32,14 +33,65 @@ pub struct Model {
     weights: Weights,
     tokenizer: Tokenizer,
     chat_template: Option<String>,
+    /// Tokens that end generation: the tokenizer's EOS and any the model's generation
+    /// config adds.
+    eos_ids: Vec<u32>,
     mode: ComputeMode,
 }
 
 impl Model {
-    /// Loads a GGUF model file.
+    /// Loads a model: a GGUF file, or a Hugging Face folder (`config.json`, safetensors
+    /// weights, `tokenizer.json`; a hub cache entry works too).
     pub fn load(path: impl AsRef<Path>, opts: LoadOptions) -> Result<Model> {
-        let gguf = Gguf::open(path.as_ref())?;
+        let path = path.as_ref();
+        if path.is_dir() {
+            return Model::from_hf_dir(path, opts);
+        }
+        let gguf = Gguf::open(path)?;
         Model::from_gguf(&gguf, opts)
+    }
+
+    /// Loads a Hugging Face model folder.
+    pub fn from_hf_dir(dir: &Path, opts: LoadOptions) -> Result<Model> {
+        let folder = hf::Folder::open(dir)?;
+        let tok_path = folder.tokenizer_path();
+        if !tok_path.is_file() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is missing: the folder has no tokenizer",
+                tok_path.display()
+            )));
+        }
+        let tokenizer = Tokenizer::from_json_file(&tok_path)?;
+        let config = folder.config;
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "{}: {} tokens, but config.json has a vocabulary of {}",
+                tok_path.display(),
+                tokenizer.vocab_size(),
+                config.vocab_size
+            )));
+        }
+        let arch = config.arch;
+        let weights = Weights::load(
+            &folder.checkpoint,
+            &|role, l| hf::hf_name(arch, role, l),
+            &config,
+            opts.mode,
+        )?;
+        let mut eos_ids: Vec<u32> = tokenizer.eos().into_iter().collect();
+        for id in folder.eos_ids {
+            if (id as usize) < config.vocab_size && !eos_ids.contains(&id) {
+                eos_ids.push(id);
+            }
+        }
+        Ok(Model {
+            config,
+            weights,
+            tokenizer,
+            chat_template: folder.chat_template,
+            eos_ids,
+            mode: opts.mode,
+        })
     }
 
     /// Builds a model from a parsed GGUF file (which may live in memory).
@@ -56,7 +108,7 @@ impl Model {
                 ),
             ));
         }
-        let weights = Weights::from_gguf(gguf, &config, opts.mode)?;
+        let weights = Weights::load(gguf, &gguf_name, &config, opts.mode)?;
         let chat_template = gguf
             .get("tokenizer.chat_template")
             .and_then(|v| v.as_str())
@@ -64,10 +116,16 @@ impl Model {
         Ok(Model {
             config,
             weights,
+            eos_ids: tokenizer.eos().into_iter().collect(),
             tokenizer,
             chat_template,
             mode: opts.mode,
         })
+    }
+
+    /// Tokens that end a generation.
+    pub fn eos_ids(&self) -> &[u32] {
+        &self.eos_ids
     }
 
     pub fn config(&self) -> &Config {
@@ -204,7 +262,8 @@ impl<'m> Session<'m> {
         // Run the whole pass on a rayon worker: the kernels' parallel regions then start
         // from inside the pool (a cheap fork) rather than from an outside thread, which
         // would have to wake the pool and sleep on a lock for each of ~250 regions.
-        let logits = rayon::scope(|_| llama::forward(c, w, cache, scratch, tokens, pos0, want));
+        let logits =
+            rayon::scope(|_| transformer::forward(c, w, cache, scratch, tokens, pos0, want));
         self.tokens.extend_from_slice(tokens);
         Ok(logits)
     }

@@ -1,12 +1,16 @@
 //! Model weights: `Linear` (a weight matrix in any supported format, with `matmul`
-//! dispatching to the kernel for that format) and the per-layer tensors of a Llama model.
+//! dispatching to the kernel for that format) and the per-layer tensors of a model.
+//!
+//! Files name tensors their own way (GGUF `blk.3.attn_q.weight`, Hugging Face
+//! `model.layers.3.self_attn.q_proj.weight`); the loader asks for each tensor by its
+//! `Role` and a naming function turns the role into the file's name.
 
 use crate::error::{Error, Result};
 use crate::io::Gguf;
 use crate::kernels::cpu::isa;
 use crate::kernels::matmul::{matmul, matmul_many, WeightView};
 
-use crate::model::config::Config;
+use crate::model::config::{Config, Ffn, NormKind};
 use crate::tensor::{DType, Tensor};
 
 /// How weights are held in memory and multiplied.
@@ -94,6 +98,15 @@ impl Linear {
         matmul_many(isa(), x, m, cols, &mut views);
     }
 
+    /// Rows `r0 .. r0 + n` as a matrix of their own (a view when the data is one).
+    pub fn split_rows(&self, r0: usize, n: usize) -> Result<Linear> {
+        Ok(Linear {
+            rows: n,
+            cols: self.cols,
+            tensor: self.tensor.rows(r0, n)?,
+        })
+    }
+
     /// Row `r` as f32 (the embedding lookup).
     pub fn row(&self, r: usize, out: &mut [f32]) {
         let row_bytes = self
@@ -106,75 +119,278 @@ impl Linear {
     }
 }
 
-/// The tensors of one transformer block.
-pub struct LayerWeights {
-    pub attn_norm: Vec<f32>, // (dim)
-    pub wq: Linear,          // (n_heads * head_dim, dim)
-    pub wk: Linear,          // (n_kv_heads * head_dim, dim)
-    pub wv: Linear,          // (n_kv_heads * head_dim, dim)
-    pub wo: Linear,          // (dim, n_heads * head_dim)
-    pub ffn_norm: Vec<f32>,  // (dim)
-    pub w_gate: Linear,      // (hidden_dim, dim)
-    pub w_up: Linear,        // (hidden_dim, dim)
-    pub w_down: Linear,      // (dim, hidden_dim)
+/// What a tensor does in the model. Sources map roles to their own names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    TokenEmbd,
+    PosEmbd,
+    OutputNorm,
+    Output,
+    AttnNorm,
+    Q,
+    K,
+    V,
+    /// q, k and v stacked in one matrix (GPT-2's `c_attn`).
+    Qkv,
+    AttnOut,
+    QNorm,
+    KNorm,
+    PostAttnNorm,
+    FfnNorm,
+    Gate,
+    Up,
+    Down,
+    PostFfnNorm,
 }
 
-/// All the weights of a Llama model.
+/// A file's name for a role in layer `l` (ignored for whole-model roles), without the
+/// `.weight` / `.bias` suffix.
+pub type NameFn<'a> = &'a dyn Fn(Role, usize) -> String;
+
+/// Anything that hands out tensors by name: a GGUF file, a safetensors folder.
+pub trait TensorSource {
+    /// The tensor called `name`; an error naming it when it is missing.
+    fn tensor(&self, name: &str) -> Result<Tensor>;
+    fn has_tensor(&self, name: &str) -> bool;
+}
+
+impl TensorSource for Gguf {
+    fn tensor(&self, name: &str) -> Result<Tensor> {
+        Gguf::tensor(self, name)
+    }
+    fn has_tensor(&self, name: &str) -> bool {
+        Gguf::has_tensor(self, name)
+    }
+}
+
+/// llama.cpp's tensor names (`LLM_TENSOR_NAMES`).
+pub fn gguf_name(role: Role, l: usize) -> String {
+    let blk = |s: &str| format!("blk.{l}.{s}");
+    match role {
+        Role::TokenEmbd => "token_embd".into(),
+        Role::PosEmbd => "position_embd".into(),
+        Role::OutputNorm => "output_norm".into(),
+        Role::Output => "output".into(),
+        Role::AttnNorm => blk("attn_norm"),
+        Role::Q => blk("attn_q"),
+        Role::K => blk("attn_k"),
+        Role::V => blk("attn_v"),
+        Role::Qkv => blk("attn_qkv"),
+        Role::AttnOut => blk("attn_output"),
+        Role::QNorm => blk("attn_q_norm"),
+        Role::KNorm => blk("attn_k_norm"),
+        Role::PostAttnNorm => blk("post_attention_norm"),
+        Role::FfnNorm => blk("ffn_norm"),
+        Role::Gate => blk("ffn_gate"),
+        Role::Up => blk("ffn_up"),
+        Role::Down => blk("ffn_down"),
+        Role::PostFfnNorm => blk("post_ffw_norm"),
+    }
+}
+
+/// A normalisation's weight and, for LayerNorm, bias.
+pub struct Norm {
+    pub weight: Vec<f32>,       // (width)
+    pub bias: Option<Vec<f32>>, // (width)
+}
+
+/// A projection `y = x Wᵀ (+ b)`.
+pub struct Proj {
+    pub w: Linear,
+    pub bias: Option<Vec<f32>>, // (rows)
+}
+
+/// The tensors of one transformer block.
+pub struct LayerWeights {
+    pub attn_norm: Norm,              // (dim)
+    pub wq: Proj,                     // (n_heads * head_dim, dim)
+    pub wk: Proj,                     // (n_kv_heads * head_dim, dim)
+    pub wv: Proj,                     // (n_kv_heads * head_dim, dim)
+    pub wo: Proj,                     // (dim, n_heads * head_dim)
+    pub q_norm: Option<Vec<f32>>,     // (head_dim)
+    pub k_norm: Option<Vec<f32>>,     // (head_dim)
+    pub post_attn_norm: Option<Norm>, // (dim)
+    pub ffn_norm: Norm,               // (dim)
+    pub w_gate: Option<Linear>,       // (hidden_dim, dim)
+    pub w_up: Proj,                   // (hidden_dim, dim)
+    pub w_down: Proj,                 // (dim, hidden_dim)
+    pub post_ffn_norm: Option<Norm>,  // (dim)
+}
+
+/// All the weights of a model.
 pub struct Weights {
-    pub token_embd: Linear, // (vocab_size, dim)
+    pub token_embd: Linear,       // (vocab_size, dim)
+    pub pos_embd: Option<Linear>, // (seq_len, dim)
     pub layers: Vec<LayerWeights>,
-    pub output_norm: Vec<f32>, // (dim)
+    pub output_norm: Norm, // (dim)
     /// `None` when the LM head is tied to `token_embd`.
     pub output: Option<Linear>, // (vocab_size, dim)
 }
 
-impl Weights {
-    /// Reads every tensor by its GGUF name (llama.cpp's `LLM_TENSOR_NAMES`).
-    pub fn from_gguf(g: &Gguf, c: &Config, mode: ComputeMode) -> Result<Weights> {
-        let linear = |name: &str, rows, cols| Linear::new(g.tensor(name)?, rows, cols, mode);
-        let vector = |name: &str, len: usize| -> Result<Vec<f32>> {
-            let t = g.tensor(name)?;
-            if t.shape() != [len] {
-                return Err(Error::tensor(
-                    name,
-                    format!("shape {:?}, expected [{len}]", t.shape()),
-                ));
-            }
-            let v = t.to_f32();
-            if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
-                return Err(Error::tensor(
-                    name,
-                    format!("contains the non-finite value {bad}"),
-                ));
-            }
-            Ok(v)
+/// Reads vectors and matrices by role, checking shapes and values.
+struct Loader<'a> {
+    src: &'a dyn TensorSource,
+    name: NameFn<'a>,
+    mode: ComputeMode,
+    norm_offset: f32,
+}
+
+impl Loader<'_> {
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let t = self.src.tensor(name)?;
+        if t.shape() != [len] {
+            return Err(Error::tensor(
+                name,
+                format!("shape {:?}, expected [{len}]", t.shape()),
+            ));
+        }
+        let v = t.to_f32();
+        if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+            return Err(Error::tensor(
+                name,
+                format!("contains the non-finite value {bad}"),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn has(&self, role: Role, l: usize) -> bool {
+        self.src
+            .has_tensor(&format!("{}.weight", (self.name)(role, l)))
+    }
+
+    fn linear(&self, role: Role, l: usize, rows: usize, cols: usize) -> Result<Linear> {
+        let name = format!("{}.weight", (self.name)(role, l));
+        Linear::new(self.src.tensor(&name)?, rows, cols, self.mode)
+    }
+
+    fn bias(&self, role: Role, l: usize, len: usize) -> Result<Vec<f32>> {
+        self.vector(&format!("{}.bias", (self.name)(role, l)), len)
+    }
+
+    fn proj(&self, role: Role, l: usize, rows: usize, cols: usize, bias: bool) -> Result<Proj> {
+        Ok(Proj {
+            w: self.linear(role, l, rows, cols)?,
+            bias: if bias {
+                Some(self.bias(role, l, rows)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// A norm weight (plus `norm_offset`, see `Config`) and, for LayerNorm, its bias.
+    fn norm(&self, role: Role, l: usize, len: usize, kind: NormKind) -> Result<Norm> {
+        let mut weight = self.vector(&format!("{}.weight", (self.name)(role, l)), len)?;
+        weight.iter_mut().for_each(|w| *w += self.norm_offset);
+        let bias = match kind {
+            NormKind::Rms => None,
+            NormKind::Layer => Some(self.bias(role, l, len)?),
         };
-        let (dim, q_dim, kv_dim, hidden) =
-            (c.dim, c.n_heads * c.head_dim, c.kv_dim(), c.hidden_dim);
+        Ok(Norm { weight, bias })
+    }
+
+    /// q, k and v: three matrices, or one stacked `Qkv` matrix cut into its row ranges.
+    fn qkv(&self, l: usize, c: &Config) -> Result<[Proj; 3]> {
+        let rows = [c.q_dim(), c.kv_dim(), c.kv_dim()];
+        if !self.has(Role::Q, l) && self.has(Role::Qkv, l) {
+            let fused = self.linear(Role::Qkv, l, rows.iter().sum(), c.dim)?;
+            let bias = if c.qkv_bias {
+                Some(self.bias(Role::Qkv, l, rows.iter().sum())?)
+            } else {
+                None
+            };
+            let mut r0 = 0;
+            let parts = rows.map(|n| {
+                let part = (
+                    fused.split_rows(r0, n),
+                    bias.as_ref().map(|b| b[r0..r0 + n].to_vec()),
+                );
+                r0 += n;
+                part
+            });
+            let [q, k, v] = parts;
+            return Ok([
+                Proj { w: q.0?, bias: q.1 },
+                Proj { w: k.0?, bias: k.1 },
+                Proj { w: v.0?, bias: v.1 },
+            ]);
+        }
+        Ok([
+            self.proj(Role::Q, l, rows[0], c.dim, c.qkv_bias)?,
+            self.proj(Role::K, l, rows[1], c.dim, c.qkv_bias)?,
+            self.proj(Role::V, l, rows[2], c.dim, c.qkv_bias)?,
+        ])
+    }
+}
+
+impl Weights {
+    /// Reads every tensor the config calls for from `src`, named by `name`.
+    pub fn load(
+        src: &dyn TensorSource,
+        name: NameFn,
+        c: &Config,
+        mode: ComputeMode,
+    ) -> Result<Weights> {
+        let ld = Loader {
+            src,
+            name,
+            mode,
+            norm_offset: c.norm_weight_offset,
+        };
+        let (dim, hidden, nk) = (c.dim, c.hidden_dim, c.norm);
         let mut layers = Vec::with_capacity(c.n_layers);
         for l in 0..c.n_layers {
-            let p = |s: &str| format!("blk.{l}.{s}");
+            let [wq, wk, wv] = ld.qkv(l, c)?;
+            let head_norm = |role| -> Result<Option<Vec<f32>>> {
+                if !c.qk_norm {
+                    return Ok(None);
+                }
+                let mut w = ld.vector(&format!("{}.weight", name(role, l)), c.head_dim)?;
+                w.iter_mut().for_each(|w| *w += c.norm_weight_offset);
+                Ok(Some(w))
+            };
+            let sandwich = |role| -> Result<Option<Norm>> {
+                c.sandwich_norms
+                    .then(|| ld.norm(role, l, dim, nk))
+                    .transpose()
+            };
             layers.push(LayerWeights {
-                attn_norm: vector(&p("attn_norm.weight"), dim)?,
-                wq: linear(&p("attn_q.weight"), q_dim, dim)?,
-                wk: linear(&p("attn_k.weight"), kv_dim, dim)?,
-                wv: linear(&p("attn_v.weight"), kv_dim, dim)?,
-                wo: linear(&p("attn_output.weight"), dim, q_dim)?,
-                ffn_norm: vector(&p("ffn_norm.weight"), dim)?,
-                w_gate: linear(&p("ffn_gate.weight"), hidden, dim)?,
-                w_up: linear(&p("ffn_up.weight"), hidden, dim)?,
-                w_down: linear(&p("ffn_down.weight"), dim, hidden)?,
+                attn_norm: ld.norm(Role::AttnNorm, l, dim, nk)?,
+                wq,
+                wk,
+                wv,
+                wo: ld.proj(Role::AttnOut, l, dim, c.q_dim(), c.proj_bias)?,
+                q_norm: head_norm(Role::QNorm)?,
+                k_norm: head_norm(Role::KNorm)?,
+                post_attn_norm: sandwich(Role::PostAttnNorm)?,
+                ffn_norm: ld.norm(Role::FfnNorm, l, dim, nk)?,
+                w_gate: match c.ffn {
+                    Ffn::SiluGated | Ffn::GeluGated => {
+                        Some(ld.linear(Role::Gate, l, hidden, dim)?)
+                    }
+                    Ffn::Gelu => None,
+                },
+                w_up: ld.proj(Role::Up, l, hidden, dim, c.proj_bias)?,
+                w_down: ld.proj(Role::Down, l, dim, hidden, c.proj_bias)?,
+                post_ffn_norm: sandwich(Role::PostFfnNorm)?,
             });
         }
-        let output = if g.has_tensor("output.weight") {
-            Some(linear("output.weight", c.vocab_size, dim)?)
+        let output = if ld.has(Role::Output, 0) {
+            Some(ld.linear(Role::Output, 0, c.vocab_size, dim)?)
+        } else {
+            None
+        };
+        let pos_embd = if c.rope.is_none() {
+            Some(ld.linear(Role::PosEmbd, 0, c.seq_len, dim)?)
         } else {
             None
         };
         Ok(Weights {
-            token_embd: linear("token_embd.weight", c.vocab_size, dim)?,
+            token_embd: ld.linear(Role::TokenEmbd, 0, c.vocab_size, dim)?,
+            pos_embd,
             layers,
-            output_norm: vector("output_norm.weight", dim)?,
+            output_norm: ld.norm(Role::OutputNorm, 0, dim, nk)?,
             output,
         })
     }

@@ -1,0 +1,363 @@
+//! The forward pass of a pre-norm decoder-only transformer: one function for every
+//! architecture and every weight format, steered by `Config`.
+//!
+//! Per layer: norm → q, k, v projections (+ bias) → [QK-norm] → RoPE on q and k → append
+//! k, v to the cache → causal grouped-query attention (sliding window on local layers) →
+//! output projection → [post-norm] → residual add → norm → FFN (SwiGLU, GeGLU or GELU MLP)
+//! → [post-norm] → residual add. Then a final norm, the LM head and [soft-capping].
+//! Llama (Touvron et al. 2023) takes none of the bracketed steps; Gemma 3 takes them all.
+//! No intrinsics and no thread code here: those live in `kernels`.
+
+use crate::error::{Error, Result};
+use crate::kernels::attention::{attention, AttnShape};
+use crate::kernels::cpu::isa;
+use crate::kernels::ops::{
+    add_assign, add_bias, gelu, gelu_mul, layernorm, rmsnorm, rope, rope_angles, silu_mul, softcap,
+};
+use crate::model::config::{Config, Ffn, Rope, RopeScaling};
+use crate::model::weights::{Linear, Norm, Proj, Weights};
+
+/// Keys and values of every processed position, preallocated for `max_seq` positions.
+pub struct KvCache {
+    pub max_seq: usize,
+    /// (n_layers, n_kv_heads, max_seq, head_dim)
+    pub k: Vec<f32>,
+    /// (n_layers, n_kv_heads, max_seq, head_dim)
+    pub v: Vec<f32>,
+}
+
+impl KvCache {
+    /// A zeroed cache for `max_seq` positions. Refuses, naming the size, a cache that
+    /// overflows or would not fit in this machine's memory (the allocation is lazy, so an
+    /// oversized one would otherwise abort the process or fail much later).
+    pub fn new(c: &Config, max_seq: usize) -> Result<KvCache> {
+        let len = [c.n_kv_heads, max_seq, c.head_dim]
+            .iter()
+            .try_fold(c.n_layers, |a, &b| a.checked_mul(b));
+        let bytes = len.and_then(|l| l.checked_mul(2 * std::mem::size_of::<f32>()));
+        let (Some(len), Some(bytes)) = (len, bytes) else {
+            return Err(Error::InvalidArgument(format!(
+                "a KV cache for {max_seq} positions overflows the address space"
+            )));
+        };
+        if let Some(total) = physical_memory() {
+            if bytes as u64 > total {
+                return Err(Error::InvalidArgument(format!(
+                    "a KV cache for {max_seq} positions needs {:.1} GiB, more than this machine's {:.1} GiB",
+                    bytes as f64 / (1u64 << 30) as f64,
+                    total as f64 / (1u64 << 30) as f64
+                )));
+            }
+        }
+        Ok(KvCache {
+            max_seq,
+            k: vec![0.0; len],
+            v: vec![0.0; len],
+        })
+    }
+
+    fn layer_len(&self, c: &Config) -> usize {
+        c.n_kv_heads * self.max_seq * c.head_dim
+    }
+}
+
+/// Total physical memory in bytes, where the OS tells (Linux `/proc/meminfo`).
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
+}
+
+/// Activations for a batch of `m` tokens, grown on demand and reused across calls.
+#[derive(Default)]
+pub struct Scratch {
+    x: Vec<f32>,    // (m, dim) residual stream
+    xb: Vec<f32>,   // (m, dim) normed input of a sub-layer, then its output
+    xc: Vec<f32>,   // (m, dim) a sub-layer's output before its post-norm
+    q: Vec<f32>,    // (m, n_heads * head_dim)
+    k: Vec<f32>,    // (m, n_kv_heads * head_dim)
+    v: Vec<f32>,    // (m, n_kv_heads * head_dim)
+    att: Vec<f32>,  // (m, n_heads * head_dim)
+    gate: Vec<f32>, // (m, hidden_dim)
+    up: Vec<f32>,   // (m, hidden_dim)
+    /// RoPE rotations of the batch's positions, for the global and the local base.
+    cos: [Vec<f32>; 2], // (m, head_dim / 2)
+    sin: [Vec<f32>; 2], // (m, head_dim / 2)
+    inv_freq: [Vec<f32>; 2], // (head_dim / 2)
+}
+
+impl Scratch {
+    fn fit(&mut self, c: &Config, m: usize) {
+        let half = c.head_dim / 2;
+        for (buf, len) in [
+            (&mut self.x, m * c.dim),
+            (&mut self.xb, m * c.dim),
+            (&mut self.xc, m * c.dim),
+            (&mut self.q, m * c.q_dim()),
+            (&mut self.k, m * c.kv_dim()),
+            (&mut self.v, m * c.kv_dim()),
+            (&mut self.att, m * c.q_dim()),
+            (&mut self.gate, m * c.hidden_dim),
+            (&mut self.up, m * c.hidden_dim),
+        ]
+        .into_iter()
+        .chain(self.cos.iter_mut().map(|b| (b, m * half)))
+        .chain(self.sin.iter_mut().map(|b| (b, m * half)))
+        {
+            buf.resize(len, 0.0);
+        }
+        if let Some(rope) = &c.rope {
+            if self.inv_freq[0].len() != half {
+                self.inv_freq = [
+                    inv_freq(rope, c.head_dim, false),
+                    inv_freq(rope, c.head_dim, true),
+                ];
+            }
+        }
+    }
+}
+
+/// RoPE inverse frequencies of the global (`local = false`) or sliding-window layers,
+/// with the configured scaling (global layers only, as in HF and llama.cpp).
+pub fn inv_freq(rope: &Rope, head_dim: usize, local: bool) -> Vec<f32> {
+    let base = if local { rope.local_base } else { rope.base };
+    let mut f = crate::kernels::ops::rope_inv_freq(head_dim, base);
+    if local {
+        return f;
+    }
+    match &rope.scaling {
+        RopeScaling::None => {}
+        RopeScaling::Linear(factor) => f.iter_mut().for_each(|x| *x /= factor),
+        RopeScaling::Factors(div) => f.iter_mut().zip(div).for_each(|(x, d)| *x /= d),
+        &RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_context,
+        } => {
+            // HF `_compute_llama3_parameters`: wavelengths longer than the original
+            // context / low_freq_factor are divided by `factor`, shorter than context /
+            // high_freq_factor kept, and the band between interpolated smoothly.
+            let old = original_context as f32;
+            let (low_wl, high_wl) = (old / low_freq_factor, old / high_freq_factor);
+            for x in f.iter_mut() {
+                let wavelen = 2.0 * std::f32::consts::PI / *x;
+                if wavelen > low_wl {
+                    *x /= factor;
+                } else if wavelen >= high_wl {
+                    let smooth =
+                        (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                    *x = (1.0 - smooth) * *x / factor + smooth * *x;
+                }
+            }
+        }
+    }
+    f
+}
+
+/// Which positions' logits to compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    Last,
+    All,
+}
+
+/// `out = norm(x)`, RMSNorm or LayerNorm as the config says.
+fn norm(c: &Config, out: &mut [f32], x: &[f32], n: &Norm) {
+    match &n.bias {
+        None => rmsnorm(out, x, &n.weight, c.norm_eps),
+        Some(b) => layernorm(out, x, &n.weight, b, c.norm_eps),
+    }
+}
+
+/// Adds a projection's bias, if it has one, to each row of its output.
+fn bias(out: &mut [f32], p: &Proj) {
+    if let Some(b) = &p.bias {
+        add_bias(out, b);
+    }
+}
+
+/// Runs `tokens` (already checked to be in the vocabulary) at positions `pos0 ..`,
+/// appending their keys and values to `cache`. Returns `(vocab_size)` logits for the last
+/// token, or `(m, vocab_size)` for all of them.
+pub fn forward(
+    c: &Config,
+    w: &Weights,
+    cache: &mut KvCache,
+    s: &mut Scratch,
+    tokens: &[u32],
+    pos0: usize,
+    want: Logits,
+) -> Vec<f32> {
+    let m = tokens.len();
+    debug_assert!(m > 0 && pos0 + m <= cache.max_seq);
+    s.fit(c, m);
+    let (dim, hd, kv_dim, q_dim, half) = (c.dim, c.head_dim, c.kv_dim(), c.q_dim(), c.head_dim / 2);
+
+    // Token embeddings (scaled), plus learned positions.
+    for (i, (&t, x)) in tokens.iter().zip(s.x.chunks_exact_mut(dim)).enumerate() {
+        w.token_embd.row(t as usize, x);
+        if c.embed_scale != 1.0 {
+            x.iter_mut().for_each(|v| *v *= c.embed_scale);
+        }
+        if let Some(pe) = &w.pos_embd {
+            pe.row(pos0 + i, &mut s.xb[..dim]);
+            add_assign(x, &s.xb[..dim]);
+        }
+    }
+    // RoPE rotations of this batch's positions, shared by all layers of a kind.
+    if c.rope.is_some() {
+        for kind in 0..2 {
+            for (i, (cos, sin)) in s.cos[kind]
+                .chunks_exact_mut(half)
+                .zip(s.sin[kind].chunks_exact_mut(half))
+                .enumerate()
+            {
+                rope_angles(pos0 + i, &s.inv_freq[kind], cos, sin);
+            }
+        }
+    }
+    let layer_len = cache.layer_len(c);
+
+    for (l, lw) in w.layers.iter().enumerate() {
+        // Attention block.
+        norm(c, &mut s.xb, &s.x, &lw.attn_norm);
+        Linear::matmul_many(
+            &s.xb,
+            m,
+            &mut [
+                (&lw.wq.w, &mut s.q),
+                (&lw.wk.w, &mut s.k),
+                (&lw.wv.w, &mut s.v),
+            ],
+        );
+        bias(&mut s.q, &lw.wq);
+        bias(&mut s.k, &lw.wk);
+        bias(&mut s.v, &lw.wv);
+        if let (Some(qn), Some(kn)) = (&lw.q_norm, &lw.k_norm) {
+            // Each head is one row of head_dim values.
+            rmsnorm_in_place(&mut s.q, qn, c.norm_eps);
+            rmsnorm_in_place(&mut s.k, kn, c.norm_eps);
+        }
+        let window = c.window(l);
+        if let Some(rope_cfg) = &c.rope {
+            let kind = usize::from(window.is_some());
+            for i in 0..m {
+                let (cos, sin) = (
+                    &s.cos[kind][i * half..(i + 1) * half],
+                    &s.sin[kind][i * half..(i + 1) * half],
+                );
+                rope(
+                    &mut s.q[i * q_dim..(i + 1) * q_dim],
+                    hd,
+                    cos,
+                    sin,
+                    rope_cfg.style,
+                );
+                rope(
+                    &mut s.k[i * kv_dim..(i + 1) * kv_dim],
+                    hd,
+                    cos,
+                    sin,
+                    rope_cfg.style,
+                );
+            }
+        }
+        let k_cache = &mut cache.k[l * layer_len..(l + 1) * layer_len];
+        let v_cache = &mut cache.v[l * layer_len..(l + 1) * layer_len];
+        for i in 0..m {
+            for h in 0..c.n_kv_heads {
+                let dst = (h * cache.max_seq + pos0 + i) * hd;
+                let src = i * kv_dim + h * hd;
+                k_cache[dst..dst + hd].copy_from_slice(&s.k[src..src + hd]);
+                v_cache[dst..dst + hd].copy_from_slice(&s.v[src..src + hd]);
+            }
+        }
+        let shape = AttnShape {
+            n_heads: c.n_heads,
+            n_kv_heads: c.n_kv_heads,
+            head_dim: hd,
+            max_seq: cache.max_seq,
+            scale: c.attn_scale,
+            window,
+        };
+        attention(isa(), &s.q, k_cache, v_cache, &mut s.att, pos0, shape);
+        lw.wo.w.matmul(&s.att, m, &mut s.xb);
+        bias(&mut s.xb, &lw.wo);
+        residual(
+            c,
+            &mut s.x,
+            &mut s.xb,
+            &mut s.xc,
+            lw.post_attn_norm.as_ref(),
+        );
+
+        // Feed-forward block.
+        norm(c, &mut s.xb, &s.x, &lw.ffn_norm);
+        match (&lw.w_gate, c.ffn) {
+            (Some(gate), Ffn::SiluGated | Ffn::GeluGated) => {
+                Linear::matmul_many(
+                    &s.xb,
+                    m,
+                    &mut [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
+                );
+                if c.ffn == Ffn::SiluGated {
+                    silu_mul(&mut s.gate, &s.up);
+                } else {
+                    gelu_mul(&mut s.gate, &s.up);
+                }
+            }
+            _ => {
+                lw.w_up.w.matmul(&s.xb, m, &mut s.gate);
+                bias(&mut s.gate, &lw.w_up);
+                gelu(&mut s.gate);
+            }
+        }
+        lw.w_down.w.matmul(&s.gate, m, &mut s.xb);
+        bias(&mut s.xb, &lw.w_down);
+        residual(c, &mut s.x, &mut s.xb, &mut s.xc, lw.post_ffn_norm.as_ref());
+    }
+
+    // Final norm and LM head, for the rows asked for.
+    let rows = match want {
+        Logits::Last => m - 1..m,
+        Logits::All => 0..m,
+    };
+    let (x, xb) = (
+        &s.x[rows.start * dim..rows.end * dim],
+        &mut s.xb[..rows.len() * dim],
+    );
+    norm(c, xb, x, &w.output_norm);
+    let mut logits = vec![0.0; rows.len() * c.vocab_size];
+    w.lm_head().matmul(xb, rows.len(), &mut logits);
+    if let Some(cap) = c.final_softcap {
+        softcap(&mut logits, cap);
+    }
+    logits
+}
+
+/// `x += out`, through the sub-layer's post-norm when it has one (`tmp` is scratch).
+fn residual(c: &Config, x: &mut [f32], out: &mut [f32], tmp: &mut [f32], post: Option<&Norm>) {
+    match post {
+        Some(n) => {
+            norm(c, tmp, out, n);
+            add_assign(x, tmp);
+        }
+        None => add_assign(x, out),
+    }
+}
+
+/// RMSNorm of each `weight.len()`-wide row of `x`, in place (QK-norm over heads).
+fn rmsnorm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
+    let mut row = vec![0.0; weight.len()];
+    for head in x.chunks_exact_mut(weight.len()) {
+        row.copy_from_slice(head);
+        rmsnorm(head, &row, weight, eps);
+    }
+}
