@@ -30,9 +30,4 @@ fn gemma3_gguf_parses_and_every_tensor_dequantizes() {
             "no {d:?} tensor in {seen:?}"
         );
     }
-    // The architecture is the next step: until then, loading says so.
-    let e = ingot::Model::load(&path, Default::default())
-        .err()
-        .expect("gemma3 is not implemented yet");
-    assert!(e.to_string().contains("gemma3"), "{e}");
 }

@@ -13,6 +13,7 @@ pub mod byte_level;
 pub mod chat;
 mod hf;
 pub mod pretokenize;
+mod spm;
 mod stream;
 
 use std::collections::HashMap;
@@ -275,17 +276,29 @@ impl Tokenizer {
         let key_str = |k: &str| g.get(k).and_then(|v| v.as_str());
         let model = key_str("tokenizer.ggml.model")
             .ok_or_else(|| Error::metadata("tokenizer.ggml.model", "missing or not a string"))?;
-        if model != "gpt2" {
-            return Err(Error::Tokenizer(format!(
-                "tokenizer model '{model}' is not supported (ingot reads byte-level BPE, 'gpt2')"
-            )));
-        }
-        let pre = match key_str("tokenizer.ggml.pre").unwrap_or("default") {
-            "smollm" => PreTokenizer::SmolLm,
-            "gpt-2" => PreTokenizer::Gpt2,
+        // Byte-level BPE ("gpt2") with a pre-tokenizer, or SentencePiece ("llama").
+        let kind = match model {
+            "gpt2" => TokenizerKind::ByteLevel(
+                match key_str("tokenizer.ggml.pre").unwrap_or("default") {
+                    "smollm" => PreTokenizer::SmolLm,
+                    "gpt-2" => PreTokenizer::Gpt2,
+                    other => {
+                        return Err(Error::Tokenizer(format!(
+                            "pre-tokenizer '{other}' (tokenizer.ggml.pre) is not supported"
+                        )))
+                    }
+                },
+            ),
+            "llama" => TokenizerKind::SentencePiece {
+                prepend: match g.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.as_bool()) {
+                    Some(false) => Prepend::Never,
+                    _ => Prepend::Always,
+                },
+            },
             other => {
                 return Err(Error::Tokenizer(format!(
-                    "pre-tokenizer '{other}' (tokenizer.ggml.pre) is not supported"
+                    "tokenizer model '{other}' is not supported (ingot reads 'gpt2' byte-level \
+                     BPE and 'llama' SentencePiece BPE)"
                 )))
             }
         };
@@ -326,7 +339,38 @@ impl Tokenizer {
                 })
                 .collect::<Result<_>>()?,
         };
-        let merges = strings("tokenizer.ggml.merges")?
+        let merges = match kind {
+            TokenizerKind::SentencePiece { .. } if g.get("tokenizer.ggml.merges").is_none() => {
+                let scores = g
+                    .get("tokenizer.ggml.scores")
+                    .and_then(|v| v.as_array())
+                    .filter(|a| a.len() == tokens.len())
+                    .ok_or_else(|| {
+                        Error::metadata(
+                            "tokenizer.ggml.scores",
+                            "missing, or not one per token (SentencePiece needs them)",
+                        )
+                    })?
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        v.as_f64().map(|x| x as f32).filter(|x| !x.is_nan()).ok_or_else(|| {
+                            Error::metadata(
+                                "tokenizer.ggml.scores",
+                                format!("element {i} ({v:?}) is not a number"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<f32>>>()?;
+                if types.len() != tokens.len() {
+                    return Err(Error::metadata(
+                        "tokenizer.ggml.token_type",
+                        format!("{} types for {} tokens", types.len(), tokens.len()),
+                    ));
+                }
+                spm::merges_from_scores(&tokens, &types, &scores)
+            }
+            _ => strings("tokenizer.ggml.merges")?
             .into_iter()
             .enumerate()
             .map(|(i, m)| match m.split_once(' ') {
@@ -336,7 +380,8 @@ impl Tokenizer {
                     format!("merge #{i} '{m}' is not two tokens separated by a space"),
                 )),
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<_>>()?,
+        };
         let id = |key: &str| -> Result<Option<u32>> {
             match g.get(key) {
                 None => Ok(None),
@@ -351,11 +396,11 @@ impl Tokenizer {
             tokens,
             types,
             merges,
-            kind: TokenizerKind::ByteLevel(pre),
+            kind,
             ignore_merges: false,
             nfc: false,
             strip: Vec::new(),
-            unk: None,
+            unk: id("tokenizer.ggml.unknown_token_id")?,
             bos: id("tokenizer.ggml.bos_token_id")?,
             eos: id("tokenizer.ggml.eos_token_id")?,
             add_bos: g
