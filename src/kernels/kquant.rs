@@ -38,7 +38,7 @@ pub struct BlockQ5_1 {
 const _: () = assert!(std::mem::size_of::<BlockQ5_1>() == 4 + 4 + QK / 2);
 
 /// The 5-bit values of a Q5 block, in order.
-fn q5_values(qh: [u8; 4], qs: &[u8; QK / 2]) -> [u8; QK] {
+pub(super) fn q5_values(qh: [u8; 4], qs: &[u8; QK / 2]) -> [u8; QK] {
     let qh = u32::from_le_bytes(qh);
     let mut q = [0u8; QK];
     for j in 0..QK / 2 {
@@ -109,7 +109,7 @@ const _: () = assert!(std::mem::size_of::<BlockQ6K>() == QK_K / 2 + QK_K / 4 + Q
 /// The 6-bit scale and minimum of sub-block `j` of a Q4_K/Q5_K super-block (ggml
 /// `get_scale_min_k4`): sub-blocks 0-3 in the low 6 bits of bytes 0-3 and 4-7; 4-7 split
 /// between the low/high nibbles of bytes 8-11 and the top 2 bits of bytes 0-7.
-fn scale_min(j: usize, s: &[u8; 12]) -> (f32, f32) {
+pub(super) fn scale_min(j: usize, s: &[u8; 12]) -> (f32, f32) {
     if j < 4 {
         ((s[j] & 63) as f32, (s[j + 4] & 63) as f32)
     } else {

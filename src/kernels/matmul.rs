@@ -18,7 +18,8 @@ use rayon::prelude::*;
 use super::cpu::Isa;
 use super::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
 use super::prod;
-use super::qmatmul::{qmatmul, qmatmul_many, QWeights};
+use super::qmatmul::{each_format, qmatmul, qmatmul_many, QWeights};
+#[cfg(test)]
 use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
 use super::simd::dot;
 use crate::tensor::DType;
@@ -32,9 +33,7 @@ const CHUNK_N: usize = 64;
 #[derive(Clone, Copy)]
 pub enum WeightView<'a> {
     F32(&'a [f32]),
-    Q8_0(&'a [BlockQ8_0]),
-    Q4_0(&'a [BlockQ4_0]),
-    Q4_1(&'a [BlockQ4_1]),
+    Quant(QWeights<'a>),
 }
 
 impl<'a> WeightView<'a> {
@@ -42,9 +41,7 @@ impl<'a> WeightView<'a> {
     fn quant(self) -> Option<QWeights<'a>> {
         match self {
             WeightView::F32(_) => None,
-            WeightView::Q8_0(b) => Some(QWeights::Q8_0(b)),
-            WeightView::Q4_0(b) => Some(QWeights::Q4_0(b)),
-            WeightView::Q4_1(b) => Some(QWeights::Q4_1(b)),
+            WeightView::Quant(q) => Some(q),
         }
     }
 
@@ -52,20 +49,20 @@ impl<'a> WeightView<'a> {
     /// or the bytes are misaligned or not a whole number of blocks.
     pub fn from_bytes(dtype: DType, bytes: &'a [u8]) -> Option<Self> {
         use bytemuck::try_cast_slice as cast;
-        Some(match dtype {
-            DType::F32 => WeightView::F32(cast(bytes).ok()?),
-            DType::Q8_0 => WeightView::Q8_0(cast(bytes).ok()?),
-            DType::Q4_0 => WeightView::Q4_0(cast(bytes).ok()?),
-            DType::Q4_1 => WeightView::Q4_1(cast(bytes).ok()?),
-            // No matvec kernels yet: `Linear` converts these to f32 at load.
-            DType::F16
-            | DType::BF16
-            | DType::Q5_0
-            | DType::Q5_1
-            | DType::Q4K
-            | DType::Q5K
-            | DType::Q6K => return None,
-        })
+        let q = match dtype {
+            DType::F32 => return Some(WeightView::F32(cast(bytes).ok()?)),
+            DType::Q8_0 => QWeights::Q8_0(cast(bytes).ok()?),
+            DType::Q4_0 => QWeights::Q4_0(cast(bytes).ok()?),
+            DType::Q4_1 => QWeights::Q4_1(cast(bytes).ok()?),
+            DType::Q5_0 => QWeights::Q5_0(cast(bytes).ok()?),
+            DType::Q5_1 => QWeights::Q5_1(cast(bytes).ok()?),
+            DType::Q4K => QWeights::Q4K(cast(bytes).ok()?),
+            DType::Q5K => QWeights::Q5K(cast(bytes).ok()?),
+            DType::Q6K => QWeights::Q6K(cast(bytes).ok()?),
+            // No kernels for 16-bit floats: `Linear` converts them to f32 at load.
+            DType::F16 | DType::BF16 => return None,
+        };
+        Some(WeightView::Quant(q))
     }
 }
 
@@ -79,12 +76,11 @@ pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k
     match w {
         WeightView::F32(w) if gemm => sgemm(isa, a, &MatRef::row_major(w, n, k).t(), c),
         WeightView::F32(w) => matvec_f32(isa, lhs, w, c.data, m, k, n),
-        WeightView::Q8_0(b) if gemm => sgemm(isa, a, &QuantRowsT { blocks: b, k, n }, c),
-        WeightView::Q4_0(b) if gemm => sgemm(isa, a, &QuantRowsT { blocks: b, k, n }, c),
-        WeightView::Q4_1(b) if gemm => sgemm(isa, a, &QuantRowsT { blocks: b, k, n }, c),
-        WeightView::Q8_0(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
-        WeightView::Q4_0(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
-        WeightView::Q4_1(b) => qmatmul(isa, lhs, b, c.data, m, k, n),
+        WeightView::Quant(q) => each_format!(q, b => if gemm {
+            sgemm(isa, a, &QuantRowsT { blocks: b, k, n }, c)
+        } else {
+            qmatmul(isa, lhs, b, c.data, m, k, n)
+        }),
     }
 }
 
@@ -180,17 +176,17 @@ mod tests {
                 (WeightView::F32(&w), w.clone(), 1e-4),
                 // 16-bit activations in the matvec path.
                 (
-                    WeightView::Q8_0(&q8),
+                    WeightView::Quant(QWeights::Q8_0(&q8)),
                     deq(&|o| dequantize_blocks(&q8, o)),
                     2e-2,
                 ),
                 (
-                    WeightView::Q4_0(&q40),
+                    WeightView::Quant(QWeights::Q4_0(&q40)),
                     deq(&|o| dequantize_blocks(&q40, o)),
                     2e-2,
                 ),
                 (
-                    WeightView::Q4_1(&q41),
+                    WeightView::Quant(QWeights::Q4_1(&q41)),
                     deq(&|o| dequantize_blocks(&q41, o)),
                     2e-2,
                 ),

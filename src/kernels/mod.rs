@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod cpu;
 pub mod gemm;
+pub mod kdot;
 pub mod kquant;
 pub mod matmul;
 pub mod ops;

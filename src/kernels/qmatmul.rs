@@ -9,9 +9,37 @@
 use rayon::prelude::*;
 
 use super::cpu::Isa;
+use super::kdot;
+use super::kquant::{BlockQ4K, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K};
 use super::prod;
-use super::qdot::{dot_rows, DotBlock, QuantActs, MAX_ROWS};
-use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QK};
+use super::qdot::{self, QuantActs, MAX_ROWS};
+use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QuantBlock, QK};
+
+/// A weight block format with an integer matvec kernel: `qdot`'s (Q8_0, Q4_0, Q4_1) or
+/// `kdot`'s (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K).
+pub trait RowKernel: QuantBlock {
+    /// `out[r] = w · a[row0 + r]`, `w` one weight row.
+    fn dot_rows<const R: usize>(isa: Isa, w: &[Self], a: &QuantActs, row0: usize, out: &mut [f32; R]);
+}
+
+macro_rules! row_kernel {
+    ($module:ident: $($t:ty),*) => {$(
+        impl RowKernel for $t {
+            #[inline]
+            fn dot_rows<const R: usize>(
+                isa: Isa,
+                w: &[Self],
+                a: &QuantActs,
+                row0: usize,
+                out: &mut [f32; R],
+            ) {
+                $module::dot_rows::<Self, R>(isa, w, a, row0, out)
+            }
+        }
+    )*};
+}
+row_kernel!(qdot: BlockQ8_0, BlockQ4_0, BlockQ4_1);
+row_kernel!(kdot: BlockQ5_0, BlockQ5_1, BlockQ4K, BlockQ5K, BlockQ6K);
 
 /// Below this many multiply-adds a call runs on the calling thread: waking a worker costs
 /// more than it saves (see DESIGN.md's measured rayon costs).
@@ -35,28 +63,49 @@ pub enum QWeights<'a> {
     Q8_0(&'a [BlockQ8_0]),
     Q4_0(&'a [BlockQ4_0]),
     Q4_1(&'a [BlockQ4_1]),
+    Q5_0(&'a [BlockQ5_0]),
+    Q5_1(&'a [BlockQ5_1]),
+    Q4K(&'a [BlockQ4K]),
+    Q5K(&'a [BlockQ5K]),
+    Q6K(&'a [BlockQ6K]),
 }
 
-impl QWeights<'_> {
-    fn blocks(&self) -> usize {
-        match self {
-            QWeights::Q8_0(w) => w.len(),
-            QWeights::Q4_0(w) => w.len(),
-            QWeights::Q4_1(w) => w.len(),
+/// Applies `$f` to the block slice of any `QWeights` variant.
+macro_rules! each_format {
+    ($w:expr, $b:ident => $f:expr) => {
+        match $w {
+            QWeights::Q8_0($b) => $f,
+            QWeights::Q4_0($b) => $f,
+            QWeights::Q4_1($b) => $f,
+            QWeights::Q5_0($b) => $f,
+            QWeights::Q5_1($b) => $f,
+            QWeights::Q4K($b) => $f,
+            QWeights::Q5K($b) => $f,
+            QWeights::Q6K($b) => $f,
         }
+    };
+}
+
+pub(crate) use each_format;
+
+impl QWeights<'_> {
+    /// Number of values (blocks × block size).
+    fn values(&self) -> usize {
+        each_format!(*self, w => prod(w.len(), block_of(w)))
     }
 
     fn rows(&self, isa: Isa, acts: &QuantActs, r0: usize, r1: usize, out: SendPtr, n: usize) {
-        match *self {
-            QWeights::Q8_0(w) => rows(isa, w, acts, r0, r1, out, n),
-            QWeights::Q4_0(w) => rows(isa, w, acts, r0, r1, out, n),
-            QWeights::Q4_1(w) => rows(isa, w, acts, r0, r1, out, n),
-        }
+        each_format!(*self, w => rows(isa, w, acts, r0, r1, out, n))
     }
 }
 
+/// Values per block of a slice's format.
+fn block_of<B: QuantBlock>(_: &[B]) -> usize {
+    B::BLOCK
+}
+
 /// `dst (m, n) = lhs (m, k) · w (n, k)ᵀ`.
-pub fn qmatmul<B: DotBlock>(
+pub fn qmatmul<B: RowKernel>(
     isa: Isa,
     lhs: &[f32],
     w: &[B],
@@ -65,9 +114,9 @@ pub fn qmatmul<B: DotBlock>(
     k: usize,
     n: usize,
 ) {
-    assert_eq!(k % QK, 0, "qmatmul: k must be a multiple of {QK}");
+    assert_eq!(k % B::BLOCK, 0, "qmatmul: k must be a multiple of {}", B::BLOCK);
     assert_eq!(lhs.len(), prod(m, k), "qmatmul: lhs must be (m, k)");
-    assert_eq!(prod(w.len(), QK), prod(n, k), "qmatmul: w must be (n, k)");
+    assert_eq!(prod(w.len(), B::BLOCK), prod(n, k), "qmatmul: w must be (n, k)");
     assert_eq!(dst.len(), prod(m, n), "qmatmul: dst must be (m, n)");
     if m == 0 || n == 0 {
         return;
@@ -104,8 +153,8 @@ pub fn qmatmul_many(
     let mut table = Vec::with_capacity(jobs.len());
     let mut total = 0;
     for (w, dst) in jobs.iter_mut() {
-        assert_eq!(w.blocks() % nb, 0, "qmatmul: weights must be (n, k)");
-        let n = w.blocks() / nb;
+        assert_eq!(w.values() % k, 0, "qmatmul: weights must be (n, k)");
+        let n = w.values() / k;
         assert_eq!(dst.len(), prod(m, n), "qmatmul: dst must be (m, n)");
         table.push((total, n, *w, SendPtr(dst.as_mut_ptr())));
         total += n;
@@ -141,7 +190,7 @@ fn split(macs: usize, n: usize, job: impl Fn(usize, usize) + Sync) {
 }
 
 /// Weight rows `r0 .. r1` of `w` against every activation row, into `dst (m, n)` at `out`.
-fn rows<B: DotBlock>(
+fn rows<B: RowKernel>(
     isa: Isa,
     w: &[B],
     acts: &QuantActs,
@@ -150,8 +199,10 @@ fn rows<B: DotBlock>(
     out: SendPtr,
     n: usize,
 ) {
-    let (m, nb) = (acts.rows, acts.nb);
-    debug_assert!(r1 <= n && w.len() == n * nb);
+    let m = acts.rows;
+    // Weight blocks per row.
+    let nb = acts.nb * QK / B::BLOCK;
+    assert!(r1 <= n && w.len() == n * nb, "qmatmul: weights must be (n, k)");
     for r in r0..r1 {
         let wr = &w[r * nb..(r + 1) * nb];
         let mut i = 0;
@@ -170,7 +221,7 @@ fn rows<B: DotBlock>(
 /// Computes weight row `r` against activation rows `i .. i + R` and writes the results to
 /// column `r` of `dst` (`(m, n)` at `out`).
 #[inline]
-fn group<B: DotBlock, const R: usize>(
+fn group<B: RowKernel, const R: usize>(
     isa: Isa,
     wr: &[B],
     acts: &QuantActs,
@@ -180,7 +231,7 @@ fn group<B: DotBlock, const R: usize>(
     r: usize,
 ) {
     let mut o = [0.0f32; R];
-    dot_rows::<B, R>(isa, wr, acts, i, &mut o);
+    B::dot_rows::<R>(isa, wr, acts, i, &mut o);
     for (t, v) in o.into_iter().enumerate() {
         // Each column `r` belongs to exactly one task: no two threads write one element.
         // SAFETY: row i + t < m, column r < n: inside `dst` (m × n, checked on entry).
@@ -192,7 +243,7 @@ fn group<B: DotBlock, const R: usize>(
 mod tests {
     use super::*;
     use crate::kernels::cpu::supported_isas;
-    use crate::kernels::qdot::dot_rows_scalar;
+    use crate::kernels::qdot::{dot_rows_scalar, DotBlock};
     use crate::kernels::quant::Quantize;
 
     fn data(n: usize, seed: f32) -> Vec<f32> {
@@ -201,7 +252,7 @@ mod tests {
             .collect()
     }
 
-    fn check<B: DotBlock>() {
+    fn check<B: DotBlock + RowKernel>() {
         for &(m, k, n) in &[
             (1, 32, 1),
             (1, 64, 37),
@@ -240,6 +291,48 @@ mod tests {
         check::<BlockQ4_0>();
         check::<BlockQ4_1>();
         check::<BlockQ8_0>();
+    }
+
+    /// The K-quant path (blocks of 256, eight activation blocks each) against f32 dot
+    /// products of the dequantized weights.
+    #[test]
+    fn kquant_rows_match_dequantized_weights() {
+        fn check<B: RowKernel + bytemuck::Zeroable>(fix: impl Fn(&mut B)) {
+            let (m, k, n) = (3, 512, 5);
+            let mut w = vec![B::zeroed(); n * k / B::BLOCK];
+            let raw: Vec<u8> = (0..std::mem::size_of_val(w.as_slice()))
+                .map(|i| ((i * 7919) % 251) as u8)
+                .collect();
+            bytemuck::cast_slice_mut::<B, u8>(&mut w).copy_from_slice(&raw);
+            w.iter_mut().for_each(fix);
+            let mut wd = vec![0.0; n * k];
+            crate::kernels::quant::dequantize_blocks(&w, &mut wd);
+            let lhs = data(m * k, 4.0);
+            for isa in supported_isas() {
+                let mut dst = vec![f32::NAN; m * n];
+                qmatmul(isa, &lhs, &w, &mut dst, m, k, n);
+                for i in 0..m {
+                    for r in 0..n {
+                        let want: f32 = crate::kernels::ops::dot(
+                            &lhs[i * k..(i + 1) * k],
+                            &wd[r * k..(r + 1) * k],
+                        );
+                        let got = dst[i * n + r];
+                        assert!(
+                            (got - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                            "{:?} {isa:?} [{i},{r}]: {got} vs {want}",
+                            B::DTYPE
+                        );
+                    }
+                }
+            }
+        }
+        let h = half::f16::from_f32;
+        check::<BlockQ4K>(|b| (b.d, b.dmin) = (h(0.01), h(0.02)));
+        check::<BlockQ5K>(|b| (b.d, b.dmin) = (h(0.01), h(0.02)));
+        check::<BlockQ6K>(|b| b.d = h(0.003));
+        check::<BlockQ5_0>(|b| b.d = h(0.05));
+        check::<BlockQ5_1>(|b| (b.d, b.m) = (h(0.05), h(-0.5)));
     }
 
     #[test]

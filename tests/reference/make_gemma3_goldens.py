@@ -21,12 +21,17 @@ Writes tests/reference/gemma3.json (same keys as smollm2.json) with
               (decode(ids, skip_special_tokens=False)).
   logits      last-position logits of 6 prompts, each tokenized WITH the BOS (id 2) first
               (add_special_tokens=True; Gemma's tokenizer.ggml.add_bos_token is true): the top
-              64 [id, logit] (logit desc, ties by id asc), logsumexp (float64), and every 127th
-              logit (ids 0, 127, 254, ...). "long" is the first 600 ids (BOS included) of
+              64 [id, logit] (logit desc, ties by id asc), logsumexp (float64), and every 509th
+              logit (ids 0, 509, 1018, ...: 516 values; smollm2.json's stride of 127 would
+              make 2065 per prompt here). Prompts: story, france, code, digits, chat (Gemma's
+              turn format with <start_of_turn>/<end_of_turn> written in the text, matched as
+              ids 105/106) and "long": the first 600 ids (BOS included) of
               [BOS] + tokens(ppl_text.txt), so its last position (599) sees all 600 positions in
-              the 3 full-attention layers but only positions 88..599 in the 15 sliding ones.
-  greedy      32 greedy tokens for 3 prompts (BOS first): plain argmax of the raw logits with a
-              KV cache, no EOS handling.
+              the 3 full-attention layers but only positions 88..599 in the 15 sliding ones
+              (the script checks that lifting the window changes these logits).
+  greedy      32 greedy tokens for story, france and code (BOS first): plain argmax of the
+              raw logits with a KV cache, no EOS handling. The script prints the smallest
+              top-1/top-2 margin of each.
   perplexity  over tests/reference/ppl_text.txt (input, not written here): the whole file as is
               (trailing newline included) is tokenized WITH the BOS at the start ([2] + ids,
               the BOS only once, at the very start of the stream) and cut into consecutive
@@ -34,6 +39,8 @@ Writes tests/reference/gemma3.json (same keys as smollm2.json) with
               >= 2 tokens; only the first window starts with BOS); each window runs from an
               empty cache and every token after the window's first is scored. NLL =
               -log_softmax in float64 of the float32 logits; perplexity = exp(nll_sum/n_scored).
+              This is ingot's model::perplexity on tokenizer.encode(text, true). Gemma scores
+              windows that do not start with BOS much worse, hence the high ctx-256 value.
   perplexity_1024  the same token stream cut into windows of 1024 tokens, so that windows
               longer than the 512-token sliding window are covered (same keys).
   model_config  the fields of transformers' Gemma3TextConfig that matter to a reimplementation.
@@ -85,8 +92,9 @@ spaces (138..167), 70 HTML tags 168..237 (<table> <tr> <td> <h1> <b> <i> <s> </s
 256000; 256 BYTE (6) <0x00>..<0xFF> (238..493); the rest NORMAL (1). No UNKNOWN (2) token:
 <unk> is typed CONTROL. Scores: -1000 for control/user-defined, 0 for bytes, and for normal
 tokens minus their rank (494 "▁t" 0, 495 "in" -1, ...), so score order = id order.
-The space-run tokens are stored with real spaces ("  "), not "▁▁" (llama.cpp writes
-user-defined pieces with ▁ turned back into spaces); every other piece uses ▁ for a space.
+The space-run tokens are stored with real spaces ("  "), not "▁▁" (llama.cpp's converter
+writes user-defined pieces with ▁ turned back into spaces); every other piece uses ▁ for a
+space.
 add_bos_token true, add_eos_token false, add_space_prefix false, pre "default", no chat
 template in this GGUF.
 
@@ -100,15 +108,21 @@ CONTROL token as special (normalized=False), every USER_DEFINED one as non-speci
 (normalized=False) -- except the space runs, which transformers looks up with their GGUF
 spelling ("  ") in the respelled vocabulary, fails to find and so does not add. Consequences:
   * CONTROL tokens written in the text ARE matched: "<start_of_turn>user" -> [105, 2364],
-    likewise <bos> <eos> <pad> <unk> <mask> <unusedN>. (Real Gemma's tokenizer.json does the
-    same; SentencePiece itself never matches control symbols in text.)
+    likewise <bos> <eos> <pad> <unk> <mask> <unusedN>. (So does an HF tokenizer.json
+    converted from Gemma's tokenizer.model; SentencePiece itself never matches control
+    symbols in text, llama.cpp only when asked to parse special tokens.)
   * USER_DEFINED tokens are split off whole, leftmost-longest, before BPE: "\\n\\n" -> 108,
     "\\n" x35 -> [137 (31 newlines), 110 (4)], "\\t\\t" -> 255969, "<table>" -> 168, "<s>" -> 203.
   * Space runs are not added tokens but BPE merges: since the runs have the lowest ids of any
     mergeable token, runs of up to 31 spaces always become one token ("a  b" -> a, ▁▁, b;
     "  hi" -> ▁▁, hi), and a space run never merges with the next word ("   hi" -> ▁▁▁, hi).
-    Longer runs come out of pairwise merging: 32 spaces -> 16 + 16, 40 -> 16 + 24, 33 -> 16 +
-    17 (the pair merges happen left to right, level by level).
+    Longer runs are whatever BPE by merge rank makes of them: 32 spaces -> 16 + 16, 33 ->
+    16 + 17, 40 -> 16 + 24, 63 -> 16 + 16 + 31, 64 -> 16 x 4.
+  * Decoding: ▁ -> space in every token (added ones included), then ByteFallback: a run of
+    consecutive <0xNN> tokens that is valid UTF-8 becomes its text, otherwise EVERY byte token
+    of the run becomes U+FFFD (SentencePiece instead keeps the valid parts of the run and
+    decodes <unk> as " ⁇ "); no leading space is stripped. Special tokens decode to their
+    text with skip_special_tokens=False.
   * transformers' own conversion of a Gemma tokenizer.model (GemmaConverter, which adds the
     user-defined "▁▁".. tokens with normalized=False, so they never match raw spaces) gives
     the same ids as the GGUF-built tokenizer on every corpus line and test string here.
@@ -129,7 +143,9 @@ encoding). It agrees with the HF tokenizer everywhere except:
     longest first (32 spaces + "hi" -> ▁x31, ▁hi; 40 spaces -> 31 + 9), HF merges pairwise
     (16 + 16, hi). llama.cpp matches the (real-space) user-defined tokens in the raw text,
     longest first, like SentencePiece.
-The script prints all disagreements on the test strings and the corpus.
+The script prints all disagreements on the test strings and the corpus. (That the original
+tokenizer.model spells the runs "▁▁": llama.cpp's convert_hf_to_gguf.py replaces ▁ by a space
+in non-special added tokens, "# pre-normalize user-defined spaces", noted as added for Gemma.)
 """
 import hashlib
 import json
@@ -148,7 +164,7 @@ MODEL_DIR = os.path.join(ROOT, "weights")
 MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 MODEL_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 ATTN = "eager"
-TOP_K, STRIDE, N_GREEDY, PPL_CTX, PPL_CTX_LONG, LONG_PROMPT = 64, 127, 32, 256, 1024, 600
+TOP_K, STRIDE, N_GREEDY, PPL_CTX, PPL_CTX_LONG, LONG_PROMPT = 64, 509, 32, 256, 1024, 600
 SEED, N_DECODE_CASES = 20250301, 200
 PPL_REL = "tests/reference/ppl_text.txt"
 
@@ -429,7 +445,7 @@ def main():
         text = decode(cont)
         greedy.append({"name": name, "ids": ids, "continuation": cont, "text": text})
         print(f"greedy {name}: {text!r}\n  smallest top-1/top-2 margin {min(margins):.4f} "
-              f"at step {margins.index(min(margins))}")
+              f"at step {margins.index(min(margins))}; in the first 8 steps {min(margins[:8]):.4f}")
 
     def perplexity(ctx):
         windows = [ppl_ids[i:i + ctx] for i in range(0, len(ppl_ids), ctx)]

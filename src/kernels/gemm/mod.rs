@@ -140,10 +140,12 @@ fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
     };
     // Depth blocks of equal size (a multiple of 32, at most KC): k = 576 runs as 3 × 192
     // rather than 256 + 256 + 64, whose short last block wastes the kernel's start-up.
+    // Quantized B needs whole blocks (K-quants: 256, which KC is a multiple of).
+    let align = b.depth_align().max(32);
     let kc_step = k
         .div_ceil(k.div_ceil(K::KC))
-        .next_multiple_of(32)
-        .min(K::KC);
+        .next_multiple_of(align)
+        .min(K::KC.next_multiple_of(align));
     let a_panels = m.div_ceil(K::MR);
     let a_len = a_panels * K::MR * kc_step.min(k);
     // The packed A of one depth block is shared by all threads: reuse this thread's buffer

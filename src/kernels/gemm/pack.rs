@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use crate::kernels::quant::{QuantBlock, QK};
+use crate::kernels::quant::QuantBlock;
 
 /// A read-only strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -115,6 +115,10 @@ pub trait PackB: Sync {
         dst: &mut [f32],
         scratch: &mut Vec<f32>,
     );
+    /// Depth blocks must start at multiples of this (a quantized format's block size).
+    fn depth_align(&self) -> usize {
+        1
+    }
 }
 
 impl PackB for MatRef<'_> {
@@ -159,6 +163,9 @@ impl<B: QuantBlock> PackB for QuantRowsT<'_, B> {
     fn k(&self) -> usize {
         self.k
     }
+    fn depth_align(&self) -> usize {
+        B::BLOCK
+    }
     fn n(&self) -> usize {
         self.n
     }
@@ -171,9 +178,10 @@ impl<B: QuantBlock> PackB for QuantRowsT<'_, B> {
         scratch: &mut Vec<f32>,
     ) {
         let (pc, kc, j0, cols) = (depth.start, depth.len(), columns.start, columns.len());
-        debug_assert!(pc.is_multiple_of(QK) && (kc.is_multiple_of(QK) || pc + kc == self.k));
-        let nb = self.k / QK;
-        scratch.resize(kc.next_multiple_of(QK), 0.0);
+        let bs = B::BLOCK;
+        assert!(pc.is_multiple_of(bs) && (kc.is_multiple_of(bs) || pc + kc == self.k));
+        let nb = self.k / bs;
+        scratch.resize(kc.next_multiple_of(bs), 0.0);
         for jj in 0..nr {
             if jj >= cols {
                 for kk in 0..kc {
@@ -183,8 +191,8 @@ impl<B: QuantBlock> PackB for QuantRowsT<'_, B> {
             }
             // Decode this weight row's slice of the depth block, then scatter it down the
             // panel's column jj.
-            let row = &self.blocks[(j0 + jj) * nb + pc / QK..][..kc.div_ceil(QK)];
-            for (b, out) in row.iter().zip(scratch.chunks_exact_mut(QK)) {
+            let row = &self.blocks[(j0 + jj) * nb + pc / bs..][..kc.div_ceil(bs)];
+            for (b, out) in row.iter().zip(scratch.chunks_exact_mut(bs)) {
                 b.dequantize(out);
             }
             for (kk, &v) in scratch[..kc].iter().enumerate() {
