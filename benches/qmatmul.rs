@@ -45,15 +45,45 @@ fn bench(c: &mut Criterion) {
         if n == 49152 {
             // The tied LM head is Q8_0.
             g.bench_function(id("q8_0"), |b| {
-                b.iter(|| matmul(isa(), &x, WeightView::Quant(QWeights::Q8_0(&q80)), &mut out, m, k, n))
+                b.iter(|| {
+                    matmul(
+                        isa(),
+                        &x,
+                        WeightView::Quant(QWeights::Q8_0(&q80)),
+                        &mut out,
+                        m,
+                        k,
+                        n,
+                    )
+                })
             });
             continue;
         }
         g.bench_function(id("q4_1"), |b| {
-            b.iter(|| matmul(isa(), &x, WeightView::Quant(QWeights::Q4_1(&q41)), &mut out, m, k, n))
+            b.iter(|| {
+                matmul(
+                    isa(),
+                    &x,
+                    WeightView::Quant(QWeights::Q4_1(&q41)),
+                    &mut out,
+                    m,
+                    k,
+                    n,
+                )
+            })
         });
         g.bench_function(id("q8_0"), |b| {
-            b.iter(|| matmul(isa(), &x, WeightView::Quant(QWeights::Q8_0(&q80)), &mut out, m, k, n))
+            b.iter(|| {
+                matmul(
+                    isa(),
+                    &x,
+                    WeightView::Quant(QWeights::Q8_0(&q80)),
+                    &mut out,
+                    m,
+                    k,
+                    n,
+                )
+            })
         });
         if m > 1 {
             g.bench_function(id("q4_1-int"), |b| {

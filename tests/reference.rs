@@ -7,7 +7,9 @@
 
 use std::sync::OnceLock;
 
-use ingot::model::perplexity::{log_sum_exp, perplexity};
+mod common;
+
+use common::{ids, logit_error};
 use ingot::sampling::argmax;
 use ingot::{ComputeMode, LoadOptions, Model};
 use serde_json::Value;
@@ -23,11 +25,12 @@ const NATIVE_LOGIT_TOL: f32 = 1e-2;
 
 fn goldens() -> &'static Value {
     static G: OnceLock<Value> = OnceLock::new();
-    G.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/smollm2.json");
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read goldens"))
-            .expect("parse goldens")
-    })
+    G.get_or_init(|| common::load_json("smollm2.json"))
+}
+
+/// Our last-position logits for a golden prompt.
+fn last_logits(mode: ComputeMode, c: &Value) -> Vec<f32> {
+    common::last_logits(model(mode), c)
 }
 
 fn model(mode: ComputeMode) -> &'static Model {
@@ -43,21 +46,8 @@ fn model(mode: ComputeMode) -> &'static Model {
     })
 }
 
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
-fn case<'a>(section: &str, name: &str) -> &'a Value {
-    goldens()[section]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {section} golden '{name}'"))
+fn case(section: &str, name: &str) -> &'static Value {
+    common::case(goldens(), section, name)
 }
 
 #[test]
@@ -71,32 +61,6 @@ fn tokenizer_matches_hugging_face() {
         assert_eq!(tok.encode(text, true), want, "encoding {text:?}");
         assert_eq!(tok.decode(&want).unwrap(), text, "decoding {text:?}");
     }
-}
-
-/// Our last-position logits for a golden prompt.
-fn last_logits(mode: ComputeMode, c: &Value) -> Vec<f32> {
-    let m = model(mode);
-    let logits = m.session(512).unwrap().forward(&ids(&c["ids"])).unwrap();
-    assert_eq!(logits.len(), m.config().vocab_size);
-    logits
-}
-
-/// Largest absolute difference between `logits` and the golden top-k, strided sample and
-/// logsumexp of one prompt.
-fn logit_error(logits: &[f32], c: &Value) -> f32 {
-    let mut err = 0.0f32;
-    for pair in c["top_k"].as_array().unwrap() {
-        let (id, want) = (
-            pair[0].as_u64().unwrap() as usize,
-            pair[1].as_f64().unwrap() as f32,
-        );
-        err = err.max((logits[id] - want).abs());
-    }
-    let stride = c["stride"].as_u64().unwrap() as usize;
-    for (i, want) in c["strided"].as_array().unwrap().iter().enumerate() {
-        err = err.max((logits[i * stride] - want.as_f64().unwrap() as f32).abs());
-    }
-    err.max((log_sum_exp(logits) - c["logsumexp"].as_f64().unwrap()).abs() as f32)
 }
 
 #[test]
@@ -139,17 +103,8 @@ fn native_logits_stay_close_and_agree_on_the_top_token() {
     }
 }
 
-/// `n` greedy tokens after `prompt`, one decode step at a time through the KV cache.
 fn greedy(mode: ComputeMode, prompt: &[u32], n: usize) -> Vec<u32> {
-    let mut s = model(mode).session(512).unwrap();
-    let mut logits = s.forward(prompt).unwrap();
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let t = argmax(&logits);
-        out.push(t);
-        logits = s.forward(&[t]).unwrap();
-    }
-    out
+    common::greedy(model(mode), prompt, n)
 }
 
 #[test]
@@ -186,18 +141,7 @@ fn chat_answer_names_paris() {
 }
 
 fn golden_perplexity(mode: ComputeMode) -> (f64, f64) {
-    let p = &goldens()["perplexity"];
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/reference/ppl_text.txt"
-    ))
-    .unwrap();
-    let m = model(mode);
-    let ids = m.tokenizer().encode(&text, true);
-    let r = perplexity(m, &ids, p["ctx"].as_u64().unwrap() as usize).unwrap();
-    assert_eq!(r.scored as u64, p["n_scored"].as_u64().unwrap());
-    assert_eq!(r.windows as u64, p["n_windows"].as_u64().unwrap());
-    (r.perplexity(), p["perplexity"].as_f64().unwrap())
+    common::golden_perplexity(model(mode), &goldens()["perplexity"])
 }
 
 #[test]

@@ -92,7 +92,9 @@ pub fn dot_rows_scalar<B: ChunkDot, const R: usize>(
                 let b = (row0 + r) * nb + j * B::CHUNKS + c;
                 let q = &a.qs[b];
                 let half = |h: usize| -> i32 {
-                    (16 * h..16 * h + 16).map(|i| u[i] as i32 * q[i] as i32).sum()
+                    (16 * h..16 * h + 16)
+                        .map(|i| u[i] as i32 * q[i] as i32)
+                        .sum()
                 };
                 *acc += a.d[b] * (s_lo * half(0) as f32 + s_hi * half(1) as f32) + o * a.ds[b];
             }
@@ -111,7 +113,7 @@ fn k_chunk(qs: &[u8], qh: Option<&[u8; 32]>, c: usize) -> [i8; QK] {
     let q = &qs[32 * (c / 2)..32 * (c / 2) + 32];
     let mut u = [0i8; QK];
     for l in 0..QK {
-        let nib = if c % 2 == 0 { q[l] & 0x0f } else { q[l] >> 4 };
+        let nib = if c.is_multiple_of(2) { q[l] & 0x0f } else { q[l] >> 4 };
         let high = qh.map_or(0, |h| ((h[l] >> c) & 1) << 4);
         u[l] = (nib | high) as i8;
     }
@@ -121,14 +123,17 @@ fn k_chunk(qs: &[u8], qh: Option<&[u8; 32]>, c: usize) -> [i8; QK] {
 // SAFETY: `chunk_bytes` reads the 16 bytes of `qs` and the 4 of `qh`.
 unsafe impl ChunkDot for BlockQ5_0 {
     const CHUNKS: usize = 1;
+    #[inline(always)]
     fn chunk_values(&self, _: usize) -> [i8; QK] {
         q5_chunk(self.qh, &self.qs, 16)
     }
+    #[inline(always)]
     fn chunk_scales(&self, _: usize) -> [f32; 3] {
         let d = self.d.to_f32();
         [d, d, 0.0]
     }
     #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
     unsafe fn chunk_bytes(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::q5_bytes(&self.qs, self.qh, 16) }
@@ -138,14 +143,17 @@ unsafe impl ChunkDot for BlockQ5_0 {
 // SAFETY: as for Q5_0.
 unsafe impl ChunkDot for BlockQ5_1 {
     const CHUNKS: usize = 1;
+    #[inline(always)]
     fn chunk_values(&self, _: usize) -> [i8; QK] {
         q5_chunk(self.qh, &self.qs, 0)
     }
+    #[inline(always)]
     fn chunk_scales(&self, _: usize) -> [f32; 3] {
         let d = self.d.to_f32();
         [d, d, self.m.to_f32()]
     }
     #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
     unsafe fn chunk_bytes(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::q5_bytes(&self.qs, self.qh, 0) }
@@ -155,15 +163,18 @@ unsafe impl ChunkDot for BlockQ5_1 {
 // SAFETY: `chunk_bytes` reads 32 bytes of the 128-byte `qs` at 32·(c/2), c < 8.
 unsafe impl ChunkDot for BlockQ4K {
     const CHUNKS: usize = 8;
+    #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
         k_chunk(&self.qs, None, c)
     }
+    #[inline(always)]
     fn chunk_scales(&self, c: usize) -> [f32; 3] {
         let (sc, m) = scale_min(c, &self.scales);
         let s = self.d.to_f32() * sc;
         [s, s, -self.dmin.to_f32() * m]
     }
     #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
     unsafe fn chunk_bytes(&self, c: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::k_bytes(&self.qs, None, c) }
@@ -173,15 +184,18 @@ unsafe impl ChunkDot for BlockQ4K {
 // SAFETY: as for Q4_K, plus the 32 bytes of `qh`.
 unsafe impl ChunkDot for BlockQ5K {
     const CHUNKS: usize = 8;
+    #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
         k_chunk(&self.qs, Some(&self.qh), c)
     }
+    #[inline(always)]
     fn chunk_scales(&self, c: usize) -> [f32; 3] {
         let (sc, m) = scale_min(c, &self.scales);
         let s = self.d.to_f32() * sc;
         [s, s, -self.dmin.to_f32() * m]
     }
     #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
     unsafe fn chunk_bytes(&self, c: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::k_bytes(&self.qs, Some(&self.qh), c) }
@@ -193,6 +207,7 @@ unsafe impl ChunkDot for BlockQ5K {
 // SAFETY: `chunk_bytes` reads 32 bytes of `ql` at 64n + 32(k%2) ≤ 96 and of `qh` at 32n.
 unsafe impl ChunkDot for BlockQ6K {
     const CHUNKS: usize = 8;
+    #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
         let (n, k) = (c / 4, c % 4);
         let ql = &self.ql[64 * n + 32 * (k % 2)..][..32];
@@ -204,6 +219,7 @@ unsafe impl ChunkDot for BlockQ6K {
         }
         u
     }
+    #[inline(always)]
     fn chunk_scales(&self, c: usize) -> [f32; 3] {
         let (n, k) = (c / 4, c % 4);
         let d = self.d.to_f32();
@@ -211,6 +227,7 @@ unsafe impl ChunkDot for BlockQ6K {
         [d * sc[0] as f32, d * sc[1] as f32, 0.0]
     }
     #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
     unsafe fn chunk_bytes(&self, c: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::q6k_bytes(&self.ql, &self.qh, c) }
@@ -225,12 +242,16 @@ mod x86 {
 
     /// 32 values of a Q5 block: nibbles (values 0..16 low, 16..32 high) and the fifth bits
     /// of `qh` spread one per byte, minus `bias`.
+    #[inline]
     #[target_feature(enable = "avx2")]
     pub unsafe fn q5_bytes(qs: &[u8; 16], qh: [u8; 4], bias: i8) -> __m256i {
         // SAFETY: `qs` is 16 bytes.
         let x = unsafe { _mm_loadu_si128(qs.as_ptr() as *const __m128i) };
         let m4 = _mm_set1_epi8(0x0f);
-        let nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m4), _mm_and_si128(x, m4));
+        let nib = _mm256_set_m128i(
+            _mm_and_si128(_mm_srli_epi16(x, 4), m4),
+            _mm_and_si128(x, m4),
+        );
         // Byte i gets byte i/8 of qh, then its bit i%8.
         let bits = _mm256_shuffle_epi8(
             _mm256_set1_epi32(i32::from_le_bytes(qh)),
@@ -248,12 +269,13 @@ mod x86 {
     }
 
     /// Q4_K / Q5_K chunk `c` (see `k_chunk`).
+    #[inline]
     #[target_feature(enable = "avx2")]
     pub unsafe fn k_bytes(qs: &[u8; 128], qh: Option<&[u8; 32]>, c: usize) -> __m256i {
         // SAFETY: c < 8, so 32·(c/2) + 32 ≤ 128.
         let q = unsafe { _mm256_loadu_si256(qs.as_ptr().add(32 * (c / 2)) as *const __m256i) };
         let m4 = _mm256_set1_epi8(0x0f);
-        let nib = if c % 2 == 0 {
+        let nib = if c.is_multiple_of(2) {
             _mm256_and_si256(q, m4)
         } else {
             _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)
@@ -274,6 +296,7 @@ mod x86 {
     }
 
     /// Q6_K chunk `c` (see `BlockQ6K::chunk_values`).
+    #[inline]
     #[target_feature(enable = "avx2")]
     pub unsafe fn q6k_bytes(ql: &[u8; 128], qh: &[u8; 64], c: usize) -> __m256i {
         let (n, k) = (c / 4, c % 4);
@@ -304,7 +327,7 @@ mod x86 {
     /// AVX-512 VNNI: per chunk, the values widened to 32 i16, one `vpdpwssd` per row and
     /// one FMA by the lane scales `[s_lo·d_a ×8, s_hi·d_a ×8]`. Two accumulators per row
     /// (even and odd chunks) hide the FMA latency.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     pub unsafe fn dot_rows_vnni<B: ChunkDot, const R: usize>(
         w: &[B],
         a: &QuantActs,
@@ -319,7 +342,7 @@ mod x86 {
                 // SAFETY: AVX2 is enabled here; c < CHUNKS.
                 let w16 = _mm512_cvtepi8_epi16(unsafe { wb.chunk_bytes(c) });
                 let [s_lo, s_hi, o] = wb.chunk_scales(c);
-                let s = _mm512_insertf32x8::<1>(_mm512_set1_ps(s_lo), _mm256_set1_ps(s_hi));
+                let s = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(s_lo), _mm512_set1_ps(s_hi));
                 for r in 0..R {
                     let b = (row0 + r) * nb + j * B::CHUNKS + c;
                     // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
@@ -348,7 +371,7 @@ mod x86 {
 
     /// AVX2: each half of a chunk widened to 16 i16, `vpmaddwd` against the activations,
     /// one FMA per half by its scale.
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_rows_avx2<B: ChunkDot, const R: usize>(
         w: &[B],
         a: &QuantActs,

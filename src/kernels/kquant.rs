@@ -109,6 +109,7 @@ const _: () = assert!(std::mem::size_of::<BlockQ6K>() == QK_K / 2 + QK_K / 4 + Q
 /// The 6-bit scale and minimum of sub-block `j` of a Q4_K/Q5_K super-block (ggml
 /// `get_scale_min_k4`): sub-blocks 0-3 in the low 6 bits of bytes 0-3 and 4-7; 4-7 split
 /// between the low/high nibbles of bytes 8-11 and the top 2 bits of bytes 0-7.
+#[inline]
 pub(super) fn scale_min(j: usize, s: &[u8; 12]) -> (f32, f32) {
     if j < 4 {
         ((s[j] & 63) as f32, (s[j + 4] & 63) as f32)

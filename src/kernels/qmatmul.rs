@@ -19,7 +19,13 @@ use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, QuantBlock, QK};
 /// `kdot`'s (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K).
 pub trait RowKernel: QuantBlock {
     /// `out[r] = w · a[row0 + r]`, `w` one weight row.
-    fn dot_rows<const R: usize>(isa: Isa, w: &[Self], a: &QuantActs, row0: usize, out: &mut [f32; R]);
+    fn dot_rows<const R: usize>(
+        isa: Isa,
+        w: &[Self],
+        a: &QuantActs,
+        row0: usize,
+        out: &mut [f32; R],
+    );
 }
 
 macro_rules! row_kernel {
@@ -114,9 +120,18 @@ pub fn qmatmul<B: RowKernel>(
     k: usize,
     n: usize,
 ) {
-    assert_eq!(k % B::BLOCK, 0, "qmatmul: k must be a multiple of {}", B::BLOCK);
+    assert_eq!(
+        k % B::BLOCK,
+        0,
+        "qmatmul: k must be a multiple of {}",
+        B::BLOCK
+    );
     assert_eq!(lhs.len(), prod(m, k), "qmatmul: lhs must be (m, k)");
-    assert_eq!(prod(w.len(), B::BLOCK), prod(n, k), "qmatmul: w must be (n, k)");
+    assert_eq!(
+        prod(w.len(), B::BLOCK),
+        prod(n, k),
+        "qmatmul: w must be (n, k)"
+    );
     assert_eq!(dst.len(), prod(m, n), "qmatmul: dst must be (m, n)");
     if m == 0 || n == 0 {
         return;
@@ -202,7 +217,10 @@ fn rows<B: RowKernel>(
     let m = acts.rows;
     // Weight blocks per row.
     let nb = acts.nb * QK / B::BLOCK;
-    assert!(r1 <= n && w.len() == n * nb, "qmatmul: weights must be (n, k)");
+    assert!(
+        r1 <= n && w.len() == n * nb,
+        "qmatmul: weights must be (n, k)"
+    );
     for r in r0..r1 {
         let wr = &w[r * nb..(r + 1) * nb];
         let mut i = 0;

@@ -278,8 +278,8 @@ impl Tokenizer {
             .ok_or_else(|| Error::metadata("tokenizer.ggml.model", "missing or not a string"))?;
         // Byte-level BPE ("gpt2") with a pre-tokenizer, or SentencePiece ("llama").
         let kind = match model {
-            "gpt2" => TokenizerKind::ByteLevel(
-                match key_str("tokenizer.ggml.pre").unwrap_or("default") {
+            "gpt2" => {
+                TokenizerKind::ByteLevel(match key_str("tokenizer.ggml.pre").unwrap_or("default") {
                     "smollm" => PreTokenizer::SmolLm,
                     "gpt-2" => PreTokenizer::Gpt2,
                     other => {
@@ -287,10 +287,13 @@ impl Tokenizer {
                             "pre-tokenizer '{other}' (tokenizer.ggml.pre) is not supported"
                         )))
                     }
-                },
-            ),
+                })
+            }
             "llama" => TokenizerKind::SentencePiece {
-                prepend: match g.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.as_bool()) {
+                prepend: match g
+                    .get("tokenizer.ggml.add_space_prefix")
+                    .and_then(|v| v.as_bool())
+                {
                     Some(false) => Prepend::Never,
                     _ => Prepend::Always,
                 },
@@ -316,8 +319,8 @@ impl Tokenizer {
                 })
                 .collect()
         };
-        let tokens = strings("tokenizer.ggml.tokens")?;
-        let types = match g
+        let mut tokens = strings("tokenizer.ggml.tokens")?;
+        let mut types = match g
             .get("tokenizer.ggml.token_type")
             .and_then(|v| v.as_array())
         {
@@ -341,7 +344,7 @@ impl Tokenizer {
         };
         let merges = match kind {
             TokenizerKind::SentencePiece { .. } if g.get("tokenizer.ggml.merges").is_none() => {
-                let scores = g
+                let mut scores = g
                     .get("tokenizer.ggml.scores")
                     .and_then(|v| v.as_array())
                     .filter(|a| a.len() == tokens.len())
@@ -354,12 +357,15 @@ impl Tokenizer {
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        v.as_f64().map(|x| x as f32).filter(|x| !x.is_nan()).ok_or_else(|| {
-                            Error::metadata(
-                                "tokenizer.ggml.scores",
-                                format!("element {i} ({v:?}) is not a number"),
-                            )
-                        })
+                        v.as_f64()
+                            .map(|x| x as f32)
+                            .filter(|x| !x.is_nan())
+                            .ok_or_else(|| {
+                                Error::metadata(
+                                    "tokenizer.ggml.scores",
+                                    format!("element {i} ({v:?}) is not a number"),
+                                )
+                            })
                     })
                     .collect::<Result<Vec<f32>>>()?;
                 if types.len() != tokens.len() {
@@ -368,19 +374,20 @@ impl Tokenizer {
                         format!("{} types for {} tokens", types.len(), tokens.len()),
                     ));
                 }
+                spm::restore_space_runs(&mut tokens, &mut types, &mut scores);
                 spm::merges_from_scores(&tokens, &types, &scores)
             }
             _ => strings("tokenizer.ggml.merges")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, m)| match m.split_once(' ') {
-                Some((a, b)) => Ok((a.to_string(), b.to_string())),
-                None => Err(Error::metadata(
-                    "tokenizer.ggml.merges",
-                    format!("merge #{i} '{m}' is not two tokens separated by a space"),
-                )),
-            })
-            .collect::<Result<_>>()?,
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| match m.split_once(' ') {
+                    Some((a, b)) => Ok((a.to_string(), b.to_string())),
+                    None => Err(Error::metadata(
+                        "tokenizer.ggml.merges",
+                        format!("merge #{i} '{m}' is not two tokens separated by a space"),
+                    )),
+                })
+                .collect::<Result<_>>()?,
         };
         let id = |key: &str| -> Result<Option<u32>> {
             match g.get(key) {
@@ -574,6 +581,11 @@ impl Tokenizer {
     /// Whether this id is a `<0xNN>` byte-fallback token.
     pub(crate) fn is_byte_token(&self, id: u32) -> bool {
         self.types.get(id as usize) == Some(&TokenType::Byte)
+    }
+
+    /// Whether this is a SentencePiece vocabulary (`▁` spaces, `<0xNN>` byte fallback).
+    pub(crate) fn is_sentencepiece(&self) -> bool {
+        matches!(self.kind, TokenizerKind::SentencePiece { .. })
     }
 
     /// Whether decoding drops the one space SentencePiece's prefix put in front.

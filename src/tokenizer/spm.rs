@@ -9,10 +9,30 @@
 
 use std::collections::HashMap;
 
-use super::TokenType;
+use super::{TokenType, SPACE};
+
+/// llama.cpp's converter writes SentencePiece pieces made only of `▁` (Gemma's runs of
+/// spaces, user-defined in the original model) with plain spaces and as USER_DEFINED.
+/// Hugging Face's tokenizers treat them as ordinary pieces spelled with `▁`, with the
+/// score user-defined pieces have in a SentencePiece model (0, above every learned
+/// piece), so runs of spaces merge before anything else: this turns them back.
+pub fn restore_space_runs(tokens: &mut [String], types: &mut [TokenType], scores: &mut [f32]) {
+    for ((t, ty), score) in tokens
+        .iter_mut()
+        .zip(types.iter_mut())
+        .zip(scores.iter_mut())
+    {
+        if *ty == TokenType::UserDefined && !t.is_empty() && t.chars().all(|c| c == ' ') {
+            *t = t.replace(' ', &SPACE.to_string());
+            *ty = TokenType::Normal;
+            *score = 0.0;
+        }
+    }
+}
 
 /// The merges `(left, right)` of every normal piece that is the concatenation of two
-/// pieces, highest score first; ties by the ids of the left, then the right piece.
+/// pieces, highest score first; ties in vocabulary order of the merged piece, then by the
+/// ids of the left and right pieces (the order of HF's stable sort).
 pub fn merges_from_scores(
     tokens: &[String],
     types: &[TokenType],
@@ -36,7 +56,12 @@ pub fn merges_from_scores(
             }
         }
     }
-    found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    found.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.4.cmp(&b.4))
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
     found
         .into_iter()
         .map(|(_, _, _, split, id)| {

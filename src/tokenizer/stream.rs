@@ -40,11 +40,14 @@ impl StreamDecoder {
     /// Adds one token; returns the text it completes (possibly empty).
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<String> {
         let bytes = tok.token_bytes(id)?;
-        if !tok.strips_leading_space() {
+        if !tok.is_sentencepiece() {
             self.pending.extend_from_slice(bytes);
             return Ok(self.drain(false));
         }
         self.sentencepiece = true;
+        if !tok.strips_leading_space() {
+            self.at_start = false;
+        }
         if tok.is_byte_token(id) {
             self.pending.extend_from_slice(bytes);
             return Ok(String::new());

@@ -1,0 +1,91 @@
+//! Helpers shared by the golden-file tests of real models (`reference.rs` for SmolLM2,
+//! `gemma3.rs`): the golden layout is the one `tests/reference/make_goldens.py` writes.
+#![allow(dead_code)]
+
+use ingot::model::perplexity::{log_sum_exp, perplexity};
+use ingot::sampling::argmax;
+use ingot::Model;
+use serde_json::Value;
+
+/// Reads a JSON file under `tests/reference/`.
+pub fn load_json(rel: &str) -> Value {
+    let path = format!("{}/tests/reference/{rel}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("read goldens"))
+        .expect("parse goldens")
+}
+
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// The case called `name` in `goldens[section]`.
+pub fn case<'a>(goldens: &'a Value, section: &str, name: &str) -> &'a Value {
+    goldens[section]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {section} golden '{name}'"))
+}
+
+/// Largest absolute difference between `logits` and the golden top-k, strided sample and
+/// logsumexp of one prompt.
+pub fn logit_error(logits: &[f32], c: &Value) -> f32 {
+    let mut err = 0.0f32;
+    for pair in c["top_k"].as_array().unwrap() {
+        let (id, want) = (
+            pair[0].as_u64().unwrap() as usize,
+            pair[1].as_f64().unwrap() as f32,
+        );
+        err = err.max((logits[id] - want).abs());
+    }
+    let stride = c["stride"].as_u64().unwrap() as usize;
+    for (i, want) in c["strided"].as_array().unwrap().iter().enumerate() {
+        err = err.max((logits[i * stride] - want.as_f64().unwrap() as f32).abs());
+    }
+    err.max((log_sum_exp(logits) - c["logsumexp"].as_f64().unwrap()).abs() as f32)
+}
+
+/// Last-position logits of a golden prompt.
+pub fn last_logits(m: &Model, c: &Value) -> Vec<f32> {
+    let prompt = ids(&c["ids"]);
+    let logits = m
+        .session(prompt.len() + 1)
+        .unwrap()
+        .forward(&prompt)
+        .unwrap();
+    assert_eq!(logits.len(), m.config().vocab_size);
+    logits
+}
+
+/// `n` greedy tokens after `prompt`, one decode step at a time through the KV cache.
+pub fn greedy(m: &Model, prompt: &[u32], n: usize) -> Vec<u32> {
+    let mut s = m.session(prompt.len() + n + 1).unwrap();
+    let mut logits = s.forward(prompt).unwrap();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let t = argmax(&logits);
+        out.push(t);
+        logits = s.forward(&[t]).unwrap();
+    }
+    out
+}
+
+/// Perplexity of `tests/reference/ppl_text.txt` as a golden section describes it (window
+/// size, BOS), checking the window and token counts; returns (ours, reference).
+pub fn golden_perplexity(m: &Model, p: &Value) -> (f64, f64) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/reference/ppl_text.txt"
+    ))
+    .unwrap();
+    let ids = m.tokenizer().encode(&text, true);
+    let r = perplexity(m, &ids, p["ctx"].as_u64().unwrap() as usize).unwrap();
+    assert_eq!(r.scored as u64, p["n_scored"].as_u64().unwrap());
+    assert_eq!(r.windows as u64, p["n_windows"].as_u64().unwrap());
+    (r.perplexity(), p["perplexity"].as_f64().unwrap())
+}
