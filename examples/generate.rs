@@ -1,4 +1,4 @@
-//! Text generation with a GGUF model, streamed to stdout.
+//! Text generation with a GGUF model or a Hugging Face folder, streamed to stdout.
 //!
 //! ```text
 //! cargo run --release --example generate -- --prompt "Once upon a time"
@@ -21,10 +21,10 @@ use ingot::{
 
 #[derive(Parser)]
 #[command(
-    about = "Generate text with a GGUF model (default: SmolLM2-135M-Instruct Q4_1, fetched on first use)"
+    about = "Generate text with a GGUF model or a Hugging Face folder (default: SmolLM2-135M-Instruct Q4_1, fetched on first use)"
 )]
 struct Args {
-    /// Model file (GGUF). Default: weights/SmolLM2-135M-Instruct.Q4_1.gguf, fetched if missing.
+    /// Model: a GGUF file, or a Hugging Face folder (config.json, safetensors, tokenizer.json; a hub cache entry works). Default: weights/SmolLM2-135M-Instruct.Q4_1.gguf, fetched if missing.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Prompt text.

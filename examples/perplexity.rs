@@ -16,7 +16,7 @@ use ingot::ComputeMode;
 #[derive(Parser)]
 #[command(about = "Perplexity of a model on a text file")]
 struct Args {
-    /// Model file (GGUF). Default: weights/SmolLM2-135M-Instruct.Q4_1.gguf, fetched if missing.
+    /// Model: a GGUF file, or a Hugging Face folder (config.json, safetensors, tokenizer.json; a hub cache entry works). Default: weights/SmolLM2-135M-Instruct.Q4_1.gguf, fetched if missing.
     #[arg(long)]
     model: Option<PathBuf>,
     /// UTF-8 text file to score.

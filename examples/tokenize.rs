@@ -17,7 +17,7 @@ use ingot::ComputeMode;
 #[derive(Parser)]
 #[command(about = "Print the token ids of stdin's text")]
 struct Args {
-    /// Model file (GGUF). Default: weights/SmolLM2-135M-Instruct.Q4_1.gguf, fetched if missing.
+    /// Model: a GGUF file, or a Hugging Face folder (config.json, safetensors, tokenizer.json; a hub cache entry works). Default: weights/SmolLM2-135M-Instruct.Q4_1.gguf, fetched if missing.
     #[arg(long)]
     model: Option<PathBuf>,
 }

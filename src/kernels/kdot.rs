@@ -113,7 +113,11 @@ fn k_chunk(qs: &[u8], qh: Option<&[u8; 32]>, c: usize) -> [i8; QK] {
     let q = &qs[32 * (c / 2)..32 * (c / 2) + 32];
     let mut u = [0i8; QK];
     for l in 0..QK {
-        let nib = if c.is_multiple_of(2) { q[l] & 0x0f } else { q[l] >> 4 };
+        let nib = if c.is_multiple_of(2) {
+            q[l] & 0x0f
+        } else {
+            q[l] >> 4
+        };
         let high = qh.map_or(0, |h| ((h[l] >> c) & 1) << 4);
         u[l] = (nib | high) as i8;
     }

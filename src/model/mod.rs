@@ -142,14 +142,26 @@ impl Model {
     }
 
     /// Renders a conversation as the model expects it, with its own chat template (ChatML
-    /// if the file has none) and its BOS/EOS token texts, as Hugging Face's
+    /// if the file has none but the vocabulary has ChatML's markers) and its BOS/EOS token
+    /// texts, as Hugging Face's
     /// `apply_chat_template(messages, add_generation_prompt=...)` does.
     pub fn apply_chat_template(
         &self,
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String> {
-        let template = ChatTemplate::new(self.chat_template().unwrap_or(CHATML_TEMPLATE))?;
+        // Without a template of its own, ChatML, but only for a vocabulary that has its
+        // markers: a base model (Gemma 3 270M) has no chat format to guess.
+        let source = match self.chat_template() {
+            Some(t) => t,
+            None if self.tokenizer.special_id("<|im_start|>").is_some() => CHATML_TEMPLATE,
+            None => {
+                return Err(Error::Template(
+                    "the model has no chat template (a base model?): use a plain prompt".into(),
+                ))
+            }
+        };
+        let template = ChatTemplate::new(source)?;
         let text = |id: Option<u32>| {
             id.and_then(|id| self.tokenizer.token_bytes(id).ok())
                 .map(|b| String::from_utf8_lossy(b).into_owned())
