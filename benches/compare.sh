@@ -4,9 +4,9 @@
 #   benches/compare.sh [RUNS]     # RUNS generate runs per setting (default 5), medians
 #
 # - llama.cpp (built by ../shared/tools/llama-cpp-anchor.sh): llama-bench pp512, tg128 and
-#   tg128 @ d512 on SmolLM2-135M-Instruct Q4_1, 2 threads;
-# - ingot: `generate` on the same file, a 512-token prompt then 128 tokens with
-#   --ignore-eos, 2 threads and 1 thread (the tok/s of its final stderr line);
+#   tg128 @ d512 on SmolLM2-135M-Instruct Q4_1 and on Gemma 3 270M Q4_K_M, 2 threads;
+# - ingot: `generate` on the same files, a 512-token prompt then 128 tokens with
+#   --ignore-eos, 2 threads (and 1 thread for SmolLM2; the tok/s of its final stderr line);
 # - sgemm 1024³: ingot's criterion bench `sgemm/1024x1024x1024` against numpy (OpenBLAS,
 #   2 threads) in a venv under target/;
 # - tokenizer: encoding ~1 MB of prose, ingot's `tokenizer/encode/1MB` against HF
@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 anchor=../shared/tools/llama-cpp-anchor.sh
 model=$(weights/fetch.sh)
+gemma=$(weights/fetch.sh gemma3)
 threads=2
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -25,30 +26,42 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 echo "== building ingot" >&2
 cargo build --release --quiet --example generate
 
-# SmolLM2 splits digits one per token: 512 digits are a 512-token prompt.
-prompt=target/compare-prompt-512.txt
-python3 -c "print(''.join(str(i * 7 % 10) for i in range(512)), end='')" > "$prompt"
-n=$(cargo run --release --quiet --example tokenize < "$prompt" | wc -w)
-[ "$n" = 512 ] || { echo "prompt is $n tokens, expected 512" >&2; exit 1; }
+# Both tokenizers split digits one per token: 512 digits are a 512-token prompt for
+# SmolLM2 (no BOS), 511 digits for Gemma (BOS first).
+digits() { python3 -c "print(''.join(str(i * 7 % 10) for i in range($1)), end='')"; }
+prompt=target/compare-prompt-512.txt; digits 512 > "$prompt"
+gprompt=target/compare-prompt-gemma-512.txt; digits 511 > "$gprompt"
+for mp in "$model:$prompt" "$gemma:$gprompt"; do
+  n=$(cargo run --release --quiet --example tokenize -- --model "${mp%%:*}" < "${mp#*:}" | wc -w)
+  [ "$n" = 512 ] || { echo "${mp#*:} is $n tokens for ${mp%%:*}, expected 512" >&2; exit 1; }
+done
 
 echo "== llama.cpp llama-bench" >&2
-ll=$("$anchor" bench "$model" $threads 512 128 2>/dev/null)
-lld=$("$anchor" bench "$model" $threads 0 128 -d 512 2>/dev/null)
-ll_pp=$(echo "$ll" | awk -F'|' '/pp512/ {split($8, a, " "); print a[1]}')
-ll_tg=$(echo "$ll" | awk -F'|' '/ tg128 / {split($8, a, " "); print a[1]}')
-ll_tgd=$(echo "$lld" | awk -F'|' '/tg128 @ d512/ {split($8, a, " "); print a[1]}')
+llama() { # model -> "pp512 tg128 tg128@d512"
+  local a b
+  a=$("$anchor" bench "$1" $threads 512 128 2>/dev/null)
+  b=$("$anchor" bench "$1" $threads 0 128 -d 512 2>/dev/null)
+  echo "$(echo "$a" | awk -F'|' '/pp512/ {split($8, x, " "); print x[1]}')" \
+       "$(echo "$a" | awk -F'|' '/ tg128 / {split($8, x, " "); print x[1]}')" \
+       "$(echo "$b" | awk -F'|' '/tg128 @ d512/ {split($8, x, " "); print x[1]}')"
+}
+read -r ll_pp ll_tg ll_tgd <<< "$(llama "$model")"
+read -r gl_pp gl_tg gl_tgd <<< "$(llama "$gemma")"
 
 echo "== ingot generate ($runs runs each)" >&2
-gen() { # threads -> lines "prefill decode"
+gen() { # model prompt threads -> lines "prefill decode"
   for _ in $(seq "$runs"); do
-    target/release/examples/generate --model "$model" --prompt-file "$prompt" --max-tokens 128 --ignore-eos --threads "$1" 2>&1 >/dev/null \
+    target/release/examples/generate --model "$1" --prompt-file "$2" --max-tokens 128 --ignore-eos --threads "$3" 2>&1 >/dev/null \
       | awk -F'|' '/prefill:/ {split($2, p, ","); split($3, d, ","); sub(/ tok\/s/, "", p[2]); sub(/ tok\/s/, "", d[2]); print p[2], d[2]}'
   done
 }
-g2=$(gen 2); g1=$(gen 1)
+g2=$(gen "$model" "$prompt" 2); g1=$(gen "$model" "$prompt" 1)
 in_pp=$(echo "$g2" | awk '{print $1}' | median)
 in_tg=$(echo "$g2" | awk '{print $2}' | median)
 in_tg1=$(echo "$g1" | awk '{print $2}' | median)
+gg=$(gen "$gemma" "$gprompt" 2)
+gi_pp=$(echo "$gg" | awk '{print $1}' | median)
+gi_tg=$(echo "$gg" | awk '{print $2}' | median)
 
 echo "== sgemm 1024^3: ingot (criterion) and numpy, alternating, 3 rounds" >&2
 venv=target/compare-venv
@@ -100,5 +113,8 @@ printf '%-44s %12s %12s %8s\n' "prefill 512 tok/s (vs llama.cpp pp512)" "$in_pp"
 printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs tg128 @ d512)" "$in_tg" "$ll_tgd" "$(ratio "$in_tg" "$ll_tgd")"
 printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs plain tg128)" "$in_tg" "$ll_tg" "$(ratio "$in_tg" "$ll_tg")"
 printf '%-44s %12s %12s %8s\n' "decode, --threads 2 vs --threads 1" "$in_tg" "$in_tg1" "$(ratio "$in_tg" "$in_tg1")"
+printf '%-44s %12s %12s %8s\n' "Gemma 3 270M Q4_K_M prefill 512 (vs pp512)" "$gi_pp" "$gl_pp" "$(ratio "$gi_pp" "$gl_pp")"
+printf '%-44s %12s %12s %8s\n' "Gemma 3 decode after 512 (vs tg128 @ d512)" "$gi_tg" "$gl_tgd" "$(ratio "$gi_tg" "$gl_tgd")"
+printf '%-44s %12s %12s %8s\n' "Gemma 3 decode after 512 (vs plain tg128)" "$gi_tg" "$gl_tg" "$(ratio "$gi_tg" "$gl_tg")"
 printf '%-44s %12s %12s %8s\n' "sgemm 1024^3 GFLOP/s (vs numpy/OpenBLAS)" "$sg" "$(printf %.1f "$np")" "$(ratio "$sg" "$np")"
 printf '%-44s %12s %12s %8s\n' "tokenizer encode MiB/s (vs HF tokenizers)" "$tk" "$(printf %.2f "$hf")" "$(ratio "$tk" "$hf")"

@@ -1,4 +1,4 @@
-//! Small element-wise and per-row kernels: RMSNorm, RoPE, SiLU-gated product, softmax,
+//! Small element-wise and per-row kernels: RMSNorm, LayerNorm, RoPE, GELU, softmax,
 //! and the f32 dot product the matmuls are built on.
 
 /// Dot product of two equal-length slices.
@@ -92,13 +92,6 @@ pub fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32], style: Rop
     }
 }
 
-/// SwiGLU's gate: `gate = silu(gate) * up`, with `silu(x) = x * sigmoid(x)`.
-pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
-    }
-}
-
 /// `out = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias` for each row of `dim`
 /// values (LayerNorm, Ba et al. 2016). `x` and `out` are `(rows, dim)`.
 pub fn layernorm(out: &mut [f32], x: &[f32], weight: &[f32], bias: &[f32], eps: f32) {
@@ -120,18 +113,6 @@ pub fn layernorm(out: &mut [f32], x: &[f32], weight: &[f32], bias: &[f32], eps: 
 pub fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
-}
-
-/// GeGLU's gate: `gate = gelu_tanh(gate) * up`.
-pub fn gelu_mul(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = gelu_tanh(*g) * u;
-    }
-}
-
-/// `x = gelu_tanh(x)`.
-pub fn gelu(x: &mut [f32]) {
-    x.iter_mut().for_each(|v| *v = gelu_tanh(*v));
 }
 
 /// Adds `bias` (`(n)`) to every row of `x` (`(rows, n)`).
@@ -233,13 +214,9 @@ mod tests {
     }
 
     #[test]
-    fn softmax_and_silu() {
+    fn softmax_sums_to_one() {
         let mut x = [1.0, 1.0, 1.0, 1.0];
         softmax(&mut x);
         assert_eq!(x, [0.25; 4]);
-        let mut g = [0.0, 1.0];
-        silu_mul(&mut g, &[5.0, 2.0]);
-        assert_eq!(g[0], 0.0);
-        assert!((g[1] - 2.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-6);
     }
 }

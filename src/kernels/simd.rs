@@ -105,6 +105,41 @@ pub fn exp_shift_sum(isa: Isa, x: &mut [f32], shift: f32) -> f32 {
     }
 }
 
+/// The gate of a gated FFN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// `silu(g) = g · sigmoid(g)` (SwiGLU).
+    Silu,
+    /// `gelu_tanh(g)` (GeGLU), computed as `g · sigmoid(2z)` with
+    /// `z = sqrt(2/pi) (g + 0.044715 g^3)`, since `(1 + tanh z) / 2 = sigmoid(2z)`.
+    GeluTanh,
+}
+
+/// `gate[i] = act(gate[i]) · up[i]`; with `up = None`, just `act(gate[i])` (GPT-2's MLP).
+#[inline]
+pub fn gated(isa: Isa, act: Gate, gate: &mut [f32], up: Option<&[f32]>) {
+    if let Some(up) = up {
+        assert_eq!(gate.len(), up.len(), "gated: gate and up differ in length");
+    }
+    match isa.checked() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` implies AVX-512F and FMA.
+        Isa::Avx512 => unsafe { x86::gated_avx512(act, gate, up) },
+        _ => gated_scalar(act, gate, up),
+    }
+}
+
+/// The reference for `gated`: the activations as `ops` defines them.
+pub fn gated_scalar(act: Gate, gate: &mut [f32], up: Option<&[f32]>) {
+    for (i, g) in gate.iter_mut().enumerate() {
+        let a = match act {
+            Gate::Silu => *g / (1.0 + (-*g).exp()),
+            Gate::GeluTanh => super::ops::gelu_tanh(*g),
+        };
+        *g = a * up.map_or(1.0, |u| u[i]);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -330,6 +365,46 @@ mod x86 {
         _mm512_scalef_ps(p, n)
     }
 
+    /// `act(g)` for 16 lanes: `g / (1 + e^(-k·g))` with `k = 1` (SiLU) or the GELU form.
+    #[inline]
+    #[target_feature(enable = "avx512f,fma")]
+    fn act_avx512(act: super::Gate, g: __m512) -> __m512 {
+        let t = match act {
+            super::Gate::Silu => g,
+            // 2z = 2·sqrt(2/pi)·(g + 0.044715 g^3)
+            super::Gate::GeluTanh => {
+                let g3 = _mm512_mul_ps(_mm512_mul_ps(g, g), g);
+                _mm512_mul_ps(
+                    _mm512_set1_ps(2.0 * 0.797_884_6),
+                    _mm512_fmadd_ps(_mm512_set1_ps(0.044715), g3, g),
+                )
+            }
+        };
+        let e = exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), t));
+        _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0), e))
+    }
+
+    #[target_feature(enable = "avx512f,fma")]
+    pub fn gated_avx512(act: super::Gate, gate: &mut [f32], up: Option<&[f32]>) {
+        let n = gate.len();
+        let mut i = 0;
+        while i + 16 <= n {
+            let mut v = act_avx512(act, load16(gate, i));
+            if let Some(u) = up {
+                v = _mm512_mul_ps(v, load16(u, i));
+            }
+            store16(gate, i, v);
+            i += 16;
+        }
+        if i < n {
+            let mut v = act_avx512(act, load_tail16(gate, i));
+            if let Some(u) = up {
+                v = _mm512_mul_ps(v, load_tail16(u, i));
+            }
+            store_tail16(gate, i, v);
+        }
+    }
+
     #[target_feature(enable = "avx512f,fma")]
     pub fn exp_shift_sum_avx512(x: &mut [f32], shift: f32) -> f32 {
         let n = x.len();
@@ -448,6 +523,33 @@ mod neon {
 mod tests {
     use super::*;
     use crate::kernels::cpu::supported_isas;
+
+    #[test]
+    fn gated_activations_match_the_scalar_reference() {
+        for n in [0usize, 1, 15, 16, 17, 100] {
+            // Values across both tails of the activations, including ones whose exponent
+            // overflows (e^100) or underflows.
+            let g: Vec<f32> = (0..n).map(|i| (i as f32 - 50.0) * 0.7 + 0.13).collect();
+            let up: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            for act in [Gate::Silu, Gate::GeluTanh] {
+                for with_up in [false, true] {
+                    let u = with_up.then_some(up.as_slice());
+                    let mut want = g.clone();
+                    gated_scalar(act, &mut want, u);
+                    for isa in supported_isas() {
+                        let mut got = g.clone();
+                        gated(isa, act, &mut got, u);
+                        for (a, b) in got.iter().zip(&want) {
+                            assert!(
+                                (a - b).abs() <= 2e-6 * (1.0 + b.abs()),
+                                "{act:?} {isa:?} n={n}: {a} vs {b}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_isa_matches_scalar_on_awkward_lengths() {

@@ -11,9 +11,8 @@
 use crate::error::{Error, Result};
 use crate::kernels::attention::{attention, AttnShape};
 use crate::kernels::cpu::isa;
-use crate::kernels::ops::{
-    add_assign, add_bias, gelu, gelu_mul, layernorm, rmsnorm, rope, rope_angles, silu_mul, softcap,
-};
+use crate::kernels::ops::{add_assign, add_bias, layernorm, rmsnorm, rope, rope_angles, softcap};
+use crate::kernels::simd::{gated, Gate};
 use crate::model::config::{Config, Ffn, Rope, RopeScaling};
 use crate::model::weights::{Linear, Norm, Proj, Weights};
 
@@ -307,16 +306,17 @@ pub fn forward(
                     m,
                     &mut [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
                 );
-                if c.ffn == Ffn::SiluGated {
-                    silu_mul(&mut s.gate, &s.up);
+                let act = if c.ffn == Ffn::SiluGated {
+                    Gate::Silu
                 } else {
-                    gelu_mul(&mut s.gate, &s.up);
-                }
+                    Gate::GeluTanh
+                };
+                gated(isa(), act, &mut s.gate, Some(&s.up));
             }
             _ => {
                 lw.w_up.w.matmul(&s.xb, m, &mut s.gate);
                 bias(&mut s.gate, &lw.w_up);
-                gelu(&mut s.gate);
+                gated(isa(), Gate::GeluTanh, &mut s.gate, None);
             }
         }
         lw.w_down.w.matmul(&s.gate, m, &mut s.xb);
