@@ -94,6 +94,9 @@ pub fn exp_shift_sum(isa: Isa, x: &mut [f32], shift: f32) -> f32 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` implies AVX-512F.
         Isa::Avx512 => unsafe { x86::exp_shift_sum_avx512(x, shift) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` implies AVX2 and FMA.
+        Isa::Avx2 => unsafe { x86::exp_shift_sum_avx2(x, shift) },
         _ => {
             let mut sum = 0.0;
             for v in x.iter_mut() {
@@ -125,6 +128,9 @@ pub fn gated(isa: Isa, act: Gate, gate: &mut [f32], up: Option<&[f32]>) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` implies AVX-512F and FMA.
         Isa::Avx512 => unsafe { x86::gated_avx512(act, gate, up) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` implies AVX2 and FMA.
+        Isa::Avx2 => unsafe { x86::gated_avx2(act, gate, up) },
         _ => gated_scalar(act, gate, up),
     }
 }
@@ -450,6 +456,98 @@ mod x86 {
                 .zip(&b[i..n])
                 .map(|(x, y)| x * y)
                 .sum::<f32>()
+    }
+
+    /// `e^x` for 8 lanes, as `exp_avx512` but building `2^n` from its exponent bits
+    /// (AVX2 has no `scalef`): inputs are clamped to [-87, 88], where that stays a normal
+    /// float, so very negative inputs give ~1e-38 rather than 0.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn exp_avx2(x: __m256) -> __m256 {
+        let x = _mm256_min_ps(
+            _mm256_max_ps(x, _mm256_set1_ps(-87.0)),
+            _mm256_set1_ps(88.0),
+        );
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
+        );
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm256_set1_ps(1.987_569_1e-4);
+        for c in [
+            1.398_199_9e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            0.166_666_65,
+            0.5,
+        ] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        }
+        let p = _mm256_fmadd_ps(
+            p,
+            _mm256_mul_ps(r, r),
+            _mm256_add_ps(r, _mm256_set1_ps(1.0)),
+        );
+        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)),
+            23,
+        ));
+        _mm256_mul_ps(p, pow2n)
+    }
+
+    /// `act(g)` for 8 lanes (see `act_avx512`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn act_avx2(act: super::Gate, g: __m256) -> __m256 {
+        let t = match act {
+            super::Gate::Silu => g,
+            super::Gate::GeluTanh => {
+                let g3 = _mm256_mul_ps(_mm256_mul_ps(g, g), g);
+                _mm256_mul_ps(
+                    _mm256_set1_ps(2.0 * 0.797_884_6),
+                    _mm256_fmadd_ps(_mm256_set1_ps(0.044715), g3, g),
+                )
+            }
+        };
+        let e = exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), t));
+        _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0), e))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn gated_avx2(act: super::Gate, gate: &mut [f32], up: Option<&[f32]>) {
+        let n = gate.len();
+        let mut i = 0;
+        while i + 8 <= n {
+            let mut v = act_avx2(act, load8(gate, i));
+            if let Some(u) = up {
+                v = _mm256_mul_ps(v, load8(u, i));
+            }
+            store8(gate, i, v);
+            i += 8;
+        }
+        super::gated_scalar(act, &mut gate[i..], up.map(|u| &u[i..]));
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn exp_shift_sum_avx2(x: &mut [f32], shift: f32) -> f32 {
+        let n = x.len();
+        let sh = _mm256_set1_ps(shift);
+        let mut sum = _mm256_setzero_ps();
+        let mut i = 0;
+        while i + 8 <= n {
+            let v = exp_avx2(_mm256_sub_ps(load8(x, i), sh));
+            store8(x, i, v);
+            sum = _mm256_add_ps(sum, v);
+            i += 8;
+        }
+        let mut lanes = [0.0f32; 8];
+        store8(&mut lanes, 0, sum);
+        let mut total = lanes.iter().sum::<f32>();
+        for v in &mut x[i..] {
+            *v = (*v - shift).exp();
+            total += *v;
+        }
+        total
     }
 
     #[target_feature(enable = "avx2,fma")]
