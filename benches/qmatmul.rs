@@ -1,5 +1,6 @@
 //! Quantized projections, GFLOP/s (2·m·k·n per call): matrix-vector (decode, m = 1) and
-//! 512 activation rows (prefill) for Q4_1 and Q8_0 weights at SmolLM2-135M's shapes.
+//! 512 activation rows (prefill) for Q4_1 and Q8_0 weights at SmolLM2-135M's shapes, and
+//! for Gemma 3 270M's Q5_0, Q4_K and Q6_K projections (`qmatmul/<fmt>/...` as well).
 //!
 //! `qmatmul/<fmt>/<m>x<k>x<n>` is what `kernels::matmul` runs for that shape (the integer
 //! matvec path below `GEMM_MIN_ROWS` rows, the packed f32 GEMM above); the `-int` and
@@ -10,6 +11,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ingot::kernels::cpu::isa;
 use ingot::kernels::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
+use ingot::kernels::kquant::{BlockQ4K, BlockQ5_0, BlockQ6K};
 use ingot::kernels::matmul::{matmul, WeightView};
 use ingot::kernels::qmatmul::{qmatmul, QWeights};
 use ingot::kernels::quant::{BlockQ4_1, BlockQ8_0, Quantize};
@@ -104,5 +106,61 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// `n` blocks of pseudo-random bytes with their f16 scales set by `fix` (the K-quants
+/// have no quantizer here; a kernel's speed does not depend on the values).
+fn random_blocks<B: bytemuck::Pod>(n: usize, fix: impl Fn(&mut B)) -> Vec<B> {
+    let mut v = vec![B::zeroed(); n];
+    for (i, b) in bytemuck::cast_slice_mut::<B, u8>(&mut v)
+        .iter_mut()
+        .enumerate()
+    {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    v.iter_mut().for_each(fix);
+    v
+}
+
+/// Gemma 3 270M's layer projections: gate/up (Q5_0, 640 → 2048), attention output (Q4_K,
+/// 1024 → 640) and down (Q6_K, 2048 → 640), for decode and a 512-token prefill.
+fn bench_kquants(c: &mut Criterion) {
+    let mut g = c.benchmark_group("qmatmul");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let h = half::f16::from_f32;
+    for m in [1usize, 512] {
+        for (fmt, k, n) in [
+            ("q5_0", 640, 2048),
+            ("q4_k", 1024, 640),
+            ("q6_k", 2048, 640),
+        ] {
+            let x = data(m * k);
+            let mut out = vec![0.0f32; m * n];
+            let (q50, q4k, q6k);
+            let w = match fmt {
+                "q5_0" => {
+                    q50 = random_blocks::<BlockQ5_0>(n * k / 32, |b| b.d = h(0.01));
+                    QWeights::Q5_0(&q50)
+                }
+                "q4_k" => {
+                    q4k = random_blocks::<BlockQ4K>(n * k / 256, |b| {
+                        (b.d, b.dmin) = (h(0.01), h(0.01))
+                    });
+                    QWeights::Q4K(&q4k)
+                }
+                _ => {
+                    q6k = random_blocks::<BlockQ6K>(n * k / 256, |b| b.d = h(0.001));
+                    QWeights::Q6K(&q6k)
+                }
+            };
+            g.throughput(Throughput::Elements((2 * m * k * n) as u64));
+            g.bench_function(BenchmarkId::new(fmt, format!("{m}x{k}x{n}")), |b| {
+                b.iter(|| matmul(isa(), &x, WeightView::Quant(w), &mut out, m, k, n))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_kquants);
 criterion_main!(benches);

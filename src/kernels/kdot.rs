@@ -33,8 +33,9 @@ pub unsafe trait ChunkDot: QuantBlock {
     const CHUNKS: usize;
     /// Chunk `c`'s integer weights `u` (signed, |u| ≤ 32).
     fn chunk_values(&self, c: usize) -> [i8; QK];
-    /// Chunk `c`'s `[s_lo, s_hi, o]`.
-    fn chunk_scales(&self, c: usize) -> [f32; 3];
+    /// Every chunk's `[s_lo, s_hi, o]` (the first `CHUNKS` entries), decoded once per
+    /// block: the f16 super-scales are converted once, not once per chunk.
+    fn scales(&self) -> [[f32; 3]; MAX_CHUNKS];
     /// `chunk_values` in a register, built with AVX2 byte operations.
     ///
     /// # Safety
@@ -42,6 +43,9 @@ pub unsafe trait ChunkDot: QuantBlock {
     #[cfg(target_arch = "x86_64")]
     unsafe fn chunk_bytes(&self, c: usize) -> std::arch::x86_64::__m256i;
 }
+
+/// Most chunks in a block (the K-quants' 8).
+pub const MAX_CHUNKS: usize = 8;
 
 /// `out[r] = w · a[row0 + r]` for `R` activation rows; `w` is one weight row.
 #[inline]
@@ -85,9 +89,9 @@ pub fn dot_rows_scalar<B: ChunkDot, const R: usize>(
     let nb = a.nb;
     *out = [0.0; R];
     for (j, wb) in w.iter().enumerate() {
-        for c in 0..B::CHUNKS {
+        let scales = wb.scales();
+        for (c, &[s_lo, s_hi, o]) in scales.iter().enumerate().take(B::CHUNKS) {
             let u = wb.chunk_values(c);
-            let [s_lo, s_hi, o] = wb.chunk_scales(c);
             for (r, acc) in out.iter_mut().enumerate() {
                 let b = (row0 + r) * nb + j * B::CHUNKS + c;
                 let q = &a.qs[b];
@@ -124,6 +128,15 @@ fn k_chunk(qs: &[u8], qh: Option<&[u8; 32]>, c: usize) -> [i8; QK] {
     u
 }
 
+/// Q4_K / Q5_K chunk scales: `d·sc_c` for both halves, offset `−dmin·m_c`.
+#[inline(always)]
+fn k_scales(d: f32, dmin: f32, packed: &[u8; 12]) -> [[f32; 3]; MAX_CHUNKS] {
+    std::array::from_fn(|c| {
+        let (sc, m) = scale_min(c, packed);
+        [d * sc, d * sc, -dmin * m]
+    })
+}
+
 // SAFETY: `chunk_bytes` reads the 16 bytes of `qs` and the 4 of `qh`.
 unsafe impl ChunkDot for BlockQ5_0 {
     const CHUNKS: usize = 1;
@@ -132,9 +145,11 @@ unsafe impl ChunkDot for BlockQ5_0 {
         q5_chunk(self.qh, &self.qs, 16)
     }
     #[inline(always)]
-    fn chunk_scales(&self, _: usize) -> [f32; 3] {
+    fn scales(&self) -> [[f32; 3]; MAX_CHUNKS] {
         let d = self.d.to_f32();
-        [d, d, 0.0]
+        let mut s = [[0.0; 3]; MAX_CHUNKS];
+        s[0] = [d, d, 0.0];
+        s
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -152,9 +167,11 @@ unsafe impl ChunkDot for BlockQ5_1 {
         q5_chunk(self.qh, &self.qs, 0)
     }
     #[inline(always)]
-    fn chunk_scales(&self, _: usize) -> [f32; 3] {
+    fn scales(&self) -> [[f32; 3]; MAX_CHUNKS] {
         let d = self.d.to_f32();
-        [d, d, self.m.to_f32()]
+        let mut s = [[0.0; 3]; MAX_CHUNKS];
+        s[0] = [d, d, self.m.to_f32()];
+        s
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -172,10 +189,8 @@ unsafe impl ChunkDot for BlockQ4K {
         k_chunk(&self.qs, None, c)
     }
     #[inline(always)]
-    fn chunk_scales(&self, c: usize) -> [f32; 3] {
-        let (sc, m) = scale_min(c, &self.scales);
-        let s = self.d.to_f32() * sc;
-        [s, s, -self.dmin.to_f32() * m]
+    fn scales(&self) -> [[f32; 3]; MAX_CHUNKS] {
+        k_scales(self.d.to_f32(), self.dmin.to_f32(), &self.scales)
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -193,10 +208,8 @@ unsafe impl ChunkDot for BlockQ5K {
         k_chunk(&self.qs, Some(&self.qh), c)
     }
     #[inline(always)]
-    fn chunk_scales(&self, c: usize) -> [f32; 3] {
-        let (sc, m) = scale_min(c, &self.scales);
-        let s = self.d.to_f32() * sc;
-        [s, s, -self.dmin.to_f32() * m]
+    fn scales(&self) -> [[f32; 3]; MAX_CHUNKS] {
+        k_scales(self.d.to_f32(), self.dmin.to_f32(), &self.scales)
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -224,11 +237,16 @@ unsafe impl ChunkDot for BlockQ6K {
         u
     }
     #[inline(always)]
-    fn chunk_scales(&self, c: usize) -> [f32; 3] {
-        let (n, k) = (c / 4, c % 4);
+    fn scales(&self) -> [[f32; 3]; MAX_CHUNKS] {
+        // Chunk c = (n, k) uses sub-block scales 8n + 2k and 8n + 2k + 1: in order.
         let d = self.d.to_f32();
-        let sc = &self.scales[8 * n + 2 * k..];
-        [d * sc[0] as f32, d * sc[1] as f32, 0.0]
+        std::array::from_fn(|c| {
+            [
+                d * self.scales[2 * c] as f32,
+                d * self.scales[2 * c + 1] as f32,
+                0.0,
+            ]
+        })
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -342,10 +360,10 @@ mod x86 {
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         let mut corr = [0.0f32; R];
         for (j, wb) in w.iter().enumerate() {
-            for c in 0..B::CHUNKS {
+            let scales = wb.scales();
+            for (c, &[s_lo, s_hi, o]) in scales.iter().enumerate().take(B::CHUNKS) {
                 // SAFETY: AVX2 is enabled here; c < CHUNKS.
                 let w16 = _mm512_cvtepi8_epi16(unsafe { wb.chunk_bytes(c) });
-                let [s_lo, s_hi, o] = wb.chunk_scales(c);
                 let s = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(s_lo), _mm512_set1_ps(s_hi));
                 for r in 0..R {
                     let b = (row0 + r) * nb + j * B::CHUNKS + c;
@@ -386,12 +404,12 @@ mod x86 {
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
         let mut corr = [0.0f32; R];
         for (j, wb) in w.iter().enumerate() {
-            for c in 0..B::CHUNKS {
+            let scales = wb.scales();
+            for (c, &[s_lo, s_hi, o]) in scales.iter().enumerate().take(B::CHUNKS) {
                 // SAFETY: AVX2 is enabled here; c < CHUNKS.
                 let bytes = unsafe { wb.chunk_bytes(c) };
                 let w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bytes));
                 let w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(bytes, 1));
-                let [s_lo, s_hi, o] = wb.chunk_scales(c);
                 for r in 0..R {
                     let b = (row0 + r) * nb + j * B::CHUNKS + c;
                     // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
@@ -465,7 +483,7 @@ mod tests {
             crate::kernels::quant::dequantize_blocks(&w, &mut deq);
             for (j, wb) in w.iter().enumerate() {
                 for c in 0..B::CHUNKS {
-                    let (u, [s_lo, s_hi, o]) = (wb.chunk_values(c), wb.chunk_scales(c));
+                    let (u, [s_lo, s_hi, o]) = (wb.chunk_values(c), wb.scales()[c]);
                     for i in 0..QK {
                         let s = if i < 16 { s_lo } else { s_hi };
                         let want = deq[j * B::BLOCK + c * QK + i];
