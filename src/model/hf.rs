@@ -238,6 +238,13 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
         "qwen2" => Arch::Qwen2,
         "gemma3_text" => Arch::Gemma3,
         "gpt2" => Arch::Gpt2,
+        "gemma3" => {
+            return Err(Error::metadata(
+                "model_type",
+                "'gemma3' is the multimodal Gemma 3 (Gemma3ForConditionalGeneration); ingot \
+                 runs its text-only form, model_type 'gemma3_text'",
+            ))
+        }
         other => return Err(Error::UnsupportedArchitecture(other.to_string())),
     };
     // The first of `keys` present; GPT-2 names its sizes differently.
