@@ -35,7 +35,11 @@ pub struct SafetensorsFile {
 impl SafetensorsFile {
     /// Maps and parses `path`. Tensor data is not read until used.
     pub fn open(path: &Path) -> Result<SafetensorsFile> {
-        let bytes = Arc::new(FileBytes::map(path)?);
+        SafetensorsFile::parse(Arc::new(FileBytes::map(path)?), path)
+    }
+
+    /// Parses a safetensors image held in `bytes`; `path` names it in errors.
+    pub fn parse(bytes: Arc<FileBytes>, path: &Path) -> Result<SafetensorsFile> {
         let bad = |what: String| Error::format(format!("{}: {what}", path.display()));
         let (header_len, meta) = SafeTensors::read_metadata(bytes.as_bytes())
             .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
@@ -181,6 +185,11 @@ impl Checkpoint {
                 dir.display()
             )));
         };
+        Checkpoint::from_files(files)
+    }
+
+    /// A checkpoint made of already opened files; a tensor in two of them is an error.
+    pub fn from_files(files: Vec<SafetensorsFile>) -> Result<Checkpoint> {
         let mut by_name = HashMap::new();
         for (i, f) in files.iter().enumerate() {
             for name in f.names() {

@@ -139,6 +139,28 @@ impl Folder {
         })
     }
 
+    /// A folder held in memory: `config.json`'s text and one safetensors image (for
+    /// tools and fuzzing; no chat template or generation config).
+    pub fn from_memory(config_json: &str, safetensors: Vec<u8>) -> Result<Folder> {
+        let json: Value = serde_json::from_str(config_json)
+            .map_err(|e| Error::format(format!("config.json: {e}")))?;
+        let config = config_from_json(&json)?;
+        let file = crate::io::safetensors::SafetensorsFile::parse(
+            std::sync::Arc::new(crate::io::bytes::FileBytes::from_vec(safetensors)),
+            Path::new("model.safetensors"),
+        )?;
+        Ok(Folder {
+            dir: PathBuf::new(),
+            checkpoint: HfTensors {
+                ckpt: Checkpoint::from_files(vec![file])?,
+                conv1d: config.arch == Arch::Gpt2,
+            },
+            config,
+            chat_template: None,
+            eos_ids: Vec::new(),
+        })
+    }
+
     pub fn tokenizer_path(&self) -> PathBuf {
         self.dir.join("tokenizer.json")
     }

@@ -62,11 +62,16 @@ impl Model {
             )));
         }
         let tokenizer = Tokenizer::from_json_file(&tok_path)?;
+        Model::from_hf_parts(folder, tokenizer, opts)
+    }
+
+    /// Builds a model from the parts of a Hugging Face folder (which may have been read
+    /// from memory: `hf::Folder::from_memory`).
+    pub fn from_hf_parts(folder: hf::Folder, tokenizer: Tokenizer, opts: LoadOptions) -> Result<Model> {
         let config = folder.config;
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(Error::Tokenizer(format!(
-                "{}: {} tokens, but config.json has a vocabulary of {}",
-                tok_path.display(),
+                "tokenizer.json has {} tokens, but config.json a vocabulary of {}",
                 tokenizer.vocab_size(),
                 config.vocab_size
             )));
