@@ -92,6 +92,27 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// The variant's name (`"Format"`, `"Tensor"`, ...): what kind of problem, for callers
+    /// and tests that branch on it without matching fields.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "Io",
+            Error::Format { .. } => "Format",
+            Error::Metadata { .. } => "Metadata",
+            Error::Tensor { .. } => "Tensor",
+            Error::UnsupportedDType { .. } => "UnsupportedDType",
+            Error::UnsupportedArchitecture(_) => "UnsupportedArchitecture",
+            Error::Tokenizer(_) => "Tokenizer",
+            Error::Template(_) => "Template",
+            Error::TokenOutOfRange { .. } => "TokenOutOfRange",
+            Error::ContextOverflow { .. } => "ContextOverflow",
+            Error::InvalidArgument(_) => "InvalidArgument",
+            Error::Fetch(_) => "Fetch",
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -51,6 +51,9 @@ pub(super) fn q5_values(qh: [u8; 4], qs: &[u8; QK / 2]) -> [u8; QK] {
 impl QuantBlock for BlockQ5_0 {
     const BLOCK: usize = QK;
     const DTYPE: DType = DType::Q5_0;
+    fn f16_scales(&self) -> [f16; 2] {
+        [self.d, f16::ZERO]
+    }
     fn dequantize(&self, out: &mut [f32]) {
         let d = self.d.to_f32();
         for (o, q) in out[..QK].iter_mut().zip(q5_values(self.qh, &self.qs)) {
@@ -62,6 +65,9 @@ impl QuantBlock for BlockQ5_0 {
 impl QuantBlock for BlockQ5_1 {
     const BLOCK: usize = QK;
     const DTYPE: DType = DType::Q5_1;
+    fn f16_scales(&self) -> [f16; 2] {
+        [self.d, self.m]
+    }
     fn dequantize(&self, out: &mut [f32]) {
         let (d, m) = (self.d.to_f32(), self.m.to_f32());
         for (o, q) in out[..QK].iter_mut().zip(q5_values(self.qh, &self.qs)) {
@@ -124,6 +130,9 @@ pub(super) fn scale_min(j: usize, s: &[u8; 12]) -> (f32, f32) {
 impl QuantBlock for BlockQ4K {
     const BLOCK: usize = QK_K;
     const DTYPE: DType = DType::Q4K;
+    fn f16_scales(&self) -> [f16; 2] {
+        [self.d, self.dmin]
+    }
     fn dequantize(&self, out: &mut [f32]) {
         let (d, dmin) = (self.d.to_f32(), self.dmin.to_f32());
         // Each 64 values: 32 bytes of qs, low nibbles for sub-block 2i, high for 2i + 1.
@@ -145,6 +154,9 @@ impl QuantBlock for BlockQ4K {
 impl QuantBlock for BlockQ5K {
     const BLOCK: usize = QK_K;
     const DTYPE: DType = DType::Q5K;
+    fn f16_scales(&self) -> [f16; 2] {
+        [self.d, self.dmin]
+    }
     fn dequantize(&self, out: &mut [f32]) {
         let (d, dmin) = (self.d.to_f32(), self.dmin.to_f32());
         for (i, (o, q)) in out[..QK_K]
@@ -169,6 +181,9 @@ impl QuantBlock for BlockQ5K {
 impl QuantBlock for BlockQ6K {
     const BLOCK: usize = QK_K;
     const DTYPE: DType = DType::Q6K;
+    fn f16_scales(&self) -> [f16; 2] {
+        [self.d, f16::ZERO]
+    }
     fn dequantize(&self, out: &mut [f32]) {
         let d = self.d.to_f32();
         // Each half (128 values) uses 64 bytes of ql, 32 of qh and 8 scales.

@@ -50,6 +50,9 @@ pub trait QuantBlock: Pod + Send + Sync {
     const DTYPE: DType;
     /// Writes the block's `BLOCK` values to `out`.
     fn dequantize(&self, out: &mut [f32]);
+    /// The f16 scales (and offsets) of the block: if they are finite, so is every value
+    /// (the quantized parts are small integers). Model loading checks them.
+    fn f16_scales(&self) -> [half::f16; 2];
 }
 
 /// A block format ingot can also write (the activation-side formats and tests use it).
@@ -61,6 +64,9 @@ pub trait Quantize: QuantBlock {
 impl QuantBlock for BlockQ8_0 {
     const BLOCK: usize = QK;
     const DTYPE: DType = DType::Q8_0;
+    fn f16_scales(&self) -> [half::f16; 2] {
+        [self.d, half::f16::ZERO]
+    }
     fn dequantize(&self, out: &mut [f32]) {
         let d = self.d.to_f32();
         for (o, &q) in out[..QK].iter_mut().zip(&self.qs) {
@@ -88,6 +94,9 @@ impl Quantize for BlockQ8_0 {
 impl QuantBlock for BlockQ4_0 {
     const BLOCK: usize = QK;
     const DTYPE: DType = DType::Q4_0;
+    fn f16_scales(&self) -> [half::f16; 2] {
+        [self.d, half::f16::ZERO]
+    }
     fn dequantize(&self, out: &mut [f32]) {
         let d = self.d.to_f32();
         for (j, &b) in self.qs.iter().enumerate() {
@@ -120,6 +129,9 @@ impl Quantize for BlockQ4_0 {
 impl QuantBlock for BlockQ4_1 {
     const BLOCK: usize = QK;
     const DTYPE: DType = DType::Q4_1;
+    fn f16_scales(&self) -> [half::f16; 2] {
+        [self.d, self.m]
+    }
     fn dequantize(&self, out: &mut [f32]) {
         let d = self.d.to_f32();
         let m = self.m.to_f32();
@@ -162,6 +174,38 @@ pub fn dequantize_blocks<B: QuantBlock>(blocks: &[B], out: &mut [f32]) {
 ///
 /// Panics if `bytes` has the wrong length or alignment for `out.len()` values; tensors
 /// check both when they are created.
+/// Whether every value of `bytes` (whole rows of `dtype`) is finite: the floats
+/// themselves, or each block's f16 scales (its quantized parts are small integers).
+pub fn all_finite(dtype: DType, bytes: &[u8]) -> bool {
+    fn blocks<B: QuantBlock>(bytes: &[u8]) -> bool {
+        bytes.chunks_exact(std::mem::size_of::<B>()).all(|b| {
+            bytemuck::pod_read_unaligned::<B>(b)
+                .f16_scales()
+                .iter()
+                .all(|s| s.is_finite())
+        })
+    }
+    match dtype {
+        DType::F32 => bytes
+            .chunks_exact(4)
+            .all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()),
+        DType::F16 => bytes
+            .chunks_exact(2)
+            .all(|b| f16::from_le_bytes([b[0], b[1]]).is_finite()),
+        DType::BF16 => bytes
+            .chunks_exact(2)
+            .all(|b| bf16::from_le_bytes([b[0], b[1]]).is_finite()),
+        DType::Q8_0 => blocks::<BlockQ8_0>(bytes),
+        DType::Q4_0 => blocks::<BlockQ4_0>(bytes),
+        DType::Q4_1 => blocks::<BlockQ4_1>(bytes),
+        DType::Q5_0 => blocks::<kquant::BlockQ5_0>(bytes),
+        DType::Q5_1 => blocks::<kquant::BlockQ5_1>(bytes),
+        DType::Q4K => blocks::<kquant::BlockQ4K>(bytes),
+        DType::Q5K => blocks::<kquant::BlockQ5K>(bytes),
+        DType::Q6K => blocks::<kquant::BlockQ6K>(bytes),
+    }
+}
+
 pub fn dequantize(dtype: DType, bytes: &[u8], out: &mut [f32]) {
     assert_eq!(
         Some(bytes.len()),

@@ -218,6 +218,12 @@ impl Config {
             ));
         }
         if let Some(RopeScaling::Factors(f)) = self.rope.as_ref().map(|r| &r.scaling) {
+            if let Some(x) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+                return Err(Error::tensor(
+                    "rope_freqs.weight",
+                    format!("frequency factor {x} is not a positive number"),
+                ));
+            }
             if f.len() != self.head_dim / 2 {
                 return bad(format!(
                     "{} RoPE frequency factors for head size {}",

@@ -67,7 +67,11 @@ impl Model {
 
     /// Builds a model from the parts of a Hugging Face folder (which may have been read
     /// from memory: `hf::Folder::from_memory`).
-    pub fn from_hf_parts(folder: hf::Folder, tokenizer: Tokenizer, opts: LoadOptions) -> Result<Model> {
+    pub fn from_hf_parts(
+        folder: hf::Folder,
+        tokenizer: Tokenizer,
+        opts: LoadOptions,
+    ) -> Result<Model> {
         let config = folder.config;
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(Error::Tokenizer(format!(

@@ -55,6 +55,14 @@ impl Linear {
                 format!("shape {:?}, expected [{rows}, {cols}]", tensor.shape()),
             ));
         }
+        // NaN or infinite weights would turn every logit into NaN: refuse them here, where
+        // the tensor can be named (for quantized blocks, their scales are checked).
+        if !crate::kernels::quant::all_finite(tensor.dtype(), tensor.bytes()) {
+            return Err(Error::tensor(
+                tensor.name(),
+                "contains NaN or infinite values",
+            ));
+        }
         // Native mode keeps every format the matmul kernels take (WeightView's list).
         let keep = mode == ComputeMode::Native
             && WeightView::from_bytes(tensor.dtype(), tensor.bytes()).is_some();
@@ -238,6 +246,17 @@ struct Loader<'a> {
 impl Loader<'_> {
     fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
         let t = self.src.tensor(name)?;
+        // Norm weights and biases are floats in every converter's output; a quantized one
+        // is a file built wrong (and would lose precision where it matters most).
+        if !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16) {
+            return Err(Error::tensor(
+                name,
+                format!(
+                    "is {:?}; norm weights and biases must be F32, F16 or BF16",
+                    t.dtype()
+                ),
+            ));
+        }
         if t.shape() != [len] {
             return Err(Error::tensor(
                 name,

@@ -1,0 +1,372 @@
+//! Writes the hostile corpus under `tests/hostile/` (run from the repository root:
+//! `cargo run --manifest-path tests/fuzz/Cargo.toml --bin make_hostile`): model and
+//! tokenizer files broken in one way each, and `tests/hostile/expected.json`, which names
+//! for each the error kind (`ingot::Error::kind`) and a phrase of the message that loading
+//! it must give. `tests/hostile.rs` checks them. The broken files start from the valid
+//! fuzz seeds (`tests/fuzz/seeds/`), a tiny Llama as GGUF and as an HF folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ingot::io::bytes::FileBytes;
+use ingot::io::{Gguf, GgufBuilder, Value};
+use serde_json::json;
+
+/// One broken input and what loading it must say.
+struct Case {
+    path: String,
+    kind: &'static str,
+    contains: &'static str,
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{:?} not found", String::from_utf8_lossy(needle)))
+}
+
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Where tensor `name`'s info starts after its name: (n_dims at, first dim at).
+fn tensor_info(b: &[u8], name: &str) -> usize {
+    // The info is `u64 len, name bytes, u32 n_dims, u64 dims..., u32 type, u64 offset`;
+    // the name also appears nowhere else in these files.
+    let mut key = (name.len() as u64).to_le_bytes().to_vec();
+    key.extend_from_slice(name.as_bytes());
+    find(b, &key) + key.len()
+}
+
+/// The GGUF `base` rebuilt with `edit` applied to each tensor (None drops it) and `kv`
+/// to each metadata pair (None drops it).
+fn rebuild(
+    base: &Gguf,
+    edit: impl Fn(&str, ingot::DType, Vec<usize>, Vec<u8>) -> Option<(ingot::DType, Vec<usize>, Vec<u8>)>,
+    kv: impl Fn(&str, &Value) -> Option<Value>,
+) -> Vec<u8> {
+    let mut b = GgufBuilder::new();
+    for k in base.keys() {
+        if let Some(v) = kv(k, base.get(k).unwrap()) {
+            b = b.kv(k, v);
+        }
+    }
+    for t in base.tensor_infos() {
+        let tensor = base.tensor(&t.name).unwrap();
+        if let Some((dt, shape, data)) = edit(&t.name, t.dtype, t.shape.clone(), tensor.bytes().to_vec()) {
+            b = b.tensor(&t.name, dt, &shape, data);
+        }
+    }
+    b.build()
+}
+
+fn keep(_: &str, dt: ingot::DType, s: Vec<usize>, d: Vec<u8>) -> Option<(ingot::DType, Vec<usize>, Vec<u8>)> {
+    Some((dt, s, d))
+}
+
+fn same(_: &str, v: &Value) -> Option<Value> {
+    Some(v.clone())
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let seeds = root.join("tests/fuzz/seeds");
+    let out = root.join("tests/hostile");
+    let _ = fs::remove_dir_all(&out);
+    for d in ["gguf", "hf", "tokenizer"] {
+        fs::create_dir_all(out.join(d)).unwrap();
+    }
+    let mut cases: Vec<Case> = Vec::new();
+    let mut gguf = |name: &str, bytes: Vec<u8>, kind: &'static str, contains: &'static str| {
+        fs::write(out.join("gguf").join(name), bytes).unwrap();
+        cases.push(Case { path: format!("gguf/{name}"), kind, contains });
+    };
+
+    let good = fs::read(seeds.join("gguf/llama_q8_0.gguf")).unwrap();
+    let base = Gguf::parse(Arc::new(FileBytes::from_vec(good.clone()))).unwrap();
+    // Cutting the last 64 bytes cuts into the last tensor's data.
+    let data_start = good.len() - 64;
+
+    // Header and structure.
+    gguf("empty.gguf", vec![], "Format", "empty");
+    let mut b = good.clone();
+    b[3] = b'X';
+    gguf("bad_magic.gguf", b, "Format", "magic");
+    let mut b = good.clone();
+    put_u32(&mut b, 4, 99);
+    gguf("version_99.gguf", b, "Format", "version");
+    gguf("truncated_in_header.gguf", good[..13].to_vec(), "Format", "");
+    let key_at = find(&good, b"general.architecture");
+    gguf("truncated_in_key.gguf", good[..key_at + 5].to_vec(), "Format", "");
+    let tokens_at = find(&good, b"tokenizer.ggml.tokens");
+    gguf("truncated_in_array.gguf", good[..tokens_at + 60].to_vec(), "Format", "");
+    let info = tensor_info(&good, "token_embd.weight");
+    gguf("truncated_in_tensor_info.gguf", good[..info + 6].to_vec(), "Format", "");
+    gguf("truncated_in_data.gguf", good[..data_start].to_vec(), "Format", "past the end");
+
+    // Counts and lengths far beyond the file.
+    let mut b = good.clone();
+    put_u64(&mut b, 8, u64::MAX);
+    gguf("huge_tensor_count.gguf", b, "Format", "");
+    let mut b = good.clone();
+    put_u64(&mut b, 16, u64::MAX);
+    gguf("huge_kv_count.gguf", b, "Format", "");
+    let mut b = good.clone();
+    put_u64(&mut b, key_at - 8, u64::MAX / 2);
+    gguf("huge_key_length.gguf", b, "Format", "");
+    let mut b = good.clone();
+    // tokens: key, u32 type (array), u32 element type, u64 count.
+    let count_at = tokens_at + "tokenizer.ggml.tokens".len() + 8;
+    put_u64(&mut b, count_at, 1 << 40);
+    gguf("huge_array_length.gguf", b, "Format", "");
+
+    // Tensor infos.
+    let mut b = good.clone();
+    put_u32(&mut b, info, 9);
+    gguf("too_many_dims.gguf", b, "Format", "");
+    let mut b = good.clone();
+    put_u64(&mut b, info + 4, u64::MAX / 3);
+    gguf("dims_overflow.gguf", b, "Format", "impossible");
+    let n_dims = 2;
+    let type_at = info + 4 + 8 * n_dims;
+    let mut b = good.clone();
+    put_u32(&mut b, type_at, 99);
+    gguf("unknown_dtype.gguf", b, "UnsupportedDType", "99");
+    let mut b = good.clone();
+    put_u64(&mut b, type_at + 4, 1 << 40);
+    gguf("offset_past_end.gguf", b, "Format", "past the end");
+    let q_info = tensor_info(&good, "blk.0.attn_q.weight");
+    let q_off_at = q_info + 4 + 16 + 4;
+    let first_off = u64::from_le_bytes(good[type_at + 4..type_at + 12].try_into().unwrap());
+    let mut b = good.clone();
+    put_u64(&mut b, q_off_at, first_off);
+    gguf("overlapping_tensors.gguf", b, "Format", "overlap");
+
+    // Well-formed files whose content is wrong for the model.
+    let f32_bytes = |v: &[f32]| bytemuck::cast_slice(v).to_vec();
+    gguf(
+        "shape_mismatch.gguf",
+        rebuild(&base, |n, dt, s, d| if n == "blk.0.attn_q.weight" { Some((dt, vec![8, 32], d)) } else { Some((dt, s, d)) }, same),
+        "Tensor",
+        "blk.0.attn_q.weight",
+    );
+    gguf(
+        "missing_tensor.gguf",
+        rebuild(&base, |n, dt, s, d| (n != "blk.0.ffn_down.weight").then_some((dt, s, d)), same),
+        "Tensor",
+        "blk.0.ffn_down.weight",
+    );
+    gguf(
+        "nan_in_norm.gguf",
+        rebuild(&base, |n, dt, s, d| {
+            if n == "blk.0.attn_norm.weight" {
+                let mut v = vec![1.0f32; s[0]];
+                v[3] = f32::NAN;
+                Some((dt, s, f32_bytes(&v)))
+            } else {
+                Some((dt, s, d))
+            }
+        }, same),
+        "Tensor",
+        "non-finite",
+    );
+    gguf(
+        "inf_in_weights.gguf",
+        rebuild(&base, |n, dt, s, mut d| {
+            if n == "blk.0.attn_q.weight" {
+                d[40..44].copy_from_slice(&f32::INFINITY.to_le_bytes());
+            }
+            Some((dt, s, d))
+        }, same),
+        "Tensor",
+        "NaN or infinite",
+    );
+    gguf(
+        "nan_block_scale.gguf",
+        rebuild(&base, |n, dt, s, mut d| {
+            if n == "blk.0.ffn_down.weight" {
+                // A Q8_0 block starts with its f16 scale: 0x7e00 is a NaN.
+                d[34..36].copy_from_slice(&0x7e00u16.to_le_bytes());
+            }
+            Some((dt, s, d))
+        }, same),
+        "Tensor",
+        "NaN or infinite",
+    );
+    gguf(
+        "quantized_norm.gguf",
+        rebuild(&base, |n, dt, s, d| {
+            if n == "blk.0.ffn_norm.weight" {
+                // 16 values as half a Q8_0 block would not even be whole blocks: give the
+                // vector its own 32-value Q8_0 block and the matching length.
+                let _ = (dt, s, d);
+                Some((ingot::DType::Q8_0, vec![32], vec![0; 34]))
+            } else {
+                Some((dt, s, d))
+            }
+        }, same),
+        "Tensor",
+        "blk.0.ffn_norm.weight",
+    );
+    gguf(
+        "no_architecture.gguf",
+        rebuild(&base, keep, |k, v| (k != "general.architecture").then(|| v.clone())),
+        "Metadata",
+        "general.architecture",
+    );
+    gguf(
+        "unknown_architecture.gguf",
+        rebuild(&base, keep, |k, v| Some(if k == "general.architecture" { Value::String("mamba".into()) } else { v.clone() })),
+        "UnsupportedArchitecture",
+        "mamba",
+    );
+    gguf(
+        "block_count_is_a_string.gguf",
+        rebuild(&base, keep, |k, v| Some(if k == "llama.block_count" { Value::String("1".into()) } else { v.clone() })),
+        "Metadata",
+        "llama.block_count",
+    );
+    gguf(
+        "zero_heads.gguf",
+        rebuild(&base, keep, |k, v| Some(if k == "llama.attention.head_count" { Value::U32(0) } else { v.clone() })),
+        "Metadata",
+        "llama.attention.head_count",
+    );
+    gguf(
+        "tokens_are_numbers.gguf",
+        rebuild(&base, keep, |k, v| Some(if k == "tokenizer.ggml.tokens" {
+            Value::Array(v.as_array().unwrap().iter().enumerate().map(|(i, _)| Value::U32(i as u32)).collect())
+        } else {
+            v.clone()
+        })),
+        "Metadata",
+        "tokenizer.ggml.tokens",
+    );
+    gguf(
+        "merge_of_unknown_tokens.gguf",
+        rebuild(&base, keep, |k, v| Some(if k == "tokenizer.ggml.merges" {
+            Value::Array(vec![Value::String("qq zz".into())])
+        } else {
+            v.clone()
+        })),
+        "Tokenizer",
+        "qq zz",
+    );
+    gguf(
+        "eos_out_of_range.gguf",
+        rebuild(&base, keep, |k, v| Some(if k == "tokenizer.ggml.eos_token_id" { Value::U32(1 << 20) } else { v.clone() })),
+        "Tokenizer",
+        "eos",
+    );
+    gguf(
+        "vocab_disagrees_with_embeddings.gguf",
+        rebuild(&base, keep, |k, v| Some(if k == "tokenizer.ggml.tokens" {
+            let mut t = v.as_array().unwrap().to_vec();
+            t.push(Value::String("extra".into()));
+            Value::Array(t)
+        } else if k == "tokenizer.ggml.token_type" {
+            let mut t = v.as_array().unwrap().to_vec();
+            t.push(Value::I32(1));
+            Value::Array(t)
+        } else {
+            v.clone()
+        })),
+        "Tensor",
+        "token_embd.weight",
+    );
+
+    // Hugging Face folders.
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(seeds.join("config.json")).unwrap()).unwrap();
+    let st = fs::read(seeds.join("model.safetensors")).unwrap();
+    let tok = fs::read_to_string(seeds.join("tokenizer.json")).unwrap();
+    let mut hf = |name: &str, config: &serde_json::Value, st: &[u8], tok: &str, kind: &'static str, contains: &'static str| {
+        let d: PathBuf = out.join("hf").join(name);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("config.json"), serde_json::to_string_pretty(config).unwrap()).unwrap();
+        if !st.is_empty() {
+            fs::write(d.join("model.safetensors"), st).unwrap();
+        }
+        fs::write(d.join("tokenizer.json"), tok).unwrap();
+        cases.push(Case { path: format!("hf/{name}"), kind, contains });
+    };
+    let header_len = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&st[8..8 + header_len]).unwrap().to_string();
+    let with_header = |h: &str| {
+        let mut h = h.to_string();
+        while (h.len() + 8) % 8 != 0 {
+            h.push(' ');
+        }
+        let mut b = (h.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(h.as_bytes());
+        b.extend_from_slice(&st[8 + header_len..]);
+        b
+    };
+    let mut b = st.clone();
+    put_u64(&mut b, 0, u64::MAX);
+    hf("huge_header_length", &config, &b, &tok, "Format", "model.safetensors");
+    hf("header_not_json", &config, &with_header(&"x".repeat(header_len)), &tok, "Format", "model.safetensors");
+    hf("truncated_data", &config, &st[..st.len() - 100], &tok, "Format", "model.safetensors");
+    let norm = "\"model.norm.weight\":{\"dtype\":\"F32\"";
+    hf(
+        "int_tensor",
+        &config,
+        &with_header(&header.replace(norm, "\"model.norm.weight\":{\"dtype\":\"I32\"")),
+        &tok,
+        "Tensor",
+        "I32",
+    );
+    let mut c = config.clone();
+    c["hidden_size"] = json!(32);
+    hf("config_disagrees_with_shapes", &c, &st, &tok, "Tensor", "q_proj.weight");
+    let mut c = config.clone();
+    c.as_object_mut().unwrap().remove("num_hidden_layers");
+    hf("config_missing_layers", &c, &st, &tok, "Metadata", "num_hidden_layers");
+    let mut c = config.clone();
+    c["model_type"] = json!("bert");
+    hf("unknown_model_type", &c, &st, &tok, "UnsupportedArchitecture", "bert");
+    let mut c = config.clone();
+    c["hidden_act"] = json!("relu");
+    hf("unknown_activation", &c, &st, &tok, "Metadata", "relu");
+    hf("no_weights", &config, &[], &tok, "InvalidArgument", "model.safetensors");
+    let mut c = config.clone();
+    c["vocab_size"] = json!(8);
+    hf("vocab_smaller_than_tokenizer", &c, &st, &tok, "Tokenizer", "vocabulary of 8");
+
+    // tokenizer.json files.
+    let tok_json: serde_json::Value = serde_json::from_str(&tok).unwrap();
+    let mut tk = |name: &str, v: &serde_json::Value, kind: &'static str, contains: &'static str| {
+        fs::write(out.join("tokenizer").join(name), serde_json::to_string(v).unwrap()).unwrap();
+        cases.push(Case { path: format!("tokenizer/{name}"), kind, contains });
+    };
+    let mut t = tok_json.clone();
+    t["model"]["merges"].as_array_mut().unwrap().push(json!(["qq", "zz"]));
+    tk("merge_of_missing_tokens.json", &t, "Tokenizer", "qq");
+    let mut t = tok_json.clone();
+    t["model"]["vocab"]["a"] = json!(1 << 30);
+    tk("id_out_of_range.json", &t, "Tokenizer", "outside");
+    let mut t = tok_json.clone();
+    t["added_tokens"][0]["id"] = json!(99999);
+    tk("added_token_out_of_range.json", &t, "Tokenizer", "no token has id");
+    let mut t = tok_json.clone();
+    t["model"]["type"] = json!("WordPiece");
+    tk("wordpiece.json", &t, "Tokenizer", "WordPiece");
+    let mut t = tok_json.clone();
+    t["pre_tokenizer"] = json!({"type": "Whitespace"});
+    tk("unknown_pre_tokenizer.json", &t, "Tokenizer", "Whitespace");
+    tk("not_an_object.json", &json!([1, 2, 3]), "Tokenizer", "");
+    fs::write(out.join("tokenizer/truncated.json"), &tok[..tok.len() / 2]).unwrap();
+    cases.push(Case { path: "tokenizer/truncated.json".into(), kind: "Tokenizer", contains: "" });
+
+    let expected: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|c| json!({"path": c.path, "kind": c.kind, "contains": c.contains}))
+        .collect();
+    fs::write(out.join("expected.json"), serde_json::to_string_pretty(&expected).unwrap() + "\n").unwrap();
+    println!("{} hostile inputs written to {}", cases.len(), out.display());
+}
