@@ -97,6 +97,13 @@ struct Args {
     /// Do not stop at end-of-sequence tokens (for benchmarking).
     #[arg(long)]
     ignore_eos: bool,
+    /// When the context window is full, drop the older half of the text (after the
+    /// first --keep tokens) and go on, instead of stopping.
+    #[arg(long)]
+    context_shift: bool,
+    /// Tokens at the start of the prompt a --context-shift never drops.
+    #[arg(long, default_value_t = 0)]
+    keep: usize,
 }
 
 /// `ID+BIAS`, `ID-BIAS` or `ID=BIAS`, BIAS a number or `inf`.
@@ -256,6 +263,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ignore_eos: args.ignore_eos,
         stop_tokens: Vec::new(),
         stop_strings: args.stop.clone(),
+        context_shift: args.context_shift,
+        keep: args.keep,
     };
     if args.chat || args.interactive {
         // A turn ends at the model's end-of-turn token, whatever the file's EOS is.

@@ -23,6 +23,13 @@ pub struct GenerateOptions {
     pub stop_tokens: Vec<u32>,
     /// Texts that end generation when they appear in the output (not yielded).
     pub stop_strings: Vec<String>,
+    /// When the context window fills up, drop the older half of the tokens after the
+    /// first `keep` and go on (llama.cpp's `--context-shift`) instead of stopping. The
+    /// kept tokens are run again from an empty cache, since their keys carry their old
+    /// positions.
+    pub context_shift: bool,
+    /// Tokens at the start (the system prompt, say) a context shift never drops.
+    pub keep: usize,
 }
 
 impl Default for GenerateOptions {
@@ -32,6 +39,8 @@ impl Default for GenerateOptions {
             ignore_eos: false,
             stop_tokens: Vec::new(),
             stop_strings: Vec::new(),
+            context_shift: false,
+            keep: 0,
         }
     }
 }
@@ -60,6 +69,8 @@ pub struct GenerationStats {
     pub decode_steps: usize,
     pub decode_time: Duration,
     pub stop: Option<StopReason>,
+    /// Context shifts done (`GenerateOptions::context_shift`).
+    pub shifts: usize,
 }
 
 impl GenerationStats {
@@ -170,11 +181,25 @@ impl Generation<'_, '_> {
         } else {
             self.decoder.push(tokenizer, tok)?
         };
-        if self.session.pos() < self.session.context_len() {
+        let cached = self.session.pos();
+        let keep = self.opts.keep.min(cached);
+        if cached < self.session.context_len() {
             let t = Instant::now();
             self.logits = Some(self.session.forward(&[tok])?);
             self.stats.decode_time += t.elapsed();
             self.stats.decode_steps += 1;
+        } else if self.opts.context_shift && cached - keep >= 2 {
+            // Drop the older half after the kept start, then run what remains and the new
+            // token from an empty cache.
+            let mut tokens = self.session.tokens().to_vec();
+            tokens.drain(keep..keep + (cached - keep) / 2);
+            tokens.push(tok);
+            let t = Instant::now();
+            self.session.reset();
+            self.logits = Some(self.session.forward(&tokens)?);
+            self.stats.decode_time += t.elapsed();
+            self.stats.decode_steps += 1;
+            self.stats.shifts += 1;
         } else {
             self.stats.stop = Some(StopReason::ContextFull);
         }

@@ -332,6 +332,27 @@ fn tiny_llama_loads_and_generates() {
         assert_eq!(gen.stats().stop, Some(ingot::StopReason::ContextFull));
         assert_eq!(gen.tokens().len(), 17);
         assert!(!text.is_empty());
+        drop(gen);
+
+        // With a context shift, generation goes on past the full window: the older half
+        // after the first 4 tokens is dropped each time the cache fills.
+        let mut s = native.session(32).unwrap();
+        let opts = GenerateOptions {
+            max_tokens: 100,
+            ignore_eos: true,
+            context_shift: true,
+            keep: 4,
+            ..Default::default()
+        };
+        let mut gen = s.generate(&prompt, &mut sampler, opts);
+        let text: String = gen.by_ref().map(|p| p.unwrap()).collect();
+        assert_eq!(gen.stats().stop, Some(ingot::StopReason::MaxTokens));
+        assert_eq!(gen.tokens().len(), 100);
+        assert!(gen.stats().shifts >= 5, "{} shifts", gen.stats().shifts);
+        assert!(!text.is_empty());
+        drop(gen);
+        assert_eq!(s.tokens()[..4], prompt[..4]);
+        assert!(s.pos() <= 32);
     }
 }
 
