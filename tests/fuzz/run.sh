@@ -30,5 +30,5 @@ for t in "${targets[@]}"; do
   "tests/fuzz/target/x86_64-unknown-linux-gnu/release/$t" "$limit" -rss_limit_mb=4096 \
     -artifact_prefix="tests/fuzz/artifacts/$t/" -print_final_stats=1 \
     "tests/fuzz/corpus/$t" "tests/fuzz/seeds/$t" 2>&1 \
-    | grep -E "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|panicked|stat::number_of_executed_units|stat::peak_rss_mb|Test unit written" >&2
+    | grep --line-buffered -E "^#[0-9]+[[:space:]]+(INITED|DONE)|ERROR|SUMMARY|panicked|stat::number_of_executed_units|stat::peak_rss_mb|Test unit written" >&2
 done
