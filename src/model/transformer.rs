@@ -61,7 +61,7 @@ impl KvCache {
 }
 
 /// Total physical memory in bytes, where the OS tells (Linux `/proc/meminfo`).
-fn physical_memory() -> Option<u64> {
+pub(crate) fn physical_memory() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kb: u64 = info
         .lines()

@@ -63,10 +63,11 @@ impl Linear {
                 "contains NaN or infinite values",
             ));
         }
-        // Native mode keeps every format the matmul kernels take (WeightView's list).
-        let keep = mode == ComputeMode::Native
-            && WeightView::from_bytes(tensor.dtype(), tensor.bytes()).is_some();
-        let tensor = if keep { tensor } else { tensor.to_f32_tensor() };
+        let tensor = if Linear::stays_in_place(&tensor, mode) {
+            tensor
+        } else {
+            tensor.to_f32_tensor()
+        };
         // Check once that the bytes cast to the block type; `matmul` relies on it.
         if WeightView::from_bytes(tensor.dtype(), tensor.bytes()).is_none() {
             return Err(Error::tensor(
@@ -79,6 +80,13 @@ impl Linear {
 
     pub fn dtype(&self) -> DType {
         self.tensor.dtype()
+    }
+
+    /// Whether `Linear::new` keeps `tensor` as it is (native mode keeps every format the
+    /// matmul kernels take, `WeightView`'s list) rather than copying it to f32.
+    pub fn stays_in_place(tensor: &Tensor, mode: ComputeMode) -> bool {
+        mode == ComputeMode::Native
+            && WeightView::from_bytes(tensor.dtype(), tensor.bytes()).is_some()
     }
 
     fn view(&self) -> WeightView<'_> {
@@ -126,6 +134,8 @@ impl Linear {
         crate::kernels::quant::dequantize(self.tensor.dtype(), bytes, out);
     }
 }
+
+const GIB: f64 = (1u64 << 30) as f64;
 
 /// What a tensor does in the model. Sources map roles to their own names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +251,9 @@ struct Loader<'a> {
     name: NameFn<'a>,
     mode: ComputeMode,
     norm_offset: f32,
+    /// Bytes of f32 copies made so far (weights converted at load), against `budget`.
+    copied: std::cell::Cell<u64>,
+    budget: Option<u64>,
 }
 
 impl Loader<'_> {
@@ -280,7 +293,23 @@ impl Loader<'_> {
 
     fn linear(&self, role: Role, l: usize, rows: usize, cols: usize) -> Result<Linear> {
         let name = format!("{}.weight", (self.name)(role, l));
-        Linear::new(self.src.tensor(&name)?, rows, cols, self.mode)
+        let t = self.src.tensor(&name)?;
+        // Weights that will be copied to f32 (f32 mode, or a format without kernels):
+        // refuse, with the figure, a model whose copies would not fit in this machine's
+        // memory, before allocating, rather than let the allocator abort later.
+        if !Linear::stays_in_place(&t, self.mode) {
+            let total = self.copied.get() + 4 * t.numel() as u64;
+            self.copied.set(total);
+            if let Some(budget) = self.budget.filter(|&b| total > b) {
+                return Err(Error::InvalidArgument(format!(
+                    "loading these weights as f32 needs more than {:.1} GiB, more than this \
+                     machine's {:.1} GiB (use the native mode, or a smaller model)",
+                    total as f64 / GIB,
+                    budget as f64 / GIB
+                )));
+            }
+        }
+        Linear::new(t, rows, cols, self.mode)
     }
 
     fn bias(&self, role: Role, l: usize, len: usize) -> Result<Vec<f32>> {
@@ -356,6 +385,8 @@ impl Weights {
             name,
             mode,
             norm_offset: c.norm_weight_offset,
+            copied: std::cell::Cell::new(0),
+            budget: crate::model::transformer::physical_memory(),
         };
         let (dim, hidden, nk) = (c.dim, c.hidden_dim, c.norm);
         let mut layers = Vec::with_capacity(c.n_layers);
@@ -417,5 +448,43 @@ impl Weights {
     /// The LM head: `output.weight`, or the token embedding when they are tied.
     pub fn lm_head(&self) -> &Linear {
         self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::bytes::FileBytes;
+    use crate::io::GgufBuilder;
+
+    #[test]
+    fn copies_beyond_the_memory_budget_are_refused_before_allocating() {
+        let bytes = GgufBuilder::new()
+            .tensor_f32("a.weight", &[64, 64], &vec![0.5; 64 * 64])
+            .tensor("b.weight", DType::F16, &[64, 64], vec![0; 2 * 64 * 64])
+            .build();
+        let g = Gguf::parse(std::sync::Arc::new(FileBytes::from_vec(bytes))).unwrap();
+        let name = |r: Role, _| if r == Role::Q { "a".to_string() } else { "b".to_string() };
+        let loader = |mode, budget| Loader {
+            src: &g,
+            name: &name,
+            mode,
+            norm_offset: 0.0,
+            copied: std::cell::Cell::new(0),
+            budget,
+        };
+        // Native mode keeps f32 in place and copies only the F16 matrix (16 KiB).
+        let ld = loader(ComputeMode::Native, Some(20_000));
+        assert!(ld.linear(Role::Q, 0, 64, 64).unwrap().tensor.is_view());
+        assert!(ld.linear(Role::K, 0, 64, 64).is_ok());
+        assert_eq!(ld.copied.get(), 16_384);
+        // f32 mode copies both: 32 KiB, over a 20 KB budget.
+        let ld = loader(ComputeMode::F32, Some(20_000));
+        assert!(ld.linear(Role::Q, 0, 64, 64).is_ok());
+        let Err(e) = ld.linear(Role::K, 0, 64, 64) else {
+            panic!("a copy over the budget was made");
+        };
+        let e = e.to_string();
+        assert!(e.contains("more than this machine's"), "{e}");
     }
 }
