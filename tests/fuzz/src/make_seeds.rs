@@ -198,6 +198,48 @@ fn main() {
         }
         fs::write(seeds.join(format!("gguf/llama_{dtype:?}.gguf").to_lowercase()), b.build()).unwrap();
     }
+    // The llama model with a SentencePiece vocabulary of the same size (Gemma's layout:
+    // pieces and scores, no merges, <0xNN> byte pieces, user-defined runs of spaces).
+    let sp_tokens: Vec<String> = {
+        let mut t: Vec<String> = ["<unk>", "<s>", "</s>", "<0x0A>", "<0x20>", "<0xC3>", "<0xA9>", "  ", "\u{2581}"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for c in "abcdefghijklmnopqrstuvwxyz".chars() {
+            t.push(c.to_string());
+        }
+        for p in ["\u{2581}t", "he", "\u{2581}the", "in", "\u{2581}a", "an", "er", "on", "re", "at", "en", "or", "es", "is", "\u{2581}i", "ou"] {
+            t.push(p.to_string());
+        }
+        t.truncate(vocab);
+        t
+    };
+    let sp_types: Vec<Value> = (0..vocab)
+        .map(|i| Value::I32(match i { 0 => 2, 1 | 2 => 3, 3..=6 => 6, 7 => 4, _ => 1 }))
+        .collect();
+    let sp_scores: Vec<Value> = (0..vocab).map(|i| Value::F32(-(i as f32))).collect();
+    let llama = fs::read(seeds.join("gguf/llama_f32.gguf")).unwrap();
+    let g = ingot::io::Gguf::parse(std::sync::Arc::new(ingot::io::bytes::FileBytes::from_vec(llama))).unwrap();
+    let mut b = GgufBuilder::new();
+    for k in g.keys() {
+        let v = match k.as_str() {
+            "tokenizer.ggml.model" => Value::String("llama".into()),
+            "tokenizer.ggml.tokens" => Value::Array(sp_tokens.iter().cloned().map(Value::String).collect()),
+            "tokenizer.ggml.token_type" => Value::Array(sp_types.clone()),
+            "tokenizer.ggml.merges" | "tokenizer.ggml.pre" => continue,
+            _ => g.get(k).unwrap().clone(),
+        };
+        b = b.kv(k, v);
+    }
+    b = b
+        .kv("tokenizer.ggml.scores", Value::Array(sp_scores))
+        .kv("tokenizer.ggml.add_bos_token", Value::Bool(true))
+        .kv("tokenizer.ggml.add_space_prefix", Value::Bool(false));
+    for t in g.tensor_infos() {
+        b = b.tensor(&t.name, t.dtype, &t.shape, g.tensor(&t.name).unwrap().bytes().to_vec());
+    }
+    fs::write(seeds.join("gguf/llama_sentencepiece.gguf"), b.build()).unwrap();
+
     let mut b = base("gpt2")
         .tensor_f32("token_embd.weight", &[vocab, DIM], &values(vocab * DIM, 1))
         .tensor_f32("position_embd.weight", &[64, DIM], &values(64 * DIM, 2))
