@@ -464,7 +464,13 @@ mod tests {
             .tensor("b.weight", DType::F16, &[64, 64], vec![0; 2 * 64 * 64])
             .build();
         let g = Gguf::parse(std::sync::Arc::new(FileBytes::from_vec(bytes))).unwrap();
-        let name = |r: Role, _| if r == Role::Q { "a".to_string() } else { "b".to_string() };
+        let name = |r: Role, _| {
+            if r == Role::Q {
+                "a".to_string()
+            } else {
+                "b".to_string()
+            }
+        };
         let loader = |mode, budget| Loader {
             src: &g,
             name: &name,
