@@ -293,7 +293,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     writeln!(out)?;
     let s = gen.stats();
     if s.stop == Some(StopReason::ContextFull) {
-        eprintln!("note: stopped because the context window of {ctx} tokens is full (raise --ctx)");
+        eprintln!("note: stopped because the context window of {ctx} tokens is full (raise --ctx, or add --context-shift)");
+    }
+    if s.shifts > 0 {
+        eprintln!("note: the context window of {ctx} tokens filled up; {} context shifts dropped older text", s.shifts);
     }
     eprintln!("load: {load_s:.2} s | {}", speeds(s));
     Ok(())
