@@ -217,3 +217,19 @@ fn qwen2_layout_nfc_and_split_match_hf() {
         assert_eq!(tok.encode(text, false), ids(&c["ids"]), "{text:?}");
     }
 }
+
+/// Found by the `tokenize` fuzz target: SmolLM2's vocabulary has no token for some bytes
+/// (0x04, 0xF1, ...). HF `tokenizers` drops them, and so must ingot, which can leave the
+/// rest of a character undecodable (ids and texts from HF `tokenizers` 0.23).
+#[test]
+fn bytes_without_a_token_are_dropped_as_hf_drops_them() {
+    let tok = Tokenizer::from_json_file(format!("{}/smollm2_tokenizer.json", dir())).unwrap();
+    assert_eq!(tok.encode("a\u{4}b", false), [81, 82]);
+    assert_eq!(tok.decode(&[81, 82]).unwrap(), "ab");
+    let ids = tok.encode("\0<s\u{70c30}er|>", false);
+    assert_eq!(ids, [190, 44, 99, 125, 125, 125, 259, 108, 46]);
+    assert_eq!(
+        tok.decode(&ids).unwrap(),
+        "\0<s\u{fffd}\u{fffd}\u{fffd}er|>"
+    );
+}
