@@ -152,8 +152,9 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
+
+import refenv
 
 PINS = ["torch==2.15.0", "transformers==5.23.0", "tokenizers==0.23.3", "gguf==0.19.0",
         "accelerate==1.15.0", "numpy==2.4.6", "sentencepiece==0.2.3", "protobuf==7.36.2"]
@@ -192,38 +193,6 @@ TOKENIZE = [
     " " * 31 + "x", " " * 32 + "hi", " " * 40 + "x", "\n" * 35, "\t" * 33 + "end", " \n \n  \n",
     "https://example.com/path?q=1&r=two#frag", "email: someone@example.org, tel. +33 1 23 45 67 89",
 ]
-
-
-def bootstrap():
-    """Fetch the model if needed, then make sure we run inside the reference interpreter."""
-    model = os.path.join(MODEL_DIR, MODEL_FILE)
-    if not os.path.exists(model):
-        subprocess.run(["bash", os.path.join(MODEL_DIR, "fetch.sh"), "gemma3"], check=True)
-    if os.environ.get("INGOT_REF_CHILD") == "1":
-        return
-    python = os.environ.get("INGOT_REF_PYTHON")
-    if not python:
-        venv = os.path.join(HERE, ".venv")
-        python = os.path.join(venv, "bin", "python")
-        stamp = os.path.join(venv, "pins.txt")
-        have = set(open(stamp).read().split()) if os.path.exists(stamp) else set()
-        if not set(PINS) <= have:
-            if not os.path.exists(python):
-                subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-            subprocess.run([python, "-m", "pip", "install", "--upgrade", "pip"], check=True)
-            subprocess.run([python, "-m", "pip", "install", *PINS], check=True)
-            with open(stamp, "w") as f:
-                f.write("\n".join(PINS) + "\n")
-    os.environ["INGOT_REF_CHILD"] = "1"
-    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_gguf(path):
@@ -320,7 +289,7 @@ def main():
 
     torch.set_num_threads(1)
     path = os.path.join(MODEL_DIR, MODEL_FILE)
-    digest = sha256(path)
+    digest = refenv.sha256(path)
     assert digest == MODEL_SHA256, f"{path}: sha256 {digest}, want {MODEL_SHA256}"
     print("GGUF metadata:")
     reader, tokens, scores, types = read_gguf(path)
@@ -613,5 +582,6 @@ def dump_flat(entry):
 
 
 if __name__ == "__main__":
-    bootstrap()
+    refenv.fetch_model(MODEL_DIR, MODEL_FILE, "gemma3")
+    refenv.reexec(PINS, __file__)
     main()

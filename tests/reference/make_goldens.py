@@ -41,11 +41,10 @@ use a tokenizer built here with the `tokenizers` library from the GGUF vocab and
 that exact pipeline (BPE, ByteLevel decoder, the 17 control tokens as special added tokens).
 The script prints the strings where the two disagree.
 """
-import hashlib
 import json
 import os
-import subprocess
-import sys
+
+import refenv
 
 PINS = ["torch==2.15.0", "transformers==5.23.0", "tokenizers==0.23.3", "gguf==0.19.0",
         "accelerate==1.15.0", "numpy==2.4.6"]
@@ -77,38 +76,6 @@ TOKENIZE = [
     "text<|endoftext|>more<repo_name>x<file_sep>", "<|im_start|>", "<|im_start",
     "https://example.com/path?q=1&r=two#frag", "email: someone@example.org, tel. +33 1 23 45 67 89",
 ]
-
-
-def bootstrap():
-    """Fetch the model if needed, then make sure we run inside the reference interpreter."""
-    model = os.path.join(MODEL_DIR, MODEL_FILE)
-    if not os.path.exists(model):
-        subprocess.run(["bash", os.path.join(MODEL_DIR, "fetch.sh")], check=True)
-    if os.environ.get("INGOT_REF_CHILD") == "1":
-        return
-    python = os.environ.get("INGOT_REF_PYTHON")
-    if not python:
-        venv = os.path.join(HERE, ".venv")
-        python = os.path.join(venv, "bin", "python")
-        stamp = os.path.join(venv, "pins.txt")
-        want = "\n".join(PINS) + "\n"
-        if not (os.path.exists(stamp) and open(stamp).read() == want):
-            if not os.path.exists(python):
-                subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-            subprocess.run([python, "-m", "pip", "install", "--upgrade", "pip"], check=True)
-            subprocess.run([python, "-m", "pip", "install", *PINS], check=True)
-            with open(stamp, "w") as f:
-                f.write(want)
-    os.environ["INGOT_REF_CHILD"] = "1"
-    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_gguf(path):
@@ -158,7 +125,7 @@ def main():
 
     torch.set_num_threads(1)
     path = os.path.join(MODEL_DIR, MODEL_FILE)
-    digest = sha256(path)
+    digest = refenv.sha256(path)
     assert digest == MODEL_SHA256, f"{path}: sha256 {digest}, want {MODEL_SHA256}"
     print("GGUF metadata:")
     tokens, merges, types, template = read_gguf(path)
@@ -279,5 +246,6 @@ def dump_flat(entry):
 
 
 if __name__ == "__main__":
-    bootstrap()
+    refenv.fetch_model(MODEL_DIR, MODEL_FILE)
+    refenv.reexec(PINS, __file__)
     main()

@@ -61,8 +61,8 @@ switched off, to show it is exercised.
 import json
 import os
 import shutil
-import subprocess
-import sys
+
+import refenv
 
 PINS = ["torch==2.15.0", "transformers==5.23.0", "tokenizers==0.23.3", "gguf==0.19.0",
         "accelerate==1.15.0", "numpy==2.4.6"]
@@ -88,27 +88,6 @@ SEQUENCES = [
     ("seq2", "The quick brown fox jumps over the lazy dog near the river bank.", 16),
 ]
 MODELS = ["llama", "llama3", "mistral", "qwen2", "gemma3", "gpt2"]
-
-
-def bootstrap():
-    """Make sure we run inside the reference interpreter (same venv as make_goldens.py)."""
-    if os.environ.get("INGOT_REF_CHILD") == "1":
-        return
-    python = os.environ.get("INGOT_REF_PYTHON")
-    if not python:
-        venv = os.path.join(HERE, ".venv")
-        python = os.path.join(venv, "bin", "python")
-        stamp = os.path.join(venv, "pins.txt")
-        want = "\n".join(PINS) + "\n"
-        if not (os.path.exists(stamp) and open(stamp).read() == want):
-            if not os.path.exists(python):
-                subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-            subprocess.run([python, "-m", "pip", "install", "--upgrade", "pip"], check=True)
-            subprocess.run([python, "-m", "pip", "install", *PINS], check=True)
-            with open(stamp, "w") as f:
-                f.write(want)
-    os.environ["INGOT_REF_CHILD"] = "1"
-    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
 
 
 def train_tokenizer():
@@ -205,7 +184,6 @@ def hf_tokenizer(tok, name):
 
 
 def main():
-    import numpy as np
     import tokenizers
     import torch
     import transformers
@@ -370,5 +348,5 @@ def dump(obj, depth=0):
 
 
 if __name__ == "__main__":
-    bootstrap()
+    refenv.reexec(PINS, __file__)
     main()
