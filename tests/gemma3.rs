@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use common::{case, ids, logit_error};
 use ingot::io::Gguf;
 use ingot::sampling::argmax;
-use ingot::{ComputeMode, DType, LoadOptions, Model};
+use ingot::{ComputeMode, DType, Model};
 use serde_json::Value;
 
 /// f32 mode, as for SmolLM2 (tests/reference.rs): 18 layers and logits up to ~30.
@@ -28,16 +28,8 @@ fn goldens() -> &'static Value {
 }
 
 fn model(mode: ComputeMode) -> &'static Model {
-    static F32: OnceLock<Model> = OnceLock::new();
-    static NATIVE: OnceLock<Model> = OnceLock::new();
-    let cell = match mode {
-        ComputeMode::F32 => &F32,
-        ComputeMode::Native => &NATIVE,
-    };
-    cell.get_or_init(|| {
-        let path = ingot::fetch::gemma3_model().expect("fetch Gemma 3");
-        Model::load(path, LoadOptions { mode }).expect("load Gemma 3")
-    })
+    static CELLS: [OnceLock<Model>; 2] = [OnceLock::new(), OnceLock::new()];
+    common::cached_model(&CELLS, mode, ingot::fetch::gemma3_model)
 }
 
 #[test]

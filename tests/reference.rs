@@ -11,7 +11,7 @@ mod common;
 
 use common::{ids, logit_error};
 use ingot::sampling::argmax;
-use ingot::{ComputeMode, LoadOptions, Model};
+use ingot::{ComputeMode, Model};
 use serde_json::Value;
 
 /// Logit tolerance in f32 mode. Both sides compute in f32 from identical f32 weights, but
@@ -34,16 +34,8 @@ fn last_logits(mode: ComputeMode, c: &Value) -> Vec<f32> {
 }
 
 fn model(mode: ComputeMode) -> &'static Model {
-    static F32: OnceLock<Model> = OnceLock::new();
-    static NATIVE: OnceLock<Model> = OnceLock::new();
-    let cell = match mode {
-        ComputeMode::F32 => &F32,
-        ComputeMode::Native => &NATIVE,
-    };
-    cell.get_or_init(|| {
-        let path = ingot::fetch::default_model().expect("default model");
-        Model::load(path, LoadOptions { mode }).expect("load model")
-    })
+    static CELLS: [OnceLock<Model>; 2] = [OnceLock::new(), OnceLock::new()];
+    common::cached_model(&CELLS, mode, ingot::fetch::default_model)
 }
 
 fn case(section: &str, name: &str) -> &'static Value {

@@ -21,7 +21,7 @@
 
 use super::cpu::Isa;
 use super::kquant::{q5_values, scale_min, BlockQ4K, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K};
-use super::qdot::{QuantActs, MAX_ROWS};
+use super::qdot::QuantActs;
 use super::quant::{QuantBlock, QK};
 
 /// A block format made of 32-value chunks with small-integer weights.
@@ -56,16 +56,11 @@ pub fn dot_rows<B: ChunkDot, const R: usize>(
     row0: usize,
     out: &mut [f32; R],
 ) {
-    assert!((1..=MAX_ROWS).contains(&R));
     assert!(
-        w.len().checked_mul(B::CHUNKS) == Some(a.nb) && row0 + R <= a.rows,
-        "kdot::dot_rows: shapes disagree"
+        w.len().checked_mul(B::CHUNKS) == Some(a.nb),
+        "kdot::dot_rows: weight row and activations differ in length"
     );
-    let blocks = a.rows * a.nb;
-    assert!(
-        a.qs.len() >= blocks && a.d.len() >= blocks && a.ds.len() >= blocks,
-        "kdot::dot_rows: QuantActs arrays shorter than rows × nb"
-    );
+    a.check_rows::<R>(row0);
     match isa.checked() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` is only selected when the CPU reports AVX-512 F/BW/VL,

@@ -43,6 +43,20 @@ pub struct QuantActs {
 }
 
 impl QuantActs {
+    /// Panics unless rows `row0 .. row0 + R` exist (`R` at most `MAX_ROWS`) and the arrays
+    /// hold `rows × nb` blocks: the SIMD kernels' unchecked reads rely on both.
+    pub fn check_rows<const R: usize>(&self, row0: usize) {
+        assert!(
+            (1..=MAX_ROWS).contains(&R) && row0 + R <= self.rows,
+            "dot_rows: rows out of range"
+        );
+        let blocks = self.rows * self.nb;
+        assert!(
+            self.qs.len() >= blocks && self.d.len() >= blocks && self.ds.len() >= blocks,
+            "dot_rows: QuantActs arrays shorter than rows × nb"
+        );
+    }
+
     /// Quantizes `x` (`rows × k`, `k` a multiple of 32), reusing this value's buffers.
     pub fn quantize(&mut self, x: &[f32], rows: usize, k: usize) {
         assert!(
@@ -144,16 +158,11 @@ pub fn dot_rows<B: DotBlock, const R: usize>(
     row0: usize,
     out: &mut [f32; R],
 ) {
-    assert!((1..=MAX_ROWS).contains(&R));
     assert!(
-        w.len() == a.nb && row0 + R <= a.rows,
-        "dot_rows: shapes disagree"
+        w.len() == a.nb,
+        "dot_rows: weight row and activations differ in length"
     );
-    let blocks = a.rows * a.nb;
-    assert!(
-        a.qs.len() >= blocks && a.d.len() >= blocks && a.ds.len() >= blocks,
-        "dot_rows: QuantActs arrays shorter than rows × nb"
-    );
+    a.check_rows::<R>(row0);
     match isa.checked() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` is only selected when the CPU reports AVX-512 F/BW/VL,

@@ -4,8 +4,28 @@
 
 use ingot::model::perplexity::{log_sum_exp, perplexity};
 use ingot::sampling::argmax;
-use ingot::Model;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ingot::{ComputeMode, LoadOptions, Model};
 use serde_json::Value;
+
+/// One loaded model per compute mode, shared by a test binary's tests: `cells` holds the
+/// f32 and the native one, `path` fetches the file on first use.
+pub fn cached_model(
+    cells: &'static [OnceLock<Model>; 2],
+    mode: ComputeMode,
+    path: fn() -> ingot::Result<PathBuf>,
+) -> &'static Model {
+    let cell = match mode {
+        ComputeMode::F32 => &cells[0],
+        ComputeMode::Native => &cells[1],
+    };
+    cell.get_or_init(|| {
+        let path = path().expect("fetch the model");
+        Model::load(path, LoadOptions { mode }).expect("load the model")
+    })
+}
 
 /// Reads a JSON file under `tests/reference/`.
 pub fn load_json(rel: &str) -> Value {
