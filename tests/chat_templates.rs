@@ -79,7 +79,6 @@ fn real_templates_render_like_hugging_face() {
     eprintln!(
         "{rendered} conversations rendered identically, {refused} refused as HF refuses them"
     );
-    assert_eq!(rendered + refused + failures.len(), cases.len());
     assert!(
         failures.is_empty(),
         "{} of {} cases differ:\n{}",
@@ -87,4 +86,45 @@ fn real_templates_render_like_hugging_face() {
         cases.len(),
         failures.join("\n\n")
     );
+    assert_eq!(rendered + refused, cases.len());
+}
+
+/// Templates that build huge values cheaply, recurse or loop forever: each must come back
+/// as an error quickly, without the allocation it asks for. The first is the input the
+/// chat_template fuzz target found (a lazily repeated 20M-item list concatenated into a
+/// string), the others its relatives; each took gigabytes or minutes before the limits
+/// in `src/tokenizer/chat_guard.rs`.
+#[test]
+fn hostile_templates_are_refused() {
+    use ingot::tokenizer::chat::Message;
+    let cases = [
+        "  {{- o[55~6*messages*1111000+00000666666666.] }}e1}meJ\0\0\0",
+        "{{ [1] * 100000000 }}",
+        "{{ 'a' ~ [1] * 10000000 }}",
+        "{{ ([1] * 50000000)|list|length }}",
+        "{{ ([1] * 50000000)|sort|length }}",
+        "{{ ([1] * 10000000)|join|length }}",
+        "{{ ([1] * 10000000)|string|length }}",
+        "{{ ', '.join([' '] * 90000000) }}",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(70) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|length }}",
+        "{% set ns = namespace(x=[1]) %}{% for i in range(60) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}{{ ns.x|length }}",
+        "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}",
+        "{% set ns = namespace(x='ab') %}{% for i in range(60) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x|length }}",
+        "{% macro f(x, n) %}{% if n > 0 %}{{ f([x, x], n - 1) }}{% else %}{{ x }}{% endif %}{% endmacro %}{{ f([1], 60) }}",
+        "{% macro f(x, n) %}{% if n > 0 %}{{ f([x, x], n - 1) }}{% else %}{{ x|tojson }}{% endif %}{% endmacro %}{{ f([1], 60) }}",
+        "{% macro f(x, n) %}{% if n > 0 %}{{ f([x, x], n - 1) }}{% else %}{{ x|replace('a', 'b') }}{% endif %}{% endmacro %}{{ f([1], 40) }}",
+        "{% macro f(x, n) %}{% if n > 0 %}{{ f(x + x, n - 1) }}{% else %}{{ x|length }}{% endif %}{% endmacro %}{{ f([1], 60) }}",
+        "{% with a = [1] * 3000000 %}{% with b = [a, a] %}{% with c = [b, b] %}{{ c|replace('a', 'b') }}{% endwith %}{% endwith %}{% endwith %}",
+        "{{ 'x' * 100000000 }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        "{% for i in range(100000) %}{{ 'y' * 100000 }}{% endfor %}",
+        "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+    ];
+    let msgs = [Message::new("user", "Hi"), Message::new("assistant", "Hello.")];
+    for src in cases {
+        let t = std::time::Instant::now();
+        let got = ChatTemplate::new(src).and_then(|c| c.render(&msgs, &RenderOptions::default()));
+        let err = got.expect_err(src).to_string();
+        eprintln!("{:>5.2}s {src:?}: {err}", t.elapsed().as_secs_f64());
+    }
 }

@@ -10,21 +10,26 @@
 //!   `": "` separators (minijinja's own escapes HTML characters and is compact).
 //!
 //! A template is data from a downloaded file: rendering runs on a fuel budget, so a
-//! template that loops forever is an error, not a hang.
+//! template that loops forever is an error, not a hang, and under the size limits of
+//! [`chat_guard`](super::chat_guard), so one that builds a huge value is an error, not a
+//! runaway allocation.
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Kwargs, Serde, Value};
-use minijinja::{Environment, ErrorKind};
+use minijinja::{AutoEscape, Environment, ErrorKind};
 use serde::Serialize;
 
+use super::chat_guard::{self, CappedText, Limits};
 use crate::error::{Error, Result};
 
 /// ChatML (`<|im_start|>{role}\n{content}<|im_end|>\n` per message, then
 /// `<|im_start|>assistant\n`), for models whose file has no template.
 pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
-/// Instructions a render may execute before it is stopped (minijinja fuel).
-const FUEL: u64 = 50_000_000;
+/// Instructions a render may execute before it is stopped (minijinja fuel; the bytes of
+/// strings it builds and the items it copies count too). A chat template for a long
+/// conversation with tools uses well under a million.
+const FUEL: u64 = 20_000_000;
 
 /// One message of a conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,17 +81,22 @@ impl ChatTemplate {
             .lstrip_blocks(true)
             .build()
             .map_err(template_error)?;
-        env.set_syntax(syntax);
+        env.set_syntax(syntax.clone());
         env.set_fuel(Some(FUEL));
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_filter("tojson", tojson);
+        // An escaping mode of ingot's own: it escapes nothing, but it makes `~` format
+        // its operands through ingot's formatter (see `chat_guard`).
+        env.set_auto_escape_callback(|_| AutoEscape::Custom("ingot".into()));
+        env.add_global(
+            chat_guard::SAFE_EMPTY,
+            Value::from_safe_string(String::new()),
+        );
         env.add_function(
             "raise_exception",
             |msg: String| -> std::result::Result<Value, minijinja::Error> {
                 Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
             },
         );
-        env.add_template_owned("chat", source.to_string())
+        env.add_template_owned("chat", chat_guard::rewrite(source, &syntax))
             .map_err(template_error)?;
         Ok(ChatTemplate { env })
     }
@@ -120,6 +130,7 @@ impl ChatTemplate {
         }
         let (y, m, d) = opts.date.unwrap_or_else(today_utc);
         let mut env = self.env.clone();
+        chat_guard::install(&mut env, &Limits::default());
         env.add_function(
             "strftime_now",
             move |fmt: String| -> std::result::Result<String, minijinja::Error> {
@@ -127,8 +138,19 @@ impl ChatTemplate {
             },
         );
         let tmpl = env.get_template("chat").map_err(template_error)?;
-        tmpl.render(Value::from(Serde(&ctx)))
-            .map_err(template_error)
+        let mut text = CappedText::default();
+        let rendered = tmpl
+            .render_captured_to(Value::from(Serde(&ctx)), &mut text)
+            .map(drop);
+        match rendered {
+            Err(_) if text.overflowed => Err(Error::Template(format!(
+                "rendered prompt is longer than {} MiB",
+                chat_guard::MAX_RENDER_BYTES >> 20
+            ))),
+            Err(e) => Err(template_error(e)),
+            Ok(_) => String::from_utf8(text.bytes)
+                .map_err(|_| Error::Template("rendered prompt is not UTF-8".into())),
+        }
     }
 
     /// Renders a plain conversation.
@@ -154,7 +176,7 @@ fn template_error(e: minijinja::Error) -> Error {
 }
 
 /// HF's `tojson`: `json.dumps(value, ensure_ascii=False, indent=indent)`.
-fn tojson(value: Value, kwargs: Kwargs) -> std::result::Result<Value, minijinja::Error> {
+pub(super) fn tojson(value: Value, kwargs: Kwargs) -> std::result::Result<Value, minijinja::Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
     let mut out = Vec::new();

@@ -11,6 +11,7 @@
 pub mod bpe;
 pub mod byte_level;
 pub mod chat;
+mod chat_guard;
 mod hf;
 pub mod pretokenize;
 mod spm;

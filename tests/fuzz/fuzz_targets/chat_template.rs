@@ -1,6 +1,7 @@
 //! Any text as a Jinja chat template, rendered with a short conversation: syntax errors,
-//! `raise_exception`, deep recursion and huge loops must come back as errors (minijinja's
-//! recursion limit and the fuel limit ingot sets), never a crash or a hang.
+//! `raise_exception`, deep recursion, huge loops and huge values must come back as errors
+//! (minijinja's recursion limit, the fuel and the size limits ingot sets), never a crash,
+//! a hang or a runaway allocation.
 #![no_main]
 
 use ingot::tokenizer::chat::{ChatTemplate, Message, RenderOptions};

@@ -271,6 +271,13 @@ fn main() {
         [0u8, 0, 0x3c, 0x73, 0xf1, 0xb0, 0xb0, 0xb0, 0xb0, 0x65, 0x72, 0x7c, 0x3e, 0xa2],
     )
     .unwrap();
+    // Found by the fuzzer: a lazily repeated 20M-item list concatenated into a string
+    // (gigabytes before src/tokenizer/chat_guard.rs).
+    fs::write(
+        seeds.join("chat_template/lazy_repeat_concat"),
+        "  {{- o[55~6*messages*1111000+00000666666666.] }}e1}meJ\0\0\0",
+    )
+    .unwrap();
     for e in fs::read_dir(root.join("../reference/chat_templates")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "jinja") {
