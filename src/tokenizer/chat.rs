@@ -11,7 +11,7 @@
 //!
 //! A template is data from a downloaded file: rendering runs on a fuel budget, so a
 //! template that loops forever is an error, not a hang, and under the size limits of
-//! [`chat_guard`](super::chat_guard), so one that builds a huge value is an error, not a
+//! `chat_guard.rs`, so one that builds a huge value is an error, not a
 //! runaway allocation.
 
 use minijinja::syntax::SyntaxConfig;
