@@ -120,7 +120,10 @@ fn hostile_templates_are_refused() {
         "{% for i in range(100000) %}{{ 'y' * 100000 }}{% endfor %}",
         "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
     ];
-    let msgs = [Message::new("user", "Hi"), Message::new("assistant", "Hello.")];
+    let msgs = [
+        Message::new("user", "Hi"),
+        Message::new("assistant", "Hello."),
+    ];
     for src in cases {
         let t = std::time::Instant::now();
         let got = ChatTemplate::new(src).and_then(|c| c.render(&msgs, &RenderOptions::default()));

@@ -48,11 +48,17 @@ pub(super) const BOUND_FILTER: &str = "__ingot_bound";
 enum Stmt {
     Other,
     /// `{% set targets = value %}`; `open` once the value's `(` is written.
-    Set { open: bool },
+    Set {
+        open: bool,
+    },
     /// `{% with a = x, b = y %}`.
-    With { open: bool },
+    With {
+        open: bool,
+    },
     /// `{% macro name(params) %}`; `expect_param` right after `(` or a `,` at depth 1.
-    Macro { expect_param: bool },
+    Macro {
+        expect_param: bool,
+    },
 }
 
 /// Rewrites `source` as described in the module docs, plus one more bound: each macro
@@ -265,10 +271,13 @@ pub(super) fn install(env: &mut minijinja::Environment<'static>, limits: &Limits
     let l = limits.clone();
     env.set_formatter(move |out, state, value| l.format(out, state, value));
     let l = limits.clone();
-    env.add_filter(BOUND_FILTER, move |value: Value| -> Result<Value, JinjaError> {
-        l.check(&value)?;
-        Ok(value)
-    });
+    env.add_filter(
+        BOUND_FILTER,
+        move |value: Value| -> Result<Value, JinjaError> {
+            l.check(&value)?;
+            Ok(value)
+        },
+    );
     let l = limits.clone();
     let escape = move |value: Value| -> Result<Value, JinjaError> {
         l.check(&value)?;
@@ -300,16 +309,13 @@ pub(super) fn install(env: &mut minijinja::Environment<'static>, limits: &Limits
     ];
     for (name, builtin) in builtins {
         let l = limits.clone();
-        env.add_filter(
-            name,
-            move |state: &mut State, args: Rest<ValueOrKwargs>| {
-                let args = args.into_values();
-                for arg in &args {
-                    l.check(arg)?;
-                }
-                builtin.call(state, &args)
-            },
-        );
+        env.add_filter(name, move |state: &mut State, args: Rest<ValueOrKwargs>| {
+            let args = args.into_values();
+            for arg in &args {
+                l.check(arg)?;
+            }
+            builtin.call(state, &args)
+        });
     }
     let l = limits.clone();
     env.set_unknown_method_callback(move |state, value, method, args| {
@@ -336,7 +342,10 @@ mod tests {
     #[test]
     fn rewrite_bounds_concat_set_with_and_macro_params() {
         let cases = [
-            ("{{ a ~ b ~ '~' }}~", "{{ a ~ __ingot_safe ~ b ~ __ingot_safe ~ '~' }}~"),
+            (
+                "{{ a ~ b ~ '~' }}~",
+                "{{ a ~ __ingot_safe ~ b ~ __ingot_safe ~ '~' }}~",
+            ),
             (
                 "{%- set a, b = f(x=1), [2] -%}",
                 "{%- set a, b =( f(x=1), [2] )|__ingot_bound-%}",
@@ -351,7 +360,10 @@ mod tests {
                 "{% macro m(x, y=[1, z]) -%}{% set x = (x)|__ingot_bound -%}\
                  {% set y = (y)|__ingot_bound -%}\n{{ x }}",
             ),
-            ("{% raw %}{{ a ~ b }}{% endraw %}", "{% raw %}{{ a ~ b }}{% endraw %}"),
+            (
+                "{% raw %}{{ a ~ b }}{% endraw %}",
+                "{% raw %}{{ a ~ b }}{% endraw %}",
+            ),
             ("{{ 'unterminated }}", "{{ 'unterminated }}"),
         ];
         for (src, want) in cases {
