@@ -31,6 +31,17 @@ pub fn gemma3_model() -> Result<PathBuf> {
     model("gemma3", GEMMA3_MODEL_FILE)
 }
 
+/// llama.cpp's `models/` folder (its tokenizer test vocabularies `ggml-vocab-*.gguf` with
+/// their `.inp`/`.out` vectors, and `templates/`), from the llama-cpp-python source
+/// package, fetched if missing.
+pub fn llama_vocabs() -> Result<PathBuf> {
+    model(
+        "llama-vocabs",
+        "llama.cpp/models/.sha256-832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e",
+    )
+    .map(|marker| marker.parent().expect("inside the folder").to_path_buf())
+}
+
 /// `weights/<file>`, running `weights/fetch.sh <name>` first if it is missing.
 fn model(name: &str, file: &str) -> Result<PathBuf> {
     // One fetch at a time in this process (tests load the model from several threads).

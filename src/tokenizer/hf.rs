@@ -1,15 +1,23 @@
-//! Hugging Face `tokenizer.json` → `TokenizerSpec`: the same tokenizer as from GGUF
+//! Hugging Face `tokenizer.json` → `TokenizerSpec`: the same stages as from GGUF
 //! metadata, from the other file format people hold.
 //!
-//! Supported: a BPE model over the byte-level alphabet with the pre-tokenizers the
-//! GPT-2/SmolLM2 family uses (`ByteLevel` with its regex, optionally after
-//! `Digits(individual_digits)`), and added tokens. Anything else is an error that names
-//! the component, never a silent approximation.
+//! Read: normalizers (`NFC`/`NFD`/`NFKC`/`NFKD`, `Lowercase`, `StripAccents`, `Strip`,
+//! `Replace`, `Prepend`, `BertNormalizer`, `Precompiled`, `Sequence`), pre-tokenizers
+//! (`ByteLevel`, `Split`, `Digits`, `Metaspace` first, `BertPreTokenizer`, `Whitespace`,
+//! `WhitespaceSplit`, `Punctuation`, `Sequence`), the `BPE`, `WordPiece` and `Unigram`
+//! models, the decoders that undo them, added tokens with their flags, and BOS/EOS from
+//! the post-processor. Anything else is an error that names the component, never a silent
+//! approximation.
 
 use serde_json::Value;
 
-use super::pretokenize::{LLAMA3_PATTERN, QWEN2_PATTERN};
-use super::{PreTokenizer, Prepend, TokenType, TokenizerKind, TokenizerSpec, MAX_VOCAB};
+use super::normalize::CharsMap;
+use super::pretokenize::{Behavior, CharSet, Prefix, Split, GPT2_PATTERN};
+use super::regex::Regex;
+use super::{
+    AddedFlags, DecoderSpec, ModelSpec, Normalizer, PreTokenizer, Prepend, TokenType,
+    TokenizerSpec, MAX_VOCAB, SPACE,
+};
 use crate::error::{Error, Result};
 
 fn bad(what: impl Into<String>) -> Error {
@@ -21,32 +29,20 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
     let root: Value =
         serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
     let model = &root["model"];
-    match model["type"].as_str() {
-        Some("BPE") => {}
-        other => {
-            return Err(bad(format!(
-                "model type {other:?} is not supported (ingot reads BPE)"
-            )))
-        }
-    }
-    if !(model["dropout"].is_null() || model["dropout"] == 0.0) {
+    let kind = model["type"].as_str();
+    if !matches!(kind, Some("BPE" | "WordPiece" | "Unigram")) {
         return Err(bad(format!(
-            "BPE dropout ({}) is not supported",
-            model["dropout"]
+            "model type {kind:?} is not supported (ingot reads BPE, WordPiece and Unigram)"
         )));
     }
-    let ignore_merges = model["ignore_merges"] == true;
-    let kind = tokenizer_kind(&root)?;
 
     // Vocabulary: token → id, with every id from 0 to n-1 present.
-    let vocab = model["vocab"]
-        .as_object()
-        .ok_or_else(|| bad("model.vocab is missing or not an object"))?;
     let added = root["added_tokens"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or(&[]);
-    let n = vocab.len().max(
+    let (mut tokens, scores) = vocab(model)?;
+    let n = tokens.len().max(
         added
             .iter()
             .filter_map(|t| t["id"].as_u64())
@@ -59,16 +55,9 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
             "vocabulary size {n} is outside 1..={MAX_VOCAB}"
         )));
     }
-    let mut tokens: Vec<Option<String>> = vec![None; n];
-    for (tok, id) in vocab {
-        let id = id
-            .as_u64()
-            .filter(|&i| (i as usize) < n)
-            .ok_or_else(|| bad(format!("vocab entry '{tok}' has id {id}, outside 0..{n}")))?;
-        tokens[id as usize] = Some(tok.clone());
-    }
+    tokens.resize(n, None);
     let mut types = vec![TokenType::Normal; n];
-    let mut strip = Vec::new();
+    let mut flags = Vec::new();
     for t in added {
         let (Some(id), Some(content)) = (t["id"].as_u64(), t["content"].as_str()) else {
             return Err(bad(format!("added token {t} has no id or content")));
@@ -79,20 +68,15 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
                 "added token '{content}' has id {id}, outside the vocabulary"
             )));
         }
-        if t["single_word"] == true {
-            return Err(bad(format!(
-                "added token '{content}': the 'single_word' flag is not supported yet"
-            )));
-        }
-        if t["normalized"] == true && !root["normalizer"].is_null() {
-            return Err(bad(format!("added token '{content}' is matched after normalization, which is not supported yet")));
-        }
-        let (lstrip, rstrip) = (t["lstrip"] == true, t["rstrip"] == true);
-        if lstrip || rstrip {
-            strip.push((id as u32, lstrip, rstrip));
-        }
+        let f = AddedFlags {
+            lstrip: t["lstrip"] == true,
+            rstrip: t["rstrip"] == true,
+            single_word: t["single_word"] == true,
+            normalized: t["normalized"] == true,
+        };
+        flags.push((id as u32, f));
         tokens[id] = Some(content.to_string());
-        types[id] = if t["special"].as_bool() == Some(true) {
+        types[id] = if t["special"] == true {
             TokenType::Control
         } else {
             TokenType::UserDefined
@@ -103,128 +87,369 @@ pub fn spec_from_json(text: &str) -> Result<TokenizerSpec> {
         .enumerate()
         .map(|(i, t)| t.ok_or_else(|| bad(format!("no token has id {i}"))))
         .collect::<Result<Vec<String>>>()?;
-
-    let merges = model["merges"]
-        .as_array()
-        .ok_or_else(|| bad("model.merges is missing"))?
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            merge_pair(m).ok_or_else(|| {
-                bad(format!(
-                    "merge #{i} {m} is neither \"a b\" nor [\"a\", \"b\"]"
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-
-    let (bos, add_bos) = bos_from_post_processor(&root["post_processor"], &tokens)?;
-    let unk = match model["unk_token"].as_str() {
-        None => None,
-        Some(u) => Some(
-            tokens
-                .iter()
-                .position(|t| t == u)
-                .ok_or_else(|| bad(format!("unk_token '{u}' is not in the vocabulary")))?
-                as u32,
-        ),
+    let id_of = |name: &str, what: &str| -> Result<u32> {
+        tokens
+            .iter()
+            .position(|t| t == name)
+            .map(|i| i as u32)
+            .ok_or_else(|| bad(format!("{what} '{name}' is not in the vocabulary")))
     };
+
+    let normalizer = match &root["normalizer"] {
+        Value::Null => None,
+        n => Some(normalizer(n)?),
+    };
+    let (pre_tokenizer, byte_level) = pre_tokenizer(&root["pre_tokenizer"])?;
+    if byte_level && kind != Some("BPE") {
+        return Err(bad(format!(
+            "a ByteLevel pre-tokenizer needs a BPE model, not {}",
+            kind.unwrap_or("?")
+        )));
+    }
+    let mut unk = None;
+    let model_spec = match kind {
+        Some("BPE") => {
+            if !(model["dropout"].is_null() || model["dropout"] == 0.0) {
+                return Err(bad(format!(
+                    "BPE dropout ({}) is not supported",
+                    model["dropout"]
+                )));
+            }
+            for k in ["continuing_subword_prefix", "end_of_word_suffix"] {
+                if model[k].as_str().is_some_and(|s| !s.is_empty()) {
+                    return Err(bad(format!("BPE {k} ({}) is not supported", model[k])));
+                }
+            }
+            if let Some(u) = model["unk_token"].as_str() {
+                unk = Some(id_of(u, "unk_token")?);
+            }
+            let merges = model["merges"]
+                .as_array()
+                .ok_or_else(|| bad("model.merges is missing"))?
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    merge_pair(m).ok_or_else(|| {
+                        bad(format!(
+                            "merge #{i} {m} is neither \"a b\" nor [\"a\", \"b\"]"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            ModelSpec::Bpe {
+                merges,
+                byte_level,
+                byte_fallback: model["byte_fallback"] == true,
+                fuse_unk: model["fuse_unk"] == true,
+                ignore_merges: model["ignore_merges"] == true,
+                whole_newlines: false,
+            }
+        }
+        Some("WordPiece") => {
+            let u = model["unk_token"].as_str().unwrap_or("[UNK]");
+            unk = Some(id_of(u, "unk_token")?);
+            ModelSpec::WordPiece {
+                prefix: model["continuing_subword_prefix"]
+                    .as_str()
+                    .unwrap_or("##")
+                    .to_string(),
+                max_chars: model["max_input_chars_per_word"].as_u64().unwrap_or(100) as usize,
+            }
+        }
+        _ => {
+            if model["byte_fallback"] == true {
+                return Err(bad("Unigram byte_fallback is not supported"));
+            }
+            unk = match model["unk_id"].as_u64() {
+                Some(i) if (i as usize) < n => Some(i as u32),
+                Some(i) => return Err(bad(format!("unk_id {i} is outside the vocabulary"))),
+                None => None,
+            };
+            let mut scores = scores;
+            scores.resize(n, 0.0);
+            ModelSpec::Unigram { scores }
+        }
+    };
+    let decoder = decoder(&root["decoder"], &model_spec, byte_level)?;
+    let (bos, add_bos, append) = post_processor(&root["post_processor"], &tokens)?;
     Ok(TokenizerSpec {
         tokens,
         types,
-        merges,
-        kind,
-        ignore_merges,
-        nfc: root["normalizer"]["type"] == "NFC",
-        strip,
+        normalizer,
+        pre_tokenizer,
+        model: model_spec,
+        decoder,
+        added: flags,
         unk,
         bos,
         eos: None,
         add_bos,
+        append,
     })
 }
 
-/// Which kind of BPE the normalizer, pre-tokenizer, model and decoder describe.
-fn tokenizer_kind(root: &Value) -> Result<TokenizerKind> {
-    let (norm, pre, dec, model) = (
-        &root["normalizer"],
-        &root["pre_tokenizer"],
-        &root["decoder"],
-        &root["model"],
-    );
-    if model["byte_fallback"] != true {
-        if !norm.is_null() && norm["type"] != "NFC" {
-            return Err(bad(format!(
-                "normalizer {norm} is not supported with a byte-level model"
-            )));
-        }
-        match dec["type"].as_str() {
-            Some("ByteLevel") | None => {}
-            Some(other) => {
-                return Err(bad(format!(
-                    "decoder '{other}' is not supported with a byte-level model"
-                )))
+/// The model's vocabulary by id, with Unigram scores.
+fn vocab(model: &Value) -> Result<(Vec<Option<String>>, Vec<f32>)> {
+    match &model["vocab"] {
+        // BPE, WordPiece: {"token": id}
+        Value::Object(map) => {
+            let n = map.len();
+            let mut tokens = vec![None; n];
+            for (tok, id) in map {
+                let id = id.as_u64().filter(|&i| (i as usize) < n).ok_or_else(|| {
+                    bad(format!("vocab entry '{tok}' has id {id}, outside 0..{n}"))
+                })?;
+                tokens[id as usize] = Some(tok.clone());
             }
+            Ok((tokens, Vec::new()))
         }
-        return Ok(TokenizerKind::ByteLevel(pre_tokenizer(pre)?));
+        // Unigram: [["piece", score], ...]
+        Value::Array(list) if list.len() <= MAX_VOCAB => {
+            let mut tokens = Vec::with_capacity(list.len());
+            let mut scores = Vec::with_capacity(list.len());
+            for (i, e) in list.iter().enumerate() {
+                match (e[0].as_str(), e[1].as_f64()) {
+                    (Some(p), Some(s)) if s.is_finite() => {
+                        tokens.push(Some(p.to_string()));
+                        scores.push(s as f32);
+                    }
+                    _ => return Err(bad(format!("vocab entry #{i} {e} is not [piece, score]"))),
+                }
+            }
+            Ok((tokens, scores))
+        }
+        _ => Err(bad("model.vocab is missing or not an object")),
     }
-    // SentencePiece-style: the space marker comes from a Prepend + Replace normalizer
-    // (transformers' legacy Llama conversion) or a Metaspace pre-tokenizer.
-    let replace_space = |n: &Value| {
-        n["type"] == "Replace" && n["pattern"]["String"] == " " && n["content"] == "\u{2581}"
-    };
-    let prepend = match (norm["type"].as_str(), pre["type"].as_str()) {
-        (Some("Sequence"), None) => match norm["normalizers"].as_array().map(Vec::as_slice) {
-            Some([p, r])
-                if p["type"] == "Prepend" && p["prepend"] == "\u{2581}" && replace_space(r) =>
-            {
-                Prepend::Always
-            }
-            Some([r]) if replace_space(r) => Prepend::Never,
-            _ => return Err(bad(format!("normalizer {norm} is not supported"))),
+}
+
+fn normalizer(n: &Value) -> Result<Normalizer> {
+    let unsupported = || bad(format!("normalizer {n} is not supported"));
+    Ok(match n["type"].as_str() {
+        Some("NFC") => Normalizer::Nfc,
+        Some("NFD") => Normalizer::Nfd,
+        Some("NFKC") => Normalizer::Nfkc,
+        Some("NFKD") => Normalizer::Nfkd,
+        Some("Lowercase") => Normalizer::Lowercase,
+        Some("StripAccents") => Normalizer::StripAccents,
+        Some("Strip") => Normalizer::Strip {
+            left: n["strip_left"] == true,
+            right: n["strip_right"] == true,
         },
-        (None, Some("Metaspace")) if pre["replacement"] == "\u{2581}" && pre["split"] == false => {
-            match pre["prepend_scheme"].as_str() {
-                Some("first") => Prepend::First,
-                Some("never") => Prepend::Never,
-                _ => return Err(bad(format!("pre_tokenizer {pre} is not supported"))),
+        Some("Prepend") => {
+            Normalizer::Prepend(n["prepend"].as_str().ok_or_else(unsupported)?.to_string())
+        }
+        Some("Replace") => Normalizer::Replace {
+            pattern: pattern(&n["pattern"])?,
+            content: n["content"].as_str().ok_or_else(unsupported)?.to_string(),
+        },
+        Some("BertNormalizer") => {
+            let lowercase = n["lowercase"] != false;
+            Normalizer::Bert {
+                clean_text: n["clean_text"] != false,
+                chinese_chars: n["handle_chinese_chars"] != false,
+                strip_accents: n["strip_accents"].as_bool().unwrap_or(lowercase),
+                lowercase,
             }
         }
-        _ => {
-            return Err(bad(format!(
-            "normalizer {norm} with pre_tokenizer {pre} is not supported for a byte-fallback model"
-        )))
+        Some("Precompiled") => {
+            let b64 = n["precompiled_charsmap"].as_str().ok_or_else(unsupported)?;
+            let blob =
+                base64_decode(b64).ok_or_else(|| bad("Precompiled charsmap is not base64"))?;
+            Normalizer::SentencePiece {
+                charsmap: Some(
+                    CharsMap::new(&blob).ok_or_else(|| bad("Precompiled charsmap is malformed"))?,
+                ),
+                add_space_prefix: false,
+                remove_extra_whitespaces: false,
+                escape_whitespaces: false,
+            }
         }
+        Some("Sequence") => Normalizer::Sequence(
+            n["normalizers"]
+                .as_array()
+                .ok_or_else(unsupported)?
+                .iter()
+                .map(normalizer)
+                .collect::<Result<_>>()?,
+        ),
+        _ => return Err(unsupported()),
+    })
+}
+
+/// A `{"String": ..}` or `{"Regex": ..}` pattern.
+fn pattern(p: &Value) -> Result<Regex> {
+    if let Some(s) = p["String"].as_str() {
+        let escaped: String = s
+            .chars()
+            .flat_map(|c| {
+                let special = c.is_ascii_punctuation() || c == ' ';
+                special.then_some('\\').into_iter().chain([c])
+            })
+            .collect();
+        return Regex::new(&escaped);
+    }
+    match p["Regex"].as_str() {
+        Some(r) => Regex::new(r),
+        None => Err(bad(format!("pattern {p} is neither String nor Regex"))),
+    }
+}
+
+fn behavior(v: &Value) -> Result<Behavior> {
+    Ok(match v.as_str() {
+        Some("Removed") => Behavior::Removed,
+        Some("Isolated") => Behavior::Isolated,
+        Some("MergedWithPrevious") => Behavior::MergedWithPrevious,
+        Some("MergedWithNext") => Behavior::MergedWithNext,
+        Some("Contiguous") => Behavior::Contiguous,
+        _ => return Err(bad(format!("split behavior {v} is not supported"))),
+    })
+}
+
+/// The pre-tokenizer, and whether it maps text to GPT-2's byte alphabet (a `ByteLevel`
+/// step, which makes the BPE model byte-level).
+fn pre_tokenizer(cfg: &Value) -> Result<(PreTokenizer, bool)> {
+    let mut pre = PreTokenizer::none();
+    let mut byte_level = false;
+    let steps: Vec<&Value> = match cfg["type"].as_str() {
+        None if cfg.is_null() => Vec::new(),
+        Some("Sequence") => cfg["pretokenizers"]
+            .as_array()
+            .ok_or_else(|| bad(format!("pre_tokenizer {cfg} is not supported")))?
+            .iter()
+            .collect(),
+        _ => vec![cfg],
     };
-    // The decoder must undo exactly that: ▁ → space, byte fallback, drop the prefix space.
-    let steps = dec["decoders"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    for (i, s) in steps.iter().enumerate() {
+        let unsupported = || bad(format!("pre_tokenizer {s} is not supported"));
+        match s["type"].as_str() {
+            Some("ByteLevel") => {
+                byte_level = true;
+                if s["add_prefix_space"] == true {
+                    if i > 0 {
+                        return Err(unsupported());
+                    }
+                    pre.prefix = Prefix::Space;
+                }
+                if s["use_regex"] != false {
+                    pre.splits
+                        .push(Split::regex(GPT2_PATTERN, Behavior::Isolated)?);
+                }
+            }
+            Some("Split") => {
+                let mut split = Split {
+                    pattern: super::pretokenize::Pattern::Regex(pattern(&s["pattern"])?),
+                    behavior: behavior(&s["behavior"])?,
+                    invert: false,
+                };
+                split.invert = s["invert"] == true;
+                pre.splits.push(split);
+            }
+            Some("Digits") => pre.splits.push(Split::chars(
+                CharSet::Numeric,
+                if s["individual_digits"] == true {
+                    Behavior::Isolated
+                } else {
+                    Behavior::Contiguous
+                },
+            )),
+            Some("Punctuation") => pre.splits.push(Split::chars(
+                CharSet::Punctuation,
+                if s["behavior"].is_null() {
+                    Behavior::Isolated
+                } else {
+                    behavior(&s["behavior"])?
+                },
+            )),
+            Some("WhitespaceSplit") => pre
+                .splits
+                .push(Split::chars(CharSet::Space, Behavior::Removed)),
+            Some("Whitespace") => {
+                let mut split = Split::regex(r"\w+|[^\w\s]+", Behavior::Removed)?;
+                split.invert = true;
+                pre.splits.push(split);
+            }
+            Some("BertPreTokenizer") => {
+                pre.splits
+                    .push(Split::chars(CharSet::Space, Behavior::Removed));
+                pre.splits
+                    .push(Split::chars(CharSet::Punctuation, Behavior::Isolated));
+            }
+            // The `▁` transform applies to the whole text, so only as the first step.
+            Some("Metaspace") if i == 0 && s["replacement"] == "\u{2581}" => {
+                let prepend = match s["prepend_scheme"].as_str() {
+                    Some("first") => Prepend::First,
+                    Some("never") => Prepend::Never,
+                    Some("always") => Prepend::Always,
+                    None if s["add_prefix_space"] == false => Prepend::Never,
+                    None => Prepend::Always,
+                    _ => return Err(unsupported()),
+                };
+                pre.prefix = Prefix::Metaspace(prepend);
+                if s["split"] != false {
+                    pre.splits.push(Split::chars(
+                        CharSet::Exactly(SPACE),
+                        Behavior::MergedWithNext,
+                    ));
+                }
+            }
+            _ => return Err(unsupported()),
+        }
+    }
+    Ok((pre, byte_level))
+}
+
+/// The decoder must undo what the model and pre-tokenizer did.
+fn decoder(dec: &Value, model: &ModelSpec, byte_level: bool) -> Result<DecoderSpec> {
+    let unsupported = || {
+        let m = match model {
+            ModelSpec::Bpe { .. } if byte_level => "a byte-level BPE",
+            ModelSpec::Bpe { .. } => "a BPE",
+            ModelSpec::WordPiece { .. } => "a WordPiece",
+            ModelSpec::Unigram { .. } => "a Unigram",
+        };
+        bad(format!("decoder {dec} is not supported with {m} model"))
+    };
+    if byte_level {
+        return match dec["type"].as_str() {
+            Some("ByteLevel") | None => Ok(DecoderSpec::ByteLevel),
+            _ => Err(unsupported()),
+        };
+    }
     let replace = |r: &Value| {
         r["type"] == "Replace" && r["pattern"]["String"] == "\u{2581}" && r["content"] == " "
     };
-    let standard = match steps {
-        [r, b, f, s] => {
-            replace(r)
-                && b["type"] == "ByteFallback"
-                && f["type"] == "Fuse"
-                && s["type"] == "Strip"
-                && s["content"] == " "
-                && s["start"] == 1
-                && s["stop"] == 0
+    Ok(match (model, dec["type"].as_str()) {
+        (ModelSpec::WordPiece { .. }, Some("WordPiece")) => DecoderSpec::WordPiece,
+        (ModelSpec::WordPiece { .. }, _) => return Err(unsupported()),
+        (_, Some("Metaspace")) if dec["replacement"] == "\u{2581}" => DecoderSpec::Metaspace {
+            strip_first_space: dec["prepend_scheme"] != "never" && dec["add_prefix_space"] != false,
+        },
+        (_, Some("Sequence")) => {
+            let steps = dec["decoders"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let strip = |s: &Value| {
+                s["type"] == "Strip" && s["content"] == " " && s["start"] == 1 && s["stop"] == 0
+            };
+            match steps {
+                [r, b, f, s]
+                    if replace(r)
+                        && b["type"] == "ByteFallback"
+                        && f["type"] == "Fuse"
+                        && strip(s) =>
+                {
+                    DecoderSpec::Metaspace {
+                        strip_first_space: true,
+                    }
+                }
+                [r, b, f] if replace(r) && b["type"] == "ByteFallback" && f["type"] == "Fuse" => {
+                    DecoderSpec::Metaspace {
+                        strip_first_space: false,
+                    }
+                }
+                _ => return Err(unsupported()),
+            }
         }
-        [r, b, f] => {
-            prepend == Prepend::Never
-                && replace(r)
-                && b["type"] == "ByteFallback"
-                && f["type"] == "Fuse"
-        }
-        _ => false,
-    };
-    if !standard {
-        return Err(bad(format!(
-            "decoder {dec} is not supported for a byte-fallback model"
-        )));
-    }
-    Ok(TokenizerKind::SentencePiece { prepend })
+        _ => return Err(unsupported()),
+    })
 }
 
 /// A merge rule: `"a b"` (tokenizers < 0.20) or `["a", "b"]`.
@@ -240,62 +465,20 @@ fn merge_pair(m: &Value) -> Option<(String, String)> {
     }
 }
 
-/// Maps the pre-tokenizer config to ingot's implementations.
-fn pre_tokenizer(cfg: &Value) -> Result<PreTokenizer> {
-    let byte_level = |c: &Value| {
-        c["type"] == "ByteLevel"
-            && c["use_regex"].as_bool().unwrap_or(true)
-            && c["add_prefix_space"].as_bool() != Some(true)
-    };
-    match cfg["type"].as_str() {
-        Some("ByteLevel") if byte_level(cfg) => Ok(PreTokenizer::Gpt2),
-        Some("Sequence") => {
-            let steps = cfg["pretokenizers"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            match steps {
-                [d, b]
-                    if d["type"] == "Digits" && d["individual_digits"] == true && byte_level(b) =>
-                {
-                    Ok(PreTokenizer::SmolLm)
-                }
-                [b] if byte_level(b) => Ok(PreTokenizer::Gpt2),
-                // A Split regex then ByteLevel without its own regex (Llama 3, Qwen2).
-                [s, b]
-                    if s["type"] == "Split"
-                        && s["behavior"] == "Isolated"
-                        && s["invert"] != true
-                        && b["type"] == "ByteLevel"
-                        && b["use_regex"] == false
-                        && b["add_prefix_space"] != true =>
-                {
-                    match s["pattern"]["Regex"].as_str() {
-                        Some(LLAMA3_PATTERN) => Ok(PreTokenizer::Llama3),
-                        Some(QWEN2_PATTERN) => Ok(PreTokenizer::Qwen2),
-                        _ => Err(bad(format!(
-                            "Split pattern {} is not one ingot implements (Llama 3, Qwen2)",
-                            s["pattern"]
-                        ))),
-                    }
-                }
-                _ => Err(bad(format!("pre_tokenizer {cfg} is not supported"))),
-            }
-        }
-        _ => Err(bad(format!("pre_tokenizer {cfg} is not supported"))),
-    }
-}
-
-/// BOS from a `TemplateProcessing` post-processor whose single-sequence template starts
-/// with a special token (Llama-style), else none. `ByteLevel` processors add nothing.
-fn bos_from_post_processor(cfg: &Value, tokens: &[String]) -> Result<(Option<u32>, bool)> {
-    let first_special = |p: &Value| -> Option<String> {
-        match p["type"].as_str()? {
-            "TemplateProcessing" => p["single"].as_array()?.first()?["SpecialToken"]["id"]
-                .as_str()
-                .map(str::to_string),
-            _ => None,
-        }
+/// BOS and the token put last, from the post-processor: a `TemplateProcessing` whose
+/// single-sequence template starts (ends) with a special token, or BERT/RoBERTa's
+/// `cls`/`sep`. `ByteLevel` processors add nothing.
+fn post_processor(cfg: &Value, tokens: &[String]) -> Result<(Option<u32>, bool, Option<u32>)> {
+    let id = |name: &str| -> Result<u32> {
+        tokens
+            .iter()
+            .position(|t| t == name)
+            .map(|i| i as u32)
+            .ok_or_else(|| {
+                bad(format!(
+                    "post_processor adds '{name}', which is not in the vocabulary"
+                ))
+            })
     };
     let processors: Vec<&Value> = match cfg["type"].as_str() {
         Some("Sequence") => cfg["processors"]
@@ -306,14 +489,53 @@ fn bos_from_post_processor(cfg: &Value, tokens: &[String]) -> Result<(Option<u32
         None => vec![],
     };
     for p in processors {
-        if let Some(name) = first_special(p) {
-            let id = tokens.iter().position(|t| *t == name).ok_or_else(|| {
-                bad(format!(
-                    "post_processor adds '{name}', which is not in the vocabulary"
-                ))
-            })?;
-            return Ok((Some(id as u32), true));
+        match p["type"].as_str() {
+            Some("TemplateProcessing") => {
+                let single = p["single"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                fn special(v: Option<&Value>) -> Option<&str> {
+                    v.and_then(|v| v["SpecialToken"]["id"].as_str())
+                }
+                let first = special(single.first()).map(id).transpose()?;
+                let last = if single.len() > 1 {
+                    special(single.last()).map(id).transpose()?
+                } else {
+                    None
+                };
+                if first.is_some() || last.is_some() {
+                    return Ok((first, first.is_some(), last));
+                }
+            }
+            Some("BertProcessing" | "RobertaProcessing") => {
+                let name = |k: &str| p[k][0].as_str().map(str::to_string);
+                let cls = name("cls").map(|c| id(&c)).transpose()?;
+                let sep = name("sep").map(|s| id(&s)).transpose()?;
+                return Ok((cls, cls.is_some(), sep));
+            }
+            _ => {}
         }
     }
-    Ok((None, false))
+    Ok((None, false, None))
+}
+
+/// Standard base64 (with or without padding); `None` on any other character.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
 }

@@ -1,35 +1,55 @@
-//! Byte-level BPE tokenizer (GPT-2 family: SmolLM2, Llama 3, Qwen2, ...).
+//! Tokenizers as a pipeline of stages, the way Hugging Face `tokenizers` composes them
+//! (`TokenizerImpl`):
 //!
-//! Independent of the model and of io's structs: `Tokenizer::new` takes plain vocab,
-//! merges and settings; `from_gguf` just collects those from GGUF metadata.
+//! 1. **Added tokens** (special and user-defined tokens written in the text) are cut out
+//!    first, by one Aho-Corasick automaton (`added`).
+//! 2. **Normalizer** (`normalize`): each stretch of text between them is rewritten: NFC,
+//!    BERT's cleaning and lower-casing, SentencePiece's character map, spaces as `▁`, ...
+//! 3. **Pre-tokenizer** (`pretokenize`): the text is cut into pieces by regexes (GPT-2,
+//!    Llama 3, Qwen2, DeepSeek, ...; `ggml_pre` lists llama.cpp's), digits, punctuation or
+//!    white space.
+//! 4. **Model**: each piece becomes ids: BPE merges (`bpe`: byte-level or over characters
+//!    with byte fallback), WordPiece (`wordpiece`) or Unigram (`unigram`).
+//! 5. **Decoder**: ids back to text (`stream`), never half a UTF-8 character.
 //!
-//! Encoding: special tokens (GGUF token types CONTROL and USER_DEFINED) are matched in the
-//! text first, leftmost and longest; the text between them is split by the
-//! pre-tokenizer, each piece's bytes are mapped to the byte-level alphabet, and BPE merges
-//! them into tokens.
+//! Both file formats fill the same stages: GGUF metadata (`gguf`, mapped as llama.cpp's
+//! `llama-vocab.cpp` does) and Hugging Face `tokenizer.json` (`hf`). `TokenizerSpec` is
+//! what they hand over.
 
+mod added;
 pub mod bpe;
 pub mod byte_level;
 pub mod chat;
 mod chat_guard;
+mod ggml_pre;
+mod gguf;
 mod hf;
+pub mod normalize;
 pub mod pretokenize;
+pub mod regex;
 mod spm;
 mod stream;
+mod unigram;
+mod wordpiece;
 
 use std::collections::HashMap;
 
-use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-
 use crate::error::{Error, Result};
 use crate::io::Gguf;
-use bpe::Merges;
+use added::{Added, Segment, Splitter};
+use bpe::{Bpe, Merges};
 use byte_level::ByteLevel;
-pub use pretokenize::PreTokenizer;
+pub use normalize::Normalizer;
+pub use pretokenize::{PreTokenizer, Prepend};
 pub use stream::StreamDecoder;
+use unigram::{ByteTrie, Unigram};
+use wordpiece::WordPiece;
 
 /// Vocabulary limit: larger files are refused before anything is allocated per token.
 pub(crate) const MAX_VOCAB: usize = 1 << 22;
+
+/// The SentencePiece space marker, U+2581.
+pub const SPACE: char = '\u{2581}';
 
 /// GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,92 +75,114 @@ impl TokenType {
         })
     }
 
-    /// Whether the token is matched verbatim in input text and kept out of BPE.
-    fn is_special(self) -> bool {
-        matches!(self, TokenType::Control | TokenType::UserDefined)
+    /// Whether the token is matched verbatim in input text and kept out of the model.
+    fn is_added(self) -> bool {
+        matches!(
+            self,
+            TokenType::Control | TokenType::UserDefined | TokenType::Unknown
+        )
     }
 }
 
-/// How text becomes the symbols BPE merges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenizerKind {
-    /// GPT-2 byte-level BPE: the text's bytes map to printable characters (`byte_level`),
-    /// split first by a regex pre-tokenizer.
-    ByteLevel(PreTokenizer),
-    /// SentencePiece-style BPE (Llama 2, TinyLlama, Gemma): spaces are written `▁`, a `▁`
-    /// is put in front (`prepend`), and a character with no token of its own becomes its
-    /// UTF-8 bytes as `<0xNN>` tokens (byte fallback). Decoding turns `▁` back into spaces
-    /// and drops the one leading space the prefix added.
-    SentencePiece { prepend: Prepend },
+/// The model stage and what it needs.
+#[derive(Clone, Debug)]
+pub enum ModelSpec {
+    Bpe {
+        /// Merge rules in rank order, each as `(left, right)` token strings.
+        merges: Vec<(String, String)>,
+        /// Token strings are in GPT-2's byte alphabet, and pieces are mapped to it.
+        byte_level: bool,
+        /// Chars without a token become their `<0xNN>` byte tokens.
+        byte_fallback: bool,
+        /// Consecutive unknown chars give one unknown token.
+        fuse_unk: bool,
+        /// A piece that is itself a token is taken whole (Llama 3).
+        ignore_merges: bool,
+        /// A piece of newlines that is a token is taken whole (Gemma 4, in llama.cpp).
+        whole_newlines: bool,
+    },
+    WordPiece {
+        /// Prefix of word continuations in token strings (`##`).
+        prefix: String,
+        /// Longer words become the unknown token.
+        max_chars: usize,
+    },
+    Unigram {
+        /// One log probability per token.
+        scores: Vec<f32>,
+    },
 }
 
-/// Where SentencePiece puts its `▁` prefix.
+/// How ids become text again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Prepend {
-    Never,
-    /// Only before the first piece of text (HF Metaspace `prepend_scheme: "first"`).
-    First,
-    /// Before every piece of text between special tokens (a `Prepend` normalizer).
-    Always,
+pub enum DecoderSpec {
+    /// GPT-2's byte alphabet.
+    ByteLevel,
+    /// `▁` stands for a space and `<0xNN>` tokens for bytes (SentencePiece, Gemma 4,
+    /// Unigram); `strip_first_space` drops the one space a prefix `▁` put in front.
+    Metaspace { strip_first_space: bool },
+    /// WordPiece: continuations (`##…`) glue to the piece before, other tokens follow a
+    /// space.
+    WordPiece,
 }
 
-/// The SentencePiece space marker, U+2581.
-pub const SPACE: char = '\u{2581}';
+/// How an added token is matched (Hugging Face `AddedToken`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddedFlags {
+    pub lstrip: bool,
+    pub rstrip: bool,
+    pub single_word: bool,
+    /// Matched in the normalized text rather than the raw text.
+    pub normalized: bool,
+}
 
 /// Everything a tokenizer is made of, independent of the file it came from.
 pub struct TokenizerSpec {
-    /// Token strings in the byte-level alphabet (special tokens as plain text).
+    /// Token strings as the model spells them (byte-level alphabet, `▁` pieces, `##`
+    /// continuations; added tokens as plain text).
     pub tokens: Vec<String>,
     pub types: Vec<TokenType>,
-    /// Merge rules in rank order, each as `(left, right)` token strings.
-    pub merges: Vec<(String, String)>,
-    pub kind: TokenizerKind,
-    /// A pre-tokenized piece that is itself a token is emitted whole, without merging
-    /// (Llama 3's `ignore_merges`).
-    pub ignore_merges: bool,
-    /// Text between special tokens is put in Unicode normal form C first (Qwen2's `NFC`
-    /// normalizer).
-    pub nfc: bool,
-    /// `(id, lstrip, rstrip)` of added tokens that swallow the whitespace around them.
-    pub strip: Vec<(u32, bool, bool)>,
-    /// The unknown token, for characters with no token (SentencePiece without byte
-    /// fallback); byte-level vocabularies cover every byte and need none.
+    pub normalizer: Option<Normalizer>,
+    pub pre_tokenizer: PreTokenizer,
+    pub model: ModelSpec,
+    pub decoder: DecoderSpec,
+    /// Matching flags of added tokens (control, user-defined and unknown tokens are
+    /// matched in the raw text without flags unless listed here).
+    pub added: Vec<(u32, AddedFlags)>,
     pub unk: Option<u32>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub add_bos: bool,
+    /// The token `encode(.., true)` puts last: EOS of Unigram embedding models, BERT's
+    /// `[SEP]`.
+    pub append: Option<u32>,
 }
 
-/// A token matched verbatim in input text.
-struct Special {
-    text: String,
-    id: u32,
-    /// Also swallow the whitespace before (`lstrip`) or after (`rstrip`) it in the text.
-    lstrip: bool,
-    rstrip: bool,
+enum Model {
+    Bpe(Box<Bpe>),
+    WordPiece(WordPiece),
+    Unigram(Unigram),
 }
 
-/// A byte-level BPE tokenizer.
+/// A tokenizer: its stages and vocabulary.
 pub struct Tokenizer {
-    /// Decoded bytes of every token.
+    /// Token string as stored → id (the first of duplicates).
+    ids: HashMap<String, u32>,
+    /// What each token decodes to.
     token_bytes: Vec<Vec<u8>>,
     types: Vec<TokenType>,
-    /// Byte-level token string → id, for the initial one-char symbols.
-    char_ids: HashMap<char, u32>,
-    merges: Merges,
-    /// Special tokens by text, longest first, with their lstrip/rstrip flags.
-    specials: Vec<Special>,
-    /// Byte-level token string → id, for `ignore_merges` (else empty).
-    whole_words: HashMap<String, u32>,
-    nfc: bool,
-    kind: TokenizerKind,
-    byte_level: ByteLevel,
-    /// SentencePiece: the `<0xNN>` token of each byte.
-    byte_ids: Vec<Option<u32>>,
+    /// Added tokens matched in the raw text, and those matched after normalization.
+    added: Splitter,
+    added_normalized: Splitter,
+    normalizer: Option<Normalizer>,
+    pre: PreTokenizer,
+    model: Model,
+    decoder: DecoderSpec,
     unk: Option<u32>,
     bos: Option<u32>,
     eos: Option<u32>,
     add_bos: bool,
+    append: Option<u32>,
 }
 
 impl Tokenizer {
@@ -157,100 +199,200 @@ impl Tokenizer {
                 spec.types.len()
             )));
         }
-        for (name, id) in [("bos", spec.bos), ("eos", spec.eos), ("unk", spec.unk)] {
+        for (name, id) in [
+            ("bos", spec.bos),
+            ("eos", spec.eos),
+            ("unk", spec.unk),
+            ("appended", spec.append),
+        ] {
             if let Some(id) = id.filter(|&id| id as usize >= n) {
                 return Err(Error::Tokenizer(format!(
                     "{name} token id {id} is outside the vocabulary of {n}"
                 )));
             }
         }
-        let byte_level = ByteLevel::default();
-        let mut ids = HashMap::with_capacity(n);
-        let mut token_bytes = Vec::with_capacity(n);
-        let mut specials = Vec::new();
-        let mut char_ids = HashMap::new();
-        let mut byte_ids = vec![None; 256];
+        if let Some(&(id, _)) = spec.added.iter().find(|a| a.0 as usize >= n) {
+            return Err(Error::Tokenizer(format!(
+                "added token id {id} is outside the vocabulary of {n}"
+            )));
+        }
         let mut types = spec.types;
-        let sentencepiece = matches!(spec.kind, TokenizerKind::SentencePiece { .. });
-        for (i, (t, ty)) in spec.tokens.iter().zip(types.iter_mut()).enumerate() {
-            let id = i as u32;
-            ids.entry(t.as_str()).or_insert(id);
-            if ty.is_special() {
-                if !t.is_empty() {
-                    let (lstrip, rstrip) = spec
-                        .strip
-                        .iter()
-                        .find(|s| s.0 == id)
-                        .map_or((false, false), |s| (s.1, s.2));
-                    specials.push(Special {
-                        text: t.clone(),
-                        id,
-                        lstrip,
-                        rstrip,
-                    });
-                }
-                token_bytes.push(t.as_bytes().to_vec());
-                continue;
-            }
-            let mut cs = t.chars();
-            if let (Some(c), None) = (cs.next(), cs.next()) {
-                char_ids.entry(c).or_insert(id);
-            }
-            if sentencepiece {
-                if let Some(b) = byte_token(t) {
-                    *ty = TokenType::Byte;
-                    byte_ids[b as usize].get_or_insert(id);
-                    token_bytes.push(vec![b]);
-                } else {
-                    token_bytes.push(t.replace(SPACE, " ").into_bytes());
-                }
-                continue;
-            }
-            // Tokens outside the byte-level alphabet (rare; e.g. unused slots) decode to
-            // their UTF-8 text.
-            token_bytes.push(
-                byte_level
-                    .decode(t)
-                    .unwrap_or_else(|| t.as_bytes().to_vec()),
-            );
+        let tokens = spec.tokens;
+        let mut ids = HashMap::with_capacity(n);
+        for (i, t) in tokens.iter().enumerate() {
+            ids.entry(t.clone()).or_insert(i as u32);
         }
-        specials.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.id.cmp(&b.id)));
-        let whole_words = if spec.ignore_merges {
-            ids.iter().map(|(t, &id)| (t.to_string(), id)).collect()
-        } else {
-            HashMap::new()
-        };
 
-        let mut merges = Merges::with_capacity(spec.merges.len());
-        for (rank, (a, b)) in spec.merges.iter().enumerate() {
-            let id_of = |s: &str| ids.get(s).copied();
-            let merged = format!("{a}{b}");
-            match (id_of(a), id_of(b), id_of(&merged)) {
-                (Some(l), Some(r), Some(m)) => {
-                    merges.entry((l, r)).or_insert((rank as u32, m));
-                }
-                _ => {
-                    return Err(Error::Tokenizer(format!(
-                        "merge #{rank} '{a} {b}' names a token that is not in the vocabulary"
-                    )))
-                }
+        // Added tokens: by type, with the flags the spec gives.
+        let flags: HashMap<u32, AddedFlags> = spec.added.iter().copied().collect();
+        let (mut raw, mut normalized) = (Vec::new(), Vec::new());
+        for (i, (t, ty)) in tokens.iter().zip(&types).enumerate() {
+            let f = flags.get(&(i as u32));
+            if t.is_empty() || !(ty.is_added() || f.is_some()) {
+                continue;
+            }
+            let f = f.copied().unwrap_or_default();
+            let a = Added {
+                id: i as u32,
+                text: t.clone(),
+                lstrip: f.lstrip,
+                rstrip: f.rstrip,
+                single_word: f.single_word,
+            };
+            if f.normalized && spec.normalizer.is_some() {
+                normalized.push(a);
+            } else {
+                raw.push(a);
             }
         }
+        // Longest first, so that `special_id` and duplicates resolve as before.
+        raw.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.id.cmp(&b.id)));
+
+        let byte_level = ByteLevel::default();
+        let (model, token_bytes) = match spec.model {
+            ModelSpec::Bpe {
+                merges,
+                byte_level: bl,
+                byte_fallback,
+                fuse_unk,
+                ignore_merges,
+                whole_newlines,
+            } => {
+                let mut char_ids = HashMap::new();
+                let mut byte_ids = Box::new([None; 256]);
+                for (i, (t, ty)) in tokens.iter().zip(types.iter_mut()).enumerate() {
+                    if ty.is_added() {
+                        continue;
+                    }
+                    let mut cs = t.chars();
+                    if let (Some(c), None) = (cs.next(), cs.next()) {
+                        char_ids.entry(c).or_insert(i as u32);
+                    }
+                    if !bl {
+                        if let Some(b) = byte_token(t) {
+                            *ty = TokenType::Byte;
+                            byte_ids[b as usize].get_or_insert(i as u32);
+                        }
+                    }
+                }
+                let mut table = Merges::with_capacity(merges.len());
+                for (rank, (a, b)) in merges.iter().enumerate() {
+                    let id_of = |s: &str| ids.get(s).copied();
+                    let merged = format!("{a}{b}");
+                    match (id_of(a), id_of(b), id_of(&merged)) {
+                        (Some(l), Some(r), Some(m)) => {
+                            table.entry((l, r)).or_insert((rank as u32, m));
+                        }
+                        _ => {
+                            return Err(Error::Tokenizer(format!(
+                            "merge #{rank} '{a} {b}' names a token that is not in the vocabulary"
+                        )))
+                        }
+                    }
+                }
+                let bytes = decoded_bytes(&tokens, &types, spec.decoder, &byte_level);
+                let model = Model::Bpe(Box::new(Bpe {
+                    merges: table,
+                    char_ids,
+                    byte_level: bl.then(ByteLevel::default),
+                    byte_ids: byte_fallback.then_some(byte_ids),
+                    unk: spec.unk,
+                    fuse_unk,
+                    ignore_merges,
+                    whole_newlines,
+                }));
+                (model, bytes)
+            }
+            ModelSpec::WordPiece { prefix, max_chars } => {
+                let unk = spec
+                    .unk
+                    .ok_or_else(|| Error::Tokenizer("WordPiece needs an unknown token".into()))?;
+                let max_len = tokens.iter().map(String::len).max().unwrap_or(0);
+                let bytes = decoded_bytes(&tokens, &types, spec.decoder, &byte_level)
+                    .into_iter()
+                    .zip(&tokens)
+                    .map(|(b, t)| match t.strip_prefix(prefix.as_str()) {
+                        Some(rest) if !prefix.is_empty() => rest.as_bytes().to_vec(),
+                        _ => [b" ".as_slice(), &b].concat(),
+                    })
+                    .collect();
+                let model = Model::WordPiece(WordPiece {
+                    ids: ids.clone(),
+                    unk,
+                    prefix,
+                    max_chars,
+                    max_len,
+                });
+                (model, bytes)
+            }
+            ModelSpec::Unigram { scores } => {
+                if scores.len() != n {
+                    return Err(Error::Tokenizer(format!(
+                        "{} scores for {n} tokens",
+                        scores.len()
+                    )));
+                }
+                if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+                    return Err(Error::Tokenizer(format!(
+                        "score of token {i} is {}, not a number",
+                        scores[i]
+                    )));
+                }
+                let unk = spec
+                    .unk
+                    .ok_or_else(|| Error::Tokenizer("Unigram needs an unknown token".into()))?;
+                for (t, ty) in tokens.iter().zip(types.iter_mut()) {
+                    if *ty == TokenType::Normal && byte_token(t).is_some() {
+                        *ty = TokenType::Byte;
+                    }
+                }
+                let mut min = f32::INFINITY;
+                let mut entries = Vec::new();
+                let mut scores = scores;
+                for (i, (t, ty)) in tokens.iter().zip(&types).enumerate() {
+                    match ty {
+                        TokenType::Normal => min = min.min(scores[i]),
+                        // User-defined pieces win over learned ones (llama.cpp, as
+                        // SentencePiece scores them).
+                        TokenType::UserDefined => scores[i] = 0.0,
+                        _ => {}
+                    }
+                    if matches!(
+                        ty,
+                        TokenType::Normal | TokenType::UserDefined | TokenType::Unused
+                    ) {
+                        entries.push((t.as_bytes(), i as u32));
+                    }
+                }
+                let bytes = decoded_bytes(&tokens, &types, spec.decoder, &byte_level);
+                let model = Model::Unigram(Unigram {
+                    trie: ByteTrie::new(entries),
+                    scores,
+                    unk,
+                    unk_score: if min.is_finite() {
+                        min as f64 - 10.0
+                    } else {
+                        -10.0
+                    },
+                });
+                (model, bytes)
+            }
+        };
         Ok(Tokenizer {
+            ids,
             token_bytes,
             types,
-            char_ids,
-            merges,
-            specials,
-            whole_words,
-            nfc: spec.nfc,
-            kind: spec.kind,
-            byte_level,
-            byte_ids,
+            added: Splitter::new(raw),
+            added_normalized: Splitter::new(normalized),
+            normalizer: spec.normalizer,
+            pre: spec.pre_tokenizer,
+            model,
+            decoder: spec.decoder,
             unk: spec.unk,
             bos: spec.bos,
             eos: spec.eos,
             add_bos: spec.add_bos,
+            append: spec.append,
         })
     }
 
@@ -272,150 +414,10 @@ impl Tokenizer {
         })
     }
 
-    /// Reads the tokenizer from GGUF metadata (`tokenizer.ggml.*`).
+    /// Reads the tokenizer from GGUF metadata (`tokenizer.ggml.*`). A vocabulary-only file
+    /// (no tensors, as llama.cpp's `ggml-vocab-*.gguf`) is enough.
     pub fn from_gguf(g: &Gguf) -> Result<Tokenizer> {
-        let key_str = |k: &str| g.get(k).and_then(|v| v.as_str());
-        let model = key_str("tokenizer.ggml.model")
-            .ok_or_else(|| Error::metadata("tokenizer.ggml.model", "missing or not a string"))?;
-        // Byte-level BPE ("gpt2") with a pre-tokenizer, or SentencePiece ("llama").
-        let kind = match model {
-            "gpt2" => {
-                TokenizerKind::ByteLevel(match key_str("tokenizer.ggml.pre").unwrap_or("default") {
-                    "smollm" => PreTokenizer::SmolLm,
-                    "gpt-2" => PreTokenizer::Gpt2,
-                    other => {
-                        return Err(Error::Tokenizer(format!(
-                            "pre-tokenizer '{other}' (tokenizer.ggml.pre) is not supported"
-                        )))
-                    }
-                })
-            }
-            "llama" => TokenizerKind::SentencePiece {
-                prepend: match g
-                    .get("tokenizer.ggml.add_space_prefix")
-                    .and_then(|v| v.as_bool())
-                {
-                    Some(false) => Prepend::Never,
-                    _ => Prepend::Always,
-                },
-            },
-            other => {
-                return Err(Error::Tokenizer(format!(
-                    "tokenizer model '{other}' is not supported (ingot reads 'gpt2' byte-level \
-                     BPE and 'llama' SentencePiece BPE)"
-                )))
-            }
-        };
-        let strings = |key: &str| -> Result<Vec<String>> {
-            let arr = g
-                .get(key)
-                .and_then(|v| v.as_array())
-                .ok_or_else(|| Error::metadata(key, "missing or not an array"))?;
-            arr.iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| Error::metadata(key, format!("element {i} is not a string")))
-                })
-                .collect()
-        };
-        let mut tokens = strings("tokenizer.ggml.tokens")?;
-        let mut types = match g
-            .get("tokenizer.ggml.token_type")
-            .and_then(|v| v.as_array())
-        {
-            None => vec![TokenType::Normal; tokens.len()],
-            Some(arr) => arr
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let n = match v {
-                        crate::io::Value::I32(x) => Some(*x as i64),
-                        other => other.as_u64().map(|x| x as i64),
-                    };
-                    n.and_then(TokenType::from_gguf).ok_or_else(|| {
-                        Error::metadata(
-                            "tokenizer.ggml.token_type",
-                            format!("element {i} ({v:?}) is not a token type"),
-                        )
-                    })
-                })
-                .collect::<Result<_>>()?,
-        };
-        let merges = match kind {
-            TokenizerKind::SentencePiece { .. } if g.get("tokenizer.ggml.merges").is_none() => {
-                let mut scores = g
-                    .get("tokenizer.ggml.scores")
-                    .and_then(|v| v.as_array())
-                    .filter(|a| a.len() == tokens.len())
-                    .ok_or_else(|| {
-                        Error::metadata(
-                            "tokenizer.ggml.scores",
-                            "missing, or not one per token (SentencePiece needs them)",
-                        )
-                    })?
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        v.as_f64()
-                            .map(|x| x as f32)
-                            .filter(|x| !x.is_nan())
-                            .ok_or_else(|| {
-                                Error::metadata(
-                                    "tokenizer.ggml.scores",
-                                    format!("element {i} ({v:?}) is not a number"),
-                                )
-                            })
-                    })
-                    .collect::<Result<Vec<f32>>>()?;
-                if types.len() != tokens.len() {
-                    return Err(Error::metadata(
-                        "tokenizer.ggml.token_type",
-                        format!("{} types for {} tokens", types.len(), tokens.len()),
-                    ));
-                }
-                spm::restore_space_runs(&mut tokens, &mut types, &mut scores);
-                spm::merges_from_scores(&tokens, &types, &scores)
-            }
-            _ => strings("tokenizer.ggml.merges")?
-                .into_iter()
-                .enumerate()
-                .map(|(i, m)| match m.split_once(' ') {
-                    Some((a, b)) => Ok((a.to_string(), b.to_string())),
-                    None => Err(Error::metadata(
-                        "tokenizer.ggml.merges",
-                        format!("merge #{i} '{m}' is not two tokens separated by a space"),
-                    )),
-                })
-                .collect::<Result<_>>()?,
-        };
-        let id = |key: &str| -> Result<Option<u32>> {
-            match g.get(key) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .filter(|&x| x <= u32::MAX as u64)
-                    .map(|x| Some(x as u32))
-                    .ok_or_else(|| Error::metadata(key, format!("{v:?} is not a token id"))),
-            }
-        };
-        Tokenizer::new(TokenizerSpec {
-            tokens,
-            types,
-            merges,
-            kind,
-            ignore_merges: false,
-            nfc: false,
-            strip: Vec::new(),
-            unk: id("tokenizer.ggml.unknown_token_id")?,
-            bos: id("tokenizer.ggml.bos_token_id")?,
-            eos: id("tokenizer.ggml.eos_token_id")?,
-            add_bos: g
-                .get("tokenizer.ggml.add_bos_token")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-        })
+        Tokenizer::new(gguf::spec_from_gguf(g)?)
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -427,14 +429,26 @@ impl Tokenizer {
     pub fn eos(&self) -> Option<u32> {
         self.eos
     }
+    pub fn unk(&self) -> Option<u32> {
+        self.unk
+    }
     /// Whether `encode(.., true)` puts BOS first (GGUF `tokenizer.ggml.add_bos_token`).
     pub fn add_bos(&self) -> bool {
         self.add_bos
     }
 
-    /// The id of a token given by its exact text (special tokens such as `<|im_end|>`).
+    /// The id of an added token given by its exact text (special tokens such as
+    /// `<|im_end|>`).
     pub fn special_id(&self, text: &str) -> Option<u32> {
-        self.specials.iter().find(|s| s.text == text).map(|s| s.id)
+        self.added
+            .find(text)
+            .or_else(|| self.added_normalized.find(text))
+            .map(|a| a.id)
+    }
+
+    /// The id of a token given as the vocabulary spells it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.ids.get(token).copied()
     }
 
     /// Whether `id` is a control token (BOS, EOS, chat markers), never printed as text.
@@ -442,118 +456,62 @@ impl Tokenizer {
         self.types.get(id as usize) == Some(&TokenType::Control)
     }
 
-    /// Token ids of `text`. Special tokens written in the text are recognised. With
-    /// `add_special`, BOS is put first when the model asks for it.
+    /// Token ids of `text`. Added and special tokens written in the text are recognised.
+    /// With `add_special`, BOS is put first (and EOS or `[SEP]` last) when the model asks
+    /// for them.
     pub fn encode(&self, text: &str, add_special: bool) -> Vec<u32> {
         let mut out = Vec::new();
         if add_special && self.add_bos {
             out.extend(self.bos);
         }
-        let mut pieces = Vec::new();
-        let mut symbols = Vec::new();
-        let mut rest = text;
-        while !rest.is_empty() {
-            let (plain, special) = self.next_special(rest);
-            let first = plain.as_ptr() == text.as_ptr();
-            match self.kind {
-                TokenizerKind::ByteLevel(pre) => {
-                    let normalized;
-                    let plain = if self.nfc && !is_nfc_quick(plain.chars()).eq(&IsNormalized::Yes) {
-                        normalized = plain.nfc().collect::<String>();
-                        normalized.as_str()
-                    } else {
-                        plain
+        let mut segments = Vec::new();
+        self.added.split(text, &mut segments);
+        let mut scratch = Scratch::default();
+        for (i, seg) in segments.iter().enumerate() {
+            match *seg {
+                Segment::Token(id) => out.push(id),
+                Segment::Text(t) => {
+                    let first = i == 0;
+                    let normalized = match &self.normalizer {
+                        Some(n) => n.apply(t),
+                        None => t.into(),
                     };
-                    pieces.clear();
-                    pre.split(plain, &mut pieces);
-                    for &(a, b) in &pieces {
-                        // ignore_merges: a piece that is itself a token needs no merging.
-                        if !self.whole_words.is_empty() {
-                            if let Some(&id) =
-                                self.whole_words.get(&self.byte_level.encode(&plain[a..b]))
-                            {
-                                out.push(id);
-                                continue;
+                    if self.added_normalized.is_empty() {
+                        self.encode_text(&normalized, first, &mut scratch, &mut out);
+                        continue;
+                    }
+                    let mut inner = Vec::new();
+                    self.added_normalized.split(&normalized, &mut inner);
+                    for (j, s) in inner.into_iter().enumerate() {
+                        match s {
+                            Segment::Token(id) => out.push(id),
+                            Segment::Text(t) => {
+                                self.encode_text(t, first && j == 0, &mut scratch, &mut out)
                             }
                         }
-                        symbols.clear();
-                        // Characters missing from the vocabulary are dropped, as HF does
-                        // with no unknown token; every byte-level vocabulary has all 256.
-                        symbols.extend(plain[a..b].bytes().filter_map(|byte| {
-                            self.char_ids.get(&self.byte_level.char_of(byte)).copied()
-                        }));
-                        bpe::merge(&symbols, &self.merges, &mut out);
                     }
                 }
-                TokenizerKind::SentencePiece { prepend } if !plain.is_empty() => {
-                    symbols.clear();
-                    // Metaspace's "first" scheme adds no marker to text that starts with a space.
-                    let prefix = prepend == Prepend::Always
-                        || (prepend == Prepend::First && first && !plain.starts_with(' '));
-                    let spaced = plain.chars().map(|c| if c == ' ' { SPACE } else { c });
-                    for c in prefix.then_some(SPACE).into_iter().chain(spaced) {
-                        self.sp_symbols(c, &mut symbols);
-                    }
-                    bpe::merge(&symbols, &self.merges, &mut out);
-                }
-                TokenizerKind::SentencePiece { .. } => {}
             }
-            match special {
-                Some((id, end)) => {
-                    out.push(id);
-                    rest = &rest[end..];
-                }
-                None => rest = "",
-            }
+        }
+        if add_special {
+            out.extend(self.append);
         }
         out
     }
 
-    /// SentencePiece's initial symbol(s) for one character: its token, else its UTF-8
-    /// bytes as `<0xNN>` tokens, else the unknown token (consecutive unknowns fused).
-    fn sp_symbols(&self, c: char, symbols: &mut Vec<u32>) {
-        if let Some(&id) = self.char_ids.get(&c) {
-            symbols.push(id);
-            return;
-        }
-        let mut buf = [0u8; 4];
-        let bytes = c.encode_utf8(&mut buf).as_bytes();
-        if bytes.iter().all(|&b| self.byte_ids[b as usize].is_some()) {
-            symbols.extend(bytes.iter().filter_map(|&b| self.byte_ids[b as usize]));
-        } else if let Some(unk) = self.unk {
-            if symbols.last() != Some(&unk) {
-                symbols.push(unk);
+    /// Pre-tokenizes normalized text and runs the model on each piece.
+    fn encode_text(&self, text: &str, first: bool, s: &mut Scratch, out: &mut Vec<u32>) {
+        let text = self.pre.prepare(text, first);
+        s.pieces.clear();
+        self.pre.split(&text, &mut s.pieces);
+        for &(a, b) in &s.pieces {
+            let piece = &text[a..b];
+            match &self.model {
+                Model::Bpe(bpe) => bpe.encode(piece, &self.ids, &mut s.symbols, out),
+                Model::WordPiece(wp) => wp.encode(piece, &mut s.key, out),
+                Model::Unigram(u) => u.encode(piece, out),
             }
         }
-    }
-
-    /// Splits `text` at its first special token: the text before it (without the
-    /// whitespace an `lstrip` token swallows), and the token's id with the bytes of `text`
-    /// used up to its end (with the whitespace an `rstrip` token swallows).
-    fn next_special<'t>(&self, text: &'t str) -> (&'t str, Option<(u32, usize)>) {
-        if self.specials.is_empty() {
-            return (text, None);
-        }
-        for (i, _) in text.char_indices() {
-            let tail = &text[i..];
-            if let Some(s) = self
-                .specials
-                .iter()
-                .find(|s| tail.starts_with(s.text.as_str()))
-            {
-                let plain = if s.lstrip {
-                    text[..i].trim_end()
-                } else {
-                    &text[..i]
-                };
-                let mut end = i + s.text.len();
-                if s.rstrip {
-                    end = text.len() - text[end..].trim_start().len();
-                }
-                return (plain, Some((s.id, end)));
-            }
-        }
-        (text, None)
     }
 
     /// The raw bytes of a token (may be part of a UTF-8 character).
@@ -584,15 +542,60 @@ impl Tokenizer {
         self.types.get(id as usize) == Some(&TokenType::Byte)
     }
 
-    /// Whether this is a SentencePiece vocabulary (`▁` spaces, `<0xNN>` byte fallback).
+    /// Whether tokens decode piece by piece with byte-token runs (everything but
+    /// byte-level BPE).
     pub(crate) fn is_sentencepiece(&self) -> bool {
-        matches!(self.kind, TokenizerKind::SentencePiece { .. })
+        self.decoder != DecoderSpec::ByteLevel
     }
 
-    /// Whether decoding drops the one space SentencePiece's prefix put in front.
+    /// Whether decoding drops the first space of the output.
     pub(crate) fn strips_leading_space(&self) -> bool {
-        matches!(self.kind, TokenizerKind::SentencePiece { prepend } if prepend != Prepend::Never)
+        matches!(
+            self.decoder,
+            DecoderSpec::Metaspace {
+                strip_first_space: true
+            } | DecoderSpec::WordPiece
+        )
     }
+}
+
+/// Buffers reused across the pieces of one `encode`.
+#[derive(Default)]
+struct Scratch {
+    pieces: Vec<(usize, usize)>,
+    symbols: Vec<u32>,
+    key: String,
+}
+
+/// What each token decodes to under `decoder` (WordPiece's spaces are added by the
+/// caller).
+fn decoded_bytes(
+    tokens: &[String],
+    types: &[TokenType],
+    decoder: DecoderSpec,
+    byte_level: &ByteLevel,
+) -> Vec<Vec<u8>> {
+    tokens
+        .iter()
+        .zip(types)
+        .map(|(t, ty)| {
+            if ty.is_added() {
+                return t.as_bytes().to_vec();
+            }
+            match decoder {
+                // Tokens outside the byte-level alphabet (rare; e.g. unused slots) decode
+                // to their UTF-8 text.
+                DecoderSpec::ByteLevel => byte_level
+                    .decode(t)
+                    .unwrap_or_else(|| t.as_bytes().to_vec()),
+                DecoderSpec::Metaspace { .. } => match (ty, byte_token(t)) {
+                    (TokenType::Byte, Some(b)) => vec![b],
+                    _ => t.replace(SPACE, " ").into_bytes(),
+                },
+                DecoderSpec::WordPiece => t.as_bytes().to_vec(),
+            }
+        })
+        .collect()
 }
 
 /// The byte of a `<0xNN>` token.

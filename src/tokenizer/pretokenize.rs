@@ -1,202 +1,278 @@
-//! Pre-tokenizers: split text into the pieces BPE runs on.
+//! Pre-tokenizers: cut normalized text into the pieces the model encodes one by one.
 //!
-//! The GPT-2 split is the regex
-//! `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`,
-//! implemented by hand here (Rust's `regex` crate has no look-ahead). Alternatives are
-//! tried in order at each position, exactly as a backtracking engine (Oniguruma, used by
-//! Hugging Face `tokenizers`) tries them. Letter and number classes are Unicode general
-//! categories L* and N*, from the `unicode-properties` tables.
+//! A pre-tokenizer here is an optional text transform at the front (SentencePiece's `▁`
+//! for spaces, or ByteLevel's prefix space) followed by splits applied in order, each one
+//! to every piece the previous one left. That is the shape of Hugging Face's `Sequence` of
+//! `Split`/`Digits`/`Punctuation`/`ByteLevel` pre-tokenizers and of llama.cpp's per-`pre`
+//! regex lists (`src/tokenizer/ggml_pre.rs`) alike. A split finds the matches of a pattern
+//! in a piece and keeps, drops or glues them to their neighbours (HF's
+//! `SplitDelimiterBehavior`).
 
 use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
-/// Which pre-tokenizer a vocabulary was trained with (GGUF `tokenizer.ggml.pre`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PreTokenizer {
-    /// The GPT-2 regex alone (`gpt-2`).
-    Gpt2,
-    /// SmolLM / StarCoder: every numeric char is its own piece, then the GPT-2 regex
-    /// (Hugging Face `Sequence[Digits(individual_digits=True), ByteLevel]`).
-    SmolLm,
-    /// Llama 3's regex (`llama-bpe` in GGUF), numbers in runs of up to 3 digits:
-    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-    /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
-    Llama3,
-    /// Qwen2's regex: Llama 3's with single digits (`\p{N}` for `\p{N}{1,3}`).
-    Qwen2,
-}
+use super::regex::{Haystack, Regex};
+use super::SPACE;
+use crate::error::Result;
 
-/// The Split regexes of the pre-tokenizers above, as they appear in tokenizer.json.
+/// The GPT-2 pattern (HF `ByteLevel` with `use_regex`, llama.cpp's `gpt-2`).
+pub const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+/// Llama 3's Split pattern.
 pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen2's: Llama 3's with single digits.
 pub const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-impl PreTokenizer {
-    /// Appends the pieces of `text` to `out`, as byte ranges of `text`.
-    pub fn split(self, text: &str, out: &mut Vec<(usize, usize)>) {
-        match self {
-            PreTokenizer::Gpt2 => gpt2_split(text, 0, out),
-            PreTokenizer::SmolLm => {
-                let mut start = 0;
-                for (i, c) in text.char_indices() {
-                    if c.is_numeric() {
-                        gpt2_split(&text[start..i], start, out);
-                        out.push((i, i + c.len_utf8()));
-                        start = i + c.len_utf8();
-                    }
-                }
-                gpt2_split(&text[start..], start, out);
-            }
-            PreTokenizer::Llama3 => llama3_split(text, 3, out),
-            PreTokenizer::Qwen2 => llama3_split(text, 1, out),
-        }
-    }
+/// What a split does with the text it matched (HF `SplitDelimiterBehavior`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    /// Matches are dropped.
+    Removed,
+    /// Every match and every gap is a piece.
+    Isolated,
+    /// A match is glued to the gap before it.
+    MergedWithPrevious,
+    /// A match is glued to the gap after it.
+    MergedWithNext,
+    /// Adjacent matches form one piece.
+    Contiguous,
 }
 
-/// Splits with the Llama 3 regex (`max_digits` = 3) or Qwen2's (1); alternatives are
-/// tried in order at each position, as a backtracking engine does.
-fn llama3_split(text: &str, max_digits: usize, out: &mut Vec<(usize, usize)>) {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let n = chars.len();
-    let byte_at = |i: usize| chars.get(i).map_or(text.len(), |&(b, _)| b);
-    let ch = |i: usize| chars.get(i).map(|&(_, c)| c);
-    let cls = |i: usize| ch(i).map(class);
-    let newline = |c: char| c == '\r' || c == '\n';
-    let run = |mut i: usize, c: Class| {
-        while cls(i) == Some(c) {
-            i += 1;
-        }
-        i
-    };
-    let mut i = 0;
-    while i < n {
-        let c = chars[i].1;
-        let end = 'm: {
-            // (?i:'s|'t|'re|'ve|'m|'ll|'d)
-            if c == '\'' {
-                let lower = |k: usize| ch(i + k).map(|c| c.to_ascii_lowercase());
-                match (lower(1), lower(2)) {
-                    (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l')) => {
-                        break 'm i + 3
-                    }
-                    (Some('s' | 't' | 'm' | 'd'), _) => break 'm i + 2,
-                    _ => {}
-                }
-            }
-            // [^\r\n\p{L}\p{N}]?\p{L}+
-            if cls(i) == Some(Class::Letter) {
-                break 'm run(i, Class::Letter);
-            }
-            if !newline(c) && cls(i) != Some(Class::Number) && cls(i + 1) == Some(Class::Letter) {
-                break 'm run(i + 1, Class::Letter);
-            }
-            // \p{N}{1,max_digits}
-            if cls(i) == Some(Class::Number) {
-                break 'm (i..(i + max_digits).min(n))
-                    .take_while(|&k| cls(k) == Some(Class::Number))
-                    .last()
-                    .unwrap()
-                    + 1;
-            }
-            // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
-            let other_from = if c == ' ' { i + 1 } else { i };
-            if cls(other_from) == Some(Class::Other) {
-                let mut e = run(other_from, Class::Other);
-                while ch(e).is_some_and(newline) {
-                    e += 1;
-                }
-                break 'm e;
-            }
-            // \s*[\r\n]+: through the last newline of the whitespace run, if it has one.
-            let ws_end = run(i, Class::Space);
-            if let Some(last_nl) = (i..ws_end).rev().find(|&k| newline(chars[k].1)) {
-                break 'm last_nl + 1;
-            }
-            // \s+(?!\S) leaves the run's last char to the next piece; else \s+.
-            if ws_end < n && ws_end - i > 1 {
-                ws_end - 1
-            } else {
-                ws_end
-            }
-        };
-        out.push((byte_at(i), byte_at(end)));
-        i = end;
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Letter,
-    Number,
+/// Single characters a split can match without a regex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CharSet {
+    /// Unicode white space.
     Space,
-    Other,
+    /// Numeric characters (`char::is_numeric`: general categories N*; HF `Digits`).
+    Numeric,
+    /// ASCII punctuation or Unicode P* (HF `BertPreTokenizer` and `Punctuation`).
+    Punctuation,
+    /// One given char (SentencePiece's `▁`).
+    Exactly(char),
 }
 
-fn class(c: char) -> Class {
-    if c.is_whitespace() {
-        return Class::Space;
-    }
-    match c.general_category_group() {
-        GeneralCategoryGroup::Letter => Class::Letter,
-        GeneralCategoryGroup::Number => Class::Number,
-        _ => Class::Other,
-    }
-}
-
-/// Splits `text` with the GPT-2 regex; ranges are offset by `base`.
-fn gpt2_split(text: &str, base: usize, out: &mut Vec<(usize, usize)>) {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let byte_at = |i: usize| chars.get(i).map_or(text.len(), |&(b, _)| b);
-    let class_at = |i: usize| chars.get(i).map(|&(_, c)| class(c));
-    // End (char index) of the run of `cls` starting at `i`.
-    let run = |mut i: usize, cls: Class| {
-        while class_at(i) == Some(cls) {
-            i += 1;
+impl CharSet {
+    fn has(self, c: char) -> bool {
+        match self {
+            CharSet::Space => c.is_whitespace(),
+            CharSet::Numeric => c.is_numeric(),
+            CharSet::Punctuation => {
+                c.is_ascii_punctuation()
+                    || c.general_category_group() == GeneralCategoryGroup::Punctuation
+            }
+            CharSet::Exactly(x) => c == x,
         }
-        i
-    };
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i].1;
-        let end = if let Some(n) = contraction(&chars[i..]) {
-            i + n
-        } else {
-            // ` ?X+` for X in letters, numbers, others: an optional leading space.
-            let (first, after_space) = if c == ' ' {
-                (class_at(i + 1), i + 1)
-            } else {
-                (Some(class(c)), i)
-            };
-            match first {
-                Some(cls @ (Class::Letter | Class::Number | Class::Other)) => run(after_space, cls),
-                _ => {
-                    // Whitespace: `\s+(?!\S)` takes the run but leaves its last char when
-                    // a non-space follows, so that char can lead the next piece; a lone
-                    // whitespace char before a non-space falls to `\s+`.
-                    let e = run(i, Class::Space);
-                    if e < chars.len() && e - i > 1 {
-                        e - 1
-                    } else {
-                        e
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Pattern {
+    Regex(Regex),
+    Chars(CharSet),
+}
+
+/// One split of every piece.
+#[derive(Clone, Debug)]
+pub struct Split {
+    pub pattern: Pattern,
+    pub behavior: Behavior,
+    /// The pieces between matches play the part of the matches, and the other way round.
+    pub invert: bool,
+}
+
+impl Split {
+    pub fn regex(pattern: &str, behavior: Behavior) -> Result<Split> {
+        Ok(Split {
+            pattern: Pattern::Regex(Regex::new(pattern)?),
+            behavior,
+            invert: false,
+        })
+    }
+
+    pub fn chars(set: CharSet, behavior: Behavior) -> Split {
+        Split {
+            pattern: Pattern::Chars(set),
+            behavior,
+            invert: false,
+        }
+    }
+}
+
+/// Where SentencePiece puts its `▁` prefix (HF `Metaspace` `prepend_scheme`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepend {
+    Never,
+    /// Only before the first text segment (not after an added token).
+    First,
+    Always,
+}
+
+/// A transform of the whole segment before it is split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    None,
+    /// HF ByteLevel `add_prefix_space`: a space in front unless there is one.
+    Space,
+    /// HF `Metaspace`: spaces become `▁`, and a `▁` is put in front (as `prepend` says)
+    /// unless the text starts with one.
+    Metaspace(Prepend),
+}
+
+/// The whole pre-tokenizer: a front transform, then splits in order.
+#[derive(Clone, Debug)]
+pub struct PreTokenizer {
+    pub prefix: Prefix,
+    pub splits: Vec<Split>,
+}
+
+impl PreTokenizer {
+    /// No splitting: each segment is one piece.
+    pub fn none() -> PreTokenizer {
+        PreTokenizer {
+            prefix: Prefix::None,
+            splits: Vec::new(),
+        }
+    }
+
+    /// One regex with isolated matches (HF `Split` as Llama 3 and Qwen2 use it).
+    pub fn regex(pattern: &str) -> Result<PreTokenizer> {
+        Ok(PreTokenizer {
+            prefix: Prefix::None,
+            splits: vec![Split::regex(pattern, Behavior::Isolated)?],
+        })
+    }
+
+    /// Whether some split tests the Han script.
+    fn uses_han(&self) -> bool {
+        self.splits
+            .iter()
+            .any(|s| matches!(&s.pattern, Pattern::Regex(r) if r.uses_han()))
+    }
+
+    /// The segment after the front transform (`first`: no added token precedes it).
+    pub fn prepare<'t>(&self, text: &'t str, first: bool) -> std::borrow::Cow<'t, str> {
+        match self.prefix {
+            Prefix::None => text.into(),
+            Prefix::Space if !text.is_empty() && !text.starts_with(' ') => {
+                format!(" {text}").into()
+            }
+            Prefix::Space => text.into(),
+            Prefix::Metaspace(prepend) => {
+                let mut s = String::with_capacity(text.len() + 3);
+                let add = match prepend {
+                    Prepend::Always => true,
+                    Prepend::First => first,
+                    Prepend::Never => false,
+                };
+                if add && !text.is_empty() && !text.starts_with(' ') {
+                    s.push(SPACE);
+                }
+                s.extend(text.chars().map(|c| if c == ' ' { SPACE } else { c }));
+                s.into()
+            }
+        }
+    }
+
+    /// Appends the pieces of `text` (already `prepare`d) to `out`, as byte ranges.
+    pub fn split(&self, text: &str, out: &mut Vec<(usize, usize)>) {
+        if text.is_empty() {
+            return;
+        }
+        if self.splits.is_empty() {
+            out.push((0, text.len()));
+            return;
+        }
+        let hay = Haystack::new(text, self.uses_han());
+        let mut pieces = vec![(0, hay.len())];
+        let mut next = Vec::new();
+        let mut matches = Vec::new();
+        for split in &self.splits {
+            next.clear();
+            for &(s, e) in &pieces {
+                matches.clear();
+                match &split.pattern {
+                    Pattern::Regex(re) => re.find_iter_in(&hay, s, e, &mut matches),
+                    Pattern::Chars(set) => {
+                        for i in s..e {
+                            if set.has(hay.char(i)) {
+                                matches.push((i, i + 1));
+                            }
+                        }
                     }
                 }
+                apply(split, s, e, &matches, &mut next);
             }
-        };
-        out.push((base + byte_at(i), base + byte_at(end)));
-        i = end;
+            std::mem::swap(&mut pieces, &mut next);
+        }
+        out.extend(
+            pieces
+                .into_iter()
+                .filter(|&(s, e)| s < e)
+                .map(|(s, e)| (hay.byte(s), hay.byte(e))),
+        );
     }
 }
 
-/// Length in chars of a contraction (`'s 't 're 've 'm 'll 'd`, case-sensitive) at the
-/// start of `chars`.
-fn contraction(chars: &[(usize, char)]) -> Option<usize> {
-    if chars.first()?.1 != '\'' {
-        return None;
+/// The pieces of `[s, e)` given the matches in it, as `split.behavior` says.
+fn apply(
+    split: &Split,
+    s: usize,
+    e: usize,
+    matches: &[(usize, usize)],
+    out: &mut Vec<(usize, usize)>,
+) {
+    // Every stretch of the piece, in order, with whether it counts as a match.
+    let mut parts: Vec<((usize, usize), bool)> = Vec::with_capacity(2 * matches.len() + 1);
+    let mut prev = s;
+    for &(ms, me) in matches {
+        if prev != ms {
+            parts.push(((prev, ms), split.invert));
+        }
+        parts.push(((ms, me), !split.invert));
+        prev = me;
     }
-    let c1 = chars.get(1).map(|x| x.1);
-    let c2 = chars.get(2).map(|x| x.1);
-    match (c1, c2) {
-        (Some('r'), Some('e')) | (Some('v'), Some('e')) | (Some('l'), Some('l')) => Some(3),
-        (Some('s' | 't' | 'm' | 'd'), _) => Some(2),
-        _ => None,
+    if prev != e || parts.is_empty() {
+        parts.push(((prev, e), split.invert));
+    }
+    match split.behavior {
+        Behavior::Isolated => out.extend(parts.iter().map(|p| p.0)),
+        Behavior::Removed => out.extend(parts.iter().filter(|p| !p.1).map(|p| p.0)),
+        Behavior::Contiguous => {
+            let start = out.len();
+            let mut prev_match = None;
+            for &((a, b), m) in &parts {
+                if prev_match == Some(m) && out.len() > start {
+                    out.last_mut().expect("a piece").1 = b;
+                } else {
+                    out.push((a, b));
+                }
+                prev_match = Some(m);
+            }
+        }
+        Behavior::MergedWithPrevious => {
+            let start = out.len();
+            let mut prev_match = false;
+            for &((a, b), m) in &parts {
+                if m && !prev_match && out.len() > start {
+                    out.last_mut().expect("a piece").1 = b;
+                } else {
+                    out.push((a, b));
+                }
+                prev_match = m;
+            }
+        }
+        Behavior::MergedWithNext => {
+            let start = out.len();
+            let mut prev_match = false;
+            for &((a, b), m) in parts.iter().rev() {
+                if m && !prev_match && out.len() > start {
+                    out.last_mut().expect("a piece").0 = a;
+                } else {
+                    out.push((a, b));
+                }
+                prev_match = m;
+            }
+            out[start..].reverse();
+        }
     }
 }
 
@@ -204,36 +280,133 @@ fn contraction(chars: &[(usize, char)]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn pieces(p: PreTokenizer, s: &str) -> Vec<&str> {
+    fn pieces(p: &PreTokenizer, s: &str) -> Vec<String> {
+        let text = p.prepare(s, true);
         let mut v = Vec::new();
-        p.split(s, &mut v);
-        v.iter().map(|&(a, b)| &s[a..b]).collect()
+        p.split(&text, &mut v);
+        v.iter().map(|&(a, b)| text[a..b].to_string()).collect()
+    }
+
+    fn one(split: Split) -> PreTokenizer {
+        PreTokenizer {
+            prefix: Prefix::None,
+            splits: vec![split],
+        }
     }
 
     #[test]
     fn gpt2_regex_cases() {
-        let g = PreTokenizer::Gpt2;
-        assert_eq!(pieces(g, "Hello world"), ["Hello", " world"]);
+        let g = PreTokenizer::regex(GPT2_PATTERN).unwrap();
+        assert_eq!(pieces(&g, "Hello world"), ["Hello", " world"]);
         assert_eq!(
-            pieces(g, "I'm here, they'll"),
+            pieces(&g, "I'm here, they'll"),
             ["I", "'m", " here", ",", " they", "'ll"]
         );
-        assert_eq!(pieces(g, "a  b"), ["a", " ", " b"]);
-        assert_eq!(pieces(g, "a \n\n b  "), ["a", " \n\n", " b", "  "]);
-        assert_eq!(pieces(g, "x\n\ny"), ["x", "\n", "\n", "y"]);
-        assert_eq!(pieces(g, "abc123 ?!x"), ["abc", "123", " ?!", "x"]);
-        assert_eq!(pieces(g, "'x 'S"), ["'", "x", " '", "S"]);
-        assert_eq!(pieces(g, "naïve café"), ["naïve", " café"]);
-        assert_eq!(pieces(g, ""), Vec::<&str>::new());
+        assert_eq!(pieces(&g, "a  b"), ["a", " ", " b"]);
+        assert_eq!(pieces(&g, "a \n\n b  "), ["a", " \n\n", " b", "  "]);
+        assert_eq!(pieces(&g, "x\n\ny"), ["x", "\n", "\n", "y"]);
+        assert_eq!(pieces(&g, "abc123 ?!x"), ["abc", "123", " ?!", "x"]);
+        assert_eq!(pieces(&g, "'x 'S"), ["'", "x", " '", "S"]);
+        assert_eq!(pieces(&g, "naïve café"), ["naïve", " café"]);
+        assert!(pieces(&g, "").is_empty());
     }
 
     #[test]
-    fn smollm_isolates_digits() {
-        let s = PreTokenizer::SmolLm;
+    fn digits_then_gpt2() {
+        let s = PreTokenizer {
+            prefix: Prefix::None,
+            splits: vec![
+                Split::chars(CharSet::Numeric, Behavior::Isolated),
+                Split::regex(GPT2_PATTERN, Behavior::Isolated).unwrap(),
+            ],
+        };
         assert_eq!(
-            pieces(s, "year 2024!"),
+            pieces(&s, "year 2024!"),
             ["year", " ", "2", "0", "2", "4", "!"]
         );
-        assert_eq!(pieces(s, "3.14"), ["3", ".", "1", "4"]);
+        assert_eq!(pieces(&s, "3.14"), ["3", ".", "1", "4"]);
+    }
+
+    /// The behaviours, each checked against HF `tokenizers` (`pre_tokenize_str`) on the
+    /// same inputs.
+    #[test]
+    fn split_behaviours_match_hf() {
+        let cases: [(Behavior, bool, [&[&str]; 2]); 10] = [
+            (Behavior::Removed, false, [&["a", "b", "c"], &["x"]]),
+            (Behavior::Removed, true, [&["-", "-", "-", "-"], &["-"]]),
+            (
+                Behavior::Isolated,
+                false,
+                [&["a", "-", "-", "b", "-", "c", "-"], &["-", "x"]],
+            ),
+            (
+                Behavior::Isolated,
+                true,
+                [&["a", "-", "-", "b", "-", "c", "-"], &["-", "x"]],
+            ),
+            (
+                Behavior::MergedWithPrevious,
+                false,
+                [&["a-", "-", "b-", "c-"], &["-", "x"]],
+            ),
+            (
+                Behavior::MergedWithPrevious,
+                true,
+                [&["a", "-", "-b", "-c", "-"], &["-x"]],
+            ),
+            (
+                Behavior::MergedWithNext,
+                false,
+                [&["a", "-", "-b", "-c", "-"], &["-x"]],
+            ),
+            (
+                Behavior::MergedWithNext,
+                true,
+                [&["a-", "-", "b-", "c-"], &["-", "x"]],
+            ),
+            (
+                Behavior::Contiguous,
+                false,
+                [&["a", "--", "b", "-", "c", "-"], &["-", "x"]],
+            ),
+            (
+                Behavior::Contiguous,
+                true,
+                [&["a", "--", "b", "-", "c", "-"], &["-", "x"]],
+            ),
+        ];
+        for (behavior, invert, want) in cases {
+            let mut split = Split::regex("-", behavior).unwrap();
+            split.invert = invert;
+            let p = one(split);
+            assert_eq!(pieces(&p, "a--b-c-"), want[0], "{behavior:?} {invert}");
+            assert_eq!(pieces(&p, "-x"), want[1], "{behavior:?} {invert}");
+        }
+        let p = one(Split::regex(r"(?=(\d{3})+(?!\d))", Behavior::Isolated).unwrap());
+        assert_eq!(pieces(&p, "1234567 12"), ["1", "234", "567 12"]);
+    }
+
+    #[test]
+    fn metaspace_and_bert() {
+        let m = PreTokenizer {
+            prefix: Prefix::Metaspace(Prepend::First),
+            splits: vec![Split::chars(
+                CharSet::Exactly(SPACE),
+                Behavior::MergedWithNext,
+            )],
+        };
+        assert_eq!(pieces(&m, " hello  world"), ["▁hello", "▁", "▁world"]);
+        assert_eq!(pieces(&m, "hi"), ["▁hi"]);
+        let bert = PreTokenizer {
+            prefix: Prefix::None,
+            splits: vec![
+                Split::chars(CharSet::Space, Behavior::Removed),
+                Split::chars(CharSet::Punctuation, Behavior::Isolated),
+            ],
+        };
+        assert_eq!(
+            pieces(&bert, "Hello, world!! $5+3 été"),
+            ["Hello", ",", "world", "!", "!", "$", "5", "+", "3", "été"]
+        );
     }
 }

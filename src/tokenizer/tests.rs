@@ -24,20 +24,49 @@ fn tiny() -> Tokenizer {
     }
     let mut types = vec![TokenType::Normal; tokens.len()];
     types[0] = TokenType::Control;
-    Tokenizer::new(TokenizerSpec {
+    let pre = PreTokenizer {
+        prefix: pretokenize::Prefix::None,
+        splits: vec![
+            pretokenize::Split::chars(
+                pretokenize::CharSet::Numeric,
+                pretokenize::Behavior::Isolated,
+            ),
+            pretokenize::Split::regex(pretokenize::GPT2_PATTERN, pretokenize::Behavior::Isolated)
+                .unwrap(),
+        ],
+    };
+    Tokenizer::new(byte_level_spec(tokens, types, merges, pre, Some(0))).unwrap()
+}
+
+/// A byte-level BPE spec with no normalizer.
+fn byte_level_spec(
+    tokens: Vec<String>,
+    types: Vec<TokenType>,
+    merges: Vec<(String, String)>,
+    pre_tokenizer: PreTokenizer,
+    bos: Option<u32>,
+) -> TokenizerSpec {
+    TokenizerSpec {
         tokens,
         types,
-        merges,
-        kind: TokenizerKind::ByteLevel(PreTokenizer::SmolLm),
-        ignore_merges: false,
-        nfc: false,
-        strip: Vec::new(),
+        normalizer: None,
+        pre_tokenizer,
+        model: ModelSpec::Bpe {
+            merges,
+            byte_level: true,
+            byte_fallback: false,
+            fuse_unk: false,
+            ignore_merges: false,
+            whole_newlines: false,
+        },
+        decoder: DecoderSpec::ByteLevel,
+        added: Vec::new(),
         unk: None,
-        bos: Some(0),
-        eos: Some(0),
+        bos,
+        eos: bos,
         add_bos: false,
-    })
-    .unwrap()
+        append: None,
+    }
 }
 
 fn byte_id(b: u8) -> u32 {
@@ -91,18 +120,14 @@ fn stream_decoder_never_splits_a_char() {
 
 #[test]
 fn bad_specs_are_errors() {
-    let spec = |merges: Vec<(String, String)>, bos| TokenizerSpec {
-        tokens: vec!["a".into(), "b".into()],
-        types: vec![TokenType::Normal; 2],
-        merges,
-        kind: TokenizerKind::ByteLevel(PreTokenizer::Gpt2),
-        ignore_merges: false,
-        nfc: false,
-        strip: Vec::new(),
-        unk: None,
-        bos,
-        eos: None,
-        add_bos: false,
+    let spec = |merges: Vec<(String, String)>, bos| {
+        byte_level_spec(
+            vec!["a".into(), "b".into()],
+            vec![TokenType::Normal; 2],
+            merges,
+            PreTokenizer::regex(pretokenize::GPT2_PATTERN).unwrap(),
+            bos,
+        )
     };
     assert!(Tokenizer::new(spec(vec![("a".into(), "b".into())], None)).is_err()); // "ab" missing
     assert!(Tokenizer::new(spec(vec![], Some(7))).is_err());
@@ -195,7 +220,7 @@ fn unsupported_tokenizer_json_is_an_error_naming_the_part() {
         serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true});
     let cases = [
         (
-            serde_json::json!({"type": "Whitespace"}),
+            serde_json::json!({"type": "UnicodeScripts"}),
             serde_json::json!({}),
             "pre_tokenizer",
         ),
@@ -243,18 +268,49 @@ fn tiny_sp(prepend: Prepend) -> Tokenizer {
     tokens.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
     let mut types = vec![TokenType::Normal; tokens.len()];
     types[..3].fill(TokenType::Control);
+    // `Always`: the legacy Llama layout, a Prepend + Replace normalizer; `First`: a
+    // Metaspace pre-tokenizer.
+    let (normalizer, pre_tokenizer) = match prepend {
+        Prepend::Always => (
+            Some(Normalizer::Sequence(vec![
+                Normalizer::Prepend(SPACE.to_string()),
+                Normalizer::Replace {
+                    pattern: regex::Regex::new(" ").unwrap(),
+                    content: SPACE.to_string(),
+                },
+            ])),
+            PreTokenizer::none(),
+        ),
+        _ => (
+            None,
+            PreTokenizer {
+                prefix: pretokenize::Prefix::Metaspace(prepend),
+                splits: Vec::new(),
+            },
+        ),
+    };
     Tokenizer::new(TokenizerSpec {
         tokens,
         types,
-        merges,
-        kind: TokenizerKind::SentencePiece { prepend },
-        ignore_merges: false,
-        nfc: false,
-        strip: Vec::new(),
+        normalizer,
+        pre_tokenizer,
+        model: ModelSpec::Bpe {
+            merges,
+            byte_level: false,
+            byte_fallback: true,
+            fuse_unk: true,
+            ignore_merges: false,
+            whole_newlines: false,
+        },
+        decoder: DecoderSpec::Metaspace {
+            strip_first_space: prepend != Prepend::Never,
+        },
+        added: Vec::new(),
         unk: Some(0),
         bos: Some(1),
         eos: Some(2),
         add_bos: true,
+        append: None,
     })
     .unwrap()
 }

@@ -357,8 +357,8 @@ fn main() {
     t["model"]["type"] = json!("WordPiece");
     tk("wordpiece.json", &t, "Tokenizer", "WordPiece");
     let mut t = tok_json.clone();
-    t["pre_tokenizer"] = json!({"type": "Whitespace"});
-    tk("unknown_pre_tokenizer.json", &t, "Tokenizer", "Whitespace");
+    t["pre_tokenizer"] = json!({"type": "UnicodeScripts"});
+    tk("unknown_pre_tokenizer.json", &t, "Tokenizer", "UnicodeScripts");
     tk("not_an_object.json", &json!([1, 2, 3]), "Tokenizer", "");
     fs::write(out.join("tokenizer/truncated.json"), &tok[..tok.len() / 2]).unwrap();
     cases.push(Case { path: "tokenizer/truncated.json".into(), kind: "Tokenizer", contains: "" });
