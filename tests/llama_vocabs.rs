@@ -56,7 +56,7 @@ fn every_llama_cpp_vocabulary_loads_and_passes_its_vectors() {
     let mut failures = Vec::new();
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
-        let tok = match Gguf::open(f).and_then(|g| Tokenizer::from_gguf(&g)) {
+        let tok = match Tokenizer::from_gguf_file(f) {
             Ok(t) => t,
             Err(e) => {
                 failures.push(format!("{name}: does not load: {e}"));
@@ -88,5 +88,65 @@ fn every_llama_cpp_vocabulary_loads_and_passes_its_vectors() {
         "{loaded} of {} vocabularies load; {passed} of {total} vectors pass",
         files.len()
     );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// FNV-1a 64 over the ids as little-endian u32, with the hash after every `step` ids (the
+/// layout `tests/reference/tokenizers/make_llama_vocab_goldens.py` writes).
+fn fnv1a64(ids: &[u32], step: usize) -> (Vec<String>, String) {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    let mut prefixes = Vec::new();
+    for (i, x) in ids.iter().enumerate() {
+        for b in x.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01B3);
+        }
+        if (i + 1) % step == 0 {
+            prefixes.push(format!("{h:016x}"));
+        }
+    }
+    (prefixes, format!("{h:016x}"))
+}
+
+/// The whole 2,856-line tokenizer corpus, encoded as one text by every vocabulary, equals
+/// llama.cpp's `llama-tokenize` (or HF where llama.cpp departs from it: Qwen2's NFC,
+/// BERT's normalizer), as recorded by `make_llama_vocab_goldens.py`.
+#[test]
+fn every_vocabulary_encodes_the_corpus_like_the_reference() {
+    let dir = vocab_dir();
+    let here = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/tokenizers");
+    let goldens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{here}/llama_vocab_goldens.json")).unwrap(),
+    )
+    .unwrap();
+    let corpus = std::fs::read_to_string(format!("{here}/corpus.txt")).unwrap();
+    let step = goldens["step"].as_u64().unwrap() as usize;
+    let vocabs = goldens["vocabs"].as_object().unwrap();
+    assert_eq!(vocabs.len(), 19);
+    let mut failures = Vec::new();
+    for (name, want) in vocabs {
+        let path = dir.join(format!("ggml-vocab-{name}.gguf"));
+        let tok = Tokenizer::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
+        let ids = tok.encode(&corpus, false);
+        let (prefixes, full) = fnv1a64(&ids, step);
+        if full == want["fnv1a64"] && ids.len() as u64 == want["n_ids"] {
+            continue;
+        }
+        // Where the two part: the first prefix of `step` ids whose hash differs.
+        let wanted = want["prefix_fnv1a64"].as_array().unwrap();
+        let k = prefixes
+            .iter()
+            .zip(wanted)
+            .position(|(a, b)| a != b)
+            .unwrap_or(prefixes.len().min(wanted.len()));
+        failures.push(format!(
+            "{name}: {} ids, reference ({}) {}; they part within ids {}..{}",
+            ids.len(),
+            want["reference"],
+            want["n_ids"],
+            k * step,
+            (k + 1) * step
+        ));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -15,7 +15,8 @@ use super::normalize::CharsMap;
 use super::pretokenize::{Behavior, CharSet, Prefix, Split};
 use super::regex::Regex;
 use super::{
-    spm, DecoderSpec, ModelSpec, Normalizer, PreTokenizer, TokenType, TokenizerSpec, SPACE,
+    spm, AddedFlags, DecoderSpec, ModelSpec, Normalizer, PreTokenizer, TokenType, TokenizerSpec,
+    SPACE,
 };
 use crate::error::{Error, Result};
 use crate::io::{Gguf, Value};
@@ -103,6 +104,132 @@ fn escape_spaces() -> Normalizer {
     }
 }
 
+/// Texts llama.cpp treats as control tokens whatever type the file gives them (end of
+/// turn/generation and fill-in-the-middle markers; its `llama_vocab::impl::load`), a
+/// workaround for files whose converter marked them normal.
+const CONTROL_LOOKING: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
+    "[e~[",
+    "<|fim_prefix|>",
+    "<fim-prefix>",
+    "<fim_prefix>",
+    "<PRE>",
+    "\u{2581}<PRE>",
+    "<\u{ff5c}fim\u{2581}begin\u{ff5c}>",
+    "<|code_prefix|>",
+    "<|prefix|>",
+    "<|fim_suffix|>",
+    "<fim-suffix>",
+    "<fim_suffix>",
+    "<SUF>",
+    "\u{2581}<SUF>",
+    "<\u{ff5c}fim\u{2581}hole\u{ff5c}>",
+    "<|code_suffix|>",
+    "<|suffix|>",
+    "<|fim_middle|>",
+    "<fim-middle>",
+    "<fim_middle>",
+    "<MID>",
+    "\u{2581}<MID>",
+    "<\u{ff5c}fim\u{2581}end\u{ff5c}>",
+    "<|code_middle|>",
+    "<|middle|>",
+    "<|fim_pad|>",
+    "<fim-pad>",
+    "<fim_pad>",
+    "<PAD>",
+    "<|fim_repo|>",
+    "<fim-repo>",
+    "<fim_repo>",
+    "<REPO>",
+    "<reponame>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+];
+
+/// llama.cpp's by-text fixes of token types: control-looking normal tokens become control,
+/// except `<|end|>` beside `<|return|>`/`<|call|>` (or `<|calls|>`/`<|flush|>`), which
+/// stays plain text, and `</s>` beside Gemma 4's or PLaMo's own end markers, which stays
+/// normal.
+fn fix_types(tokens: &[String], types: &mut [TokenType]) {
+    let has = |t: &str| tokens.iter().any(|x| x == t);
+    let end_is_text =
+        (has("<|return|>") || has("<|flush|>")) && (has("<|call|>") || has("<|calls|>"));
+    let s_is_normal = has("<|tool_response>") || has("<|plamo:eos|>");
+    for (t, ty) in tokens.iter().zip(types.iter_mut()) {
+        if *ty != TokenType::Normal || !CONTROL_LOOKING.contains(&t.as_str()) {
+            continue;
+        }
+        if (t == "<|end|>" && end_is_text) || (t == "</s>" && s_is_normal) {
+            continue;
+        }
+        *ty = TokenType::Control;
+    }
+}
+
+/// llama.cpp's per-model matching flags, which GGUF does not store: Phi-3's special tokens
+/// swallow the white space after them (but `<unk>`, `<s>` and `<|endoftext|>`), and the
+/// mask token of some embedding models the white space before it.
+fn model_flags(g: &Gguf, tokens: &[String], types: &[TokenType]) -> Vec<(u32, AddedFlags)> {
+    let name = key_str(g, "general.name").unwrap_or("").to_lowercase();
+    let arch = key_str(g, "general.architecture").unwrap_or("");
+    let pre = key_str(g, "tokenizer.ggml.pre").unwrap_or("");
+    let find = |t: &str| tokens.iter().position(|x| x == t).map(|i| i as u32);
+    let lstrip = AddedFlags {
+        lstrip: true,
+        ..AddedFlags::default()
+    };
+    let rstrip = AddedFlags {
+        rstrip: true,
+        ..AddedFlags::default()
+    };
+    if ["jina-v2-de", "jina-v2-es", "jina-v2-code"]
+        .iter()
+        .any(|p| pre.contains(p))
+        || ["nomic-bert-moe", "jina-bert-v3"]
+            .iter()
+            .any(|a| arch.contains(a))
+    {
+        return find("<mask>").map(|i| (i, lstrip)).into_iter().collect();
+    }
+    if name.contains("phi-3") || name.contains("phi3") {
+        return tokens
+            .iter()
+            .zip(types)
+            .enumerate()
+            .filter(|(_, (t, ty))| {
+                (ty.is_added() || t.as_str() == "</s>")
+                    && !matches!(t.as_str(), "<unk>" | "<s>" | "<|endoftext|>")
+            })
+            .map(|(i, _)| (i as u32, rstrip))
+            .collect();
+    }
+    if name.contains("modern-bert") {
+        return find("[MASK]").map(|i| (i, lstrip)).into_iter().collect();
+    }
+    Vec::new()
+}
+
 pub fn spec_from_gguf(g: &Gguf) -> Result<TokenizerSpec> {
     let model = key_str(g, "tokenizer.ggml.model")
         .ok_or_else(|| Error::metadata("tokenizer.ggml.model", "missing or not a string"))?;
@@ -136,6 +263,8 @@ pub fn spec_from_gguf(g: &Gguf) -> Result<TokenizerSpec> {
             format!("{} types for {n} tokens", types.len()),
         ));
     }
+    fix_types(&tokens, &mut types);
+    let added = model_flags(g, &tokens, &types);
     let pre = key_str(g, "tokenizer.ggml.pre");
     let mut unk = id(g, "tokenizer.ggml.unknown_token_id")?;
     let bos = id(g, "tokenizer.ggml.bos_token_id")?;
@@ -375,7 +504,7 @@ pub fn spec_from_gguf(g: &Gguf) -> Result<TokenizerSpec> {
         pre_tokenizer,
         model: model_spec,
         decoder,
-        added: Vec::new(),
+        added,
         unk,
         bos,
         eos,

@@ -420,6 +420,18 @@ impl Tokenizer {
         Tokenizer::new(gguf::spec_from_gguf(g)?)
     }
 
+    /// Reads the tokenizer of a GGUF file (a model, or a vocabulary alone).
+    ///
+    /// ```no_run
+    /// let tok = ingot::Tokenizer::from_gguf_file("ggml-vocab-llama-bpe.gguf")?;
+    /// let ids = tok.encode("Hello world", false);
+    /// assert_eq!(tok.decode(&ids)?, "Hello world");
+    /// # Ok::<(), ingot::Error>(())
+    /// ```
+    pub fn from_gguf_file(path: impl AsRef<std::path::Path>) -> Result<Tokenizer> {
+        Tokenizer::from_gguf(&Gguf::open(path.as_ref())?)
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.token_bytes.len()
     }

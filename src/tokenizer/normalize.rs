@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use super::regex::{Haystack, Regex};
 use super::SPACE;
@@ -171,9 +171,14 @@ impl Normalizer {
     }
 }
 
-/// BERT's control characters: C* categories except tab, newline and carriage return.
+/// BERT's control characters: Cc, Cf and Co except tab, newline and carriage return
+/// (unassigned code points, Cn, are kept: HF's tables do not list them).
 fn bert_control(c: char) -> bool {
-    !matches!(c, '\t' | '\n' | '\r') && c.general_category_group() == GeneralCategoryGroup::Other
+    !matches!(c, '\t' | '\n' | '\r')
+        && matches!(
+            c.general_category(),
+            GeneralCategory::Control | GeneralCategory::Format | GeneralCategory::PrivateUse
+        )
 }
 
 /// BERT's white space: tab, newline, carriage return, and Unicode white space.
