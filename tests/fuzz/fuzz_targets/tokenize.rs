@@ -1,7 +1,9 @@
 //! Real tokenizers on arbitrary input: the first byte picks one (SmolLM2's byte-level BPE,
-//! a SentencePiece BPE with byte fallback in two layouts) and whether the rest is text to
-//! encode (lossily made UTF-8, as a caller with bytes would) or ids to decode, which must
-//! round-trip when they came from `encode`.
+//! a SentencePiece BPE with byte fallback in two layouts, then every llama.cpp test
+//! vocabulary `weights/fetch.sh llama-vocabs` put in `weights/llama.cpp/models/`: WordPiece,
+//! Unigram and 15 pre-tokenizer regex sets) and whether the rest is text to encode (lossily
+//! made UTF-8, as a caller with bytes would) or ids to decode, which must round-trip when
+//! they came from `encode`.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -9,12 +11,25 @@ use std::sync::OnceLock;
 use ingot::Tokenizer;
 use libfuzzer_sys::fuzz_target;
 
-fn tokenizers() -> &'static [Tokenizer; 3] {
-    static T: OnceLock<[Tokenizer; 3]> = OnceLock::new();
+fn tokenizers() -> &'static [Tokenizer] {
+    static T: OnceLock<Vec<Tokenizer>> = OnceLock::new();
     T.get_or_init(|| {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../reference/tokenizers/");
-        ["smollm2_tokenizer.json", "sp_tokenizer.json", "sp_first_tokenizer.json"]
+        let mut t: Vec<Tokenizer> = ["smollm2_tokenizer.json", "sp_tokenizer.json", "sp_first_tokenizer.json"]
+            .iter()
             .map(|f| Tokenizer::from_json_file(format!("{dir}{f}")).expect("fixture tokenizer"))
+            .collect();
+        let vocabs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/llama.cpp/models");
+        let mut files: Vec<_> = std::fs::read_dir(vocabs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+            .collect();
+        files.sort();
+        t.extend(files.iter().map(|p| Tokenizer::from_gguf_file(p).expect("llama.cpp vocabulary")));
+        t
     })
 }
 
@@ -22,7 +37,9 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let tok = &tokenizers()[(sel as usize % 6) / 2];
+    let all = tokenizers();
+    let which = (sel as usize / 2) % all.len();
+    let tok = &all[which];
     if sel & 1 == 0 {
         let text = String::from_utf8_lossy(rest);
         let ids = tok.encode(&text, false);
@@ -32,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         // too), which can leave a character's other bytes undecodable: so the whole text
         // must come back as its characters do one by one. SentencePiece normalises
         // spaces, so only the byte-level one is checked.
-        if (sel as usize % 6) / 2 == 0 {
+        if which == 0 {
             let one_by_one: String = text
                 .chars()
                 .map(|c| {

@@ -65,6 +65,24 @@ fn rebuild(
     b.build()
 }
 
+/// `base` with its tokenizer keys replaced by `tok` (others kept), tensors unchanged.
+fn with_tokenizer(base: &Gguf, tok: &[(&str, Value)]) -> Vec<u8> {
+    let mut b = GgufBuilder::new();
+    for k in base.keys() {
+        if !k.starts_with("tokenizer.") {
+            b = b.kv(k, base.get(k).unwrap().clone());
+        }
+    }
+    for (k, v) in tok {
+        b = b.kv(k, v.clone());
+    }
+    for t in base.tensor_infos() {
+        let tensor = base.tensor(&t.name).unwrap();
+        b = b.tensor(&t.name, t.dtype, &t.shape, tensor.bytes().to_vec());
+    }
+    b.build()
+}
+
 fn keep(_: &str, dt: ingot::DType, s: Vec<usize>, d: Vec<u8>) -> Option<(ingot::DType, Vec<usize>, Vec<u8>)> {
     Some((dt, s, d))
 }
@@ -257,6 +275,56 @@ fn main() {
         "Tokenizer",
         "qq zz",
     );
+    // Tokenizer models and settings ingot does not know, or cannot trust.
+    let n_vocab = base.get("tokenizer.ggml.tokens").unwrap().as_array().unwrap().len();
+    let strs = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+    let tokens: Vec<String> = (0..n_vocab).map(|i| if i == 0 { "<unk>".into() } else { format!("\u{2581}t{i}") }).collect();
+    let types = |unk: bool| Value::Array((0..n_vocab).map(|i| Value::I32(if i == 0 && unk { 2 } else { 1 })).collect());
+    let scores = |bad: Option<usize>| {
+        Value::Array((0..n_vocab).map(|i| Value::F32(if Some(i) == bad { f32::NAN } else { -(i as f32) })).collect())
+    };
+    let mut tok_kv = |name: &str, kv: Vec<(&str, Value)>, kind: &'static str, contains: &'static str| {
+        gguf(name, with_tokenizer(&base, &kv), kind, contains);
+    };
+    let pre_of = |pre: &str| {
+        let mut kv: Vec<(&str, Value)> = ["tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"]
+            .into_iter()
+            .filter_map(|k| base.get(k).map(|v| (k, v.clone())))
+            .collect();
+        kv.push(("tokenizer.ggml.pre", Value::String(pre.into())));
+        kv
+    };
+    tok_kv("unknown_pre.gguf", pre_of("no-such-pre"), "Tokenizer", "no-such-pre");
+    tok_kv(
+        "unknown_tokenizer_model.gguf",
+        vec![("tokenizer.ggml.model", Value::String("rwkv".into())), ("tokenizer.ggml.tokens", strs(tokens.clone()))],
+        "Tokenizer",
+        "rwkv",
+    );
+    let t5 = |bad_score: Option<usize>, charsmap: Option<Vec<u8>>| {
+        let mut kv = vec![
+            ("tokenizer.ggml.model", Value::String("t5".into())),
+            ("tokenizer.ggml.tokens", strs(tokens.clone())),
+            ("tokenizer.ggml.token_type", types(true)),
+            ("tokenizer.ggml.scores", scores(bad_score)),
+        ];
+        if let Some(c) = charsmap {
+            kv.push(("tokenizer.ggml.precompiled_charsmap", Value::Array(c.into_iter().map(Value::U8).collect())));
+        }
+        kv
+    };
+    tok_kv("unigram_nan_score.gguf", t5(Some(3), None), "Metadata", "tokenizer.ggml.scores");
+    tok_kv("unigram_charsmap_too_short.gguf", t5(None, Some(vec![255, 255, 0, 0, 1, 2])), "Metadata", "precompiled_charsmap");
+    tok_kv(
+        "wordpiece_without_unknown.gguf",
+        vec![
+            ("tokenizer.ggml.model", Value::String("bert".into())),
+            ("tokenizer.ggml.tokens", strs(tokens.clone())),
+            ("tokenizer.ggml.token_type", types(false)),
+        ],
+        "Tokenizer",
+        "unknown token",
+    );
     gguf(
         "eos_out_of_range.gguf",
         rebuild(&base, keep, |k, v| Some(if k == "tokenizer.ggml.eos_token_id" { Value::U32(1 << 20) } else { v.clone() })),
@@ -359,6 +427,20 @@ fn main() {
     let mut t = tok_json.clone();
     t["pre_tokenizer"] = json!({"type": "UnicodeScripts"});
     tk("unknown_pre_tokenizer.json", &t, "Tokenizer", "UnicodeScripts");
+    let mut t = tok_json.clone();
+    t["pre_tokenizer"] = json!({"type": "Split", "pattern": {"Regex": "(a*)*b"}, "behavior": "Isolated", "invert": false});
+    tk("split_regex_that_backtracks_forever.json", &t, "Tokenizer", "unbounded repeat");
+    let mut t = tok_json.clone();
+    t["pre_tokenizer"] = json!({"type": "Split", "pattern": {"Regex": "(?<=a)b"}, "behavior": "Isolated", "invert": false});
+    tk("split_regex_look_behind.json", &t, "Tokenizer", "look-behind");
+    let mut t = tok_json.clone();
+    t["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "%%not base64%%"});
+    tk("precompiled_not_base64.json", &t, "Tokenizer", "base64");
+    let mut t = tok_json.clone();
+    t["model"] = json!({"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0], ["a", "high"]]});
+    t["pre_tokenizer"] = json!(null);
+    t["decoder"] = json!({"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "always"});
+    tk("unigram_score_not_a_number.json", &t, "Tokenizer", "[piece, score]");
     tk("not_an_object.json", &json!([1, 2, 3]), "Tokenizer", "");
     fs::write(out.join("tokenizer/truncated.json"), &tok[..tok.len() / 2]).unwrap();
     cases.push(Case { path: "tokenizer/truncated.json".into(), kind: "Tokenizer", contains: "" });

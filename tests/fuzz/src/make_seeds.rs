@@ -240,6 +240,60 @@ fn main() {
     }
     fs::write(seeds.join("gguf/llama_sentencepiece.gguf"), b.build()).unwrap();
 
+    // The same model with the other tokenizer models llama.cpp writes: Unigram (`t5`, with a
+    // precompiled character map of one rule, "Ａ" → "A") and WordPiece (`bert`, its
+    // converter's `▁word` / bare-continuation spelling).
+    let charsmap = {
+        // A one-rule XCDA trie: root 0 → byte 0xEF → 0xBC → 0xA1 (leaf) → string 0.
+        let mut trie = vec![0u32; 1024];
+        let node = |base: u32, check: u32, leaf: bool| (base << 10) | check | ((leaf as u32) << 8);
+        trie[0] = node(1, 0, false);
+        let a = 1 ^ 0xEF;
+        trie[a] = node(300, 0xEF, false);
+        let b2 = (a as u32 ^ 300) as usize ^ 0xBC;
+        trie[b2] = node(600, 0xBC, false);
+        let c = (b2 as u32 ^ 600) as usize ^ 0xA1;
+        trie[c] = node(900, 0xA1, true);
+        let leaf = (c as u32 ^ 900) as usize;
+        trie[leaf] = 0; // offset of "A\0" in the strings
+        let mut blob = ((trie.len() * 4) as u32).to_le_bytes().to_vec();
+        blob.extend(trie.iter().flat_map(|x| x.to_le_bytes()));
+        blob.extend(b"A\0");
+        blob
+    };
+    for (name, model, extra) in [
+        (
+            "gguf/llama_unigram.gguf",
+            "t5",
+            vec![
+                ("tokenizer.ggml.scores", Value::Array((0..vocab).map(|i| Value::F32(-(i as f32))).collect())),
+                ("tokenizer.ggml.precompiled_charsmap", Value::Array(charsmap.iter().map(|&b| Value::U8(b)).collect())),
+                ("tokenizer.ggml.add_space_prefix", Value::Bool(true)),
+                ("tokenizer.ggml.remove_extra_whitespaces", Value::Bool(true)),
+            ],
+        ),
+        ("gguf/llama_wordpiece.gguf", "bert", vec![]),
+    ] {
+        let mut b = GgufBuilder::new();
+        for k in g.keys() {
+            let v = match k.as_str() {
+                "tokenizer.ggml.model" => Value::String(model.into()),
+                "tokenizer.ggml.tokens" => Value::Array(sp_tokens.iter().cloned().map(Value::String).collect()),
+                "tokenizer.ggml.token_type" => Value::Array(sp_types.clone()),
+                "tokenizer.ggml.merges" | "tokenizer.ggml.pre" => continue,
+                _ => g.get(k).unwrap().clone(),
+            };
+            b = b.kv(k, v);
+        }
+        for (k, v) in extra {
+            b = b.kv(k, v);
+        }
+        for t in g.tensor_infos() {
+            b = b.tensor(&t.name, t.dtype, &t.shape, g.tensor(&t.name).unwrap().bytes().to_vec());
+        }
+        fs::write(seeds.join(name), b.build()).unwrap();
+    }
+
     let mut b = base("gpt2")
         .tensor_f32("token_embd.weight", &[vocab, DIM], &values(vocab * DIM, 1))
         .tensor_f32("position_embd.weight", &[64, DIM], &values(64 * DIM, 2))
