@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ingot::kernels::cpu::isa;
+use ingot::kernels::formats::{BlockQ4K, BlockQ4_1, BlockQ5_0, BlockQ6K, BlockQ8_0, Quantize};
 use ingot::kernels::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
-use ingot::kernels::kquant::{BlockQ4K, BlockQ5_0, BlockQ6K};
 use ingot::kernels::matmul::{matmul, WeightView};
 use ingot::kernels::qmatmul::{qmatmul, QWeights};
-use ingot::kernels::quant::{BlockQ4_1, BlockQ8_0, Quantize};
 
 fn data(n: usize) -> Vec<f32> {
     (0..n).map(|i| ((i % 1013) as f32 * 0.01).sin()).collect()
@@ -51,7 +50,7 @@ fn bench(c: &mut Criterion) {
                     matmul(
                         isa(),
                         &x,
-                        WeightView::Quant(QWeights::Q8_0(&q80)),
+                        WeightView::Quant(QWeights::of(&q80)),
                         &mut out,
                         m,
                         k,
@@ -66,7 +65,7 @@ fn bench(c: &mut Criterion) {
                 matmul(
                     isa(),
                     &x,
-                    WeightView::Quant(QWeights::Q4_1(&q41)),
+                    WeightView::Quant(QWeights::of(&q41)),
                     &mut out,
                     m,
                     k,
@@ -79,7 +78,7 @@ fn bench(c: &mut Criterion) {
                 matmul(
                     isa(),
                     &x,
-                    WeightView::Quant(QWeights::Q8_0(&q80)),
+                    WeightView::Quant(QWeights::of(&q80)),
                     &mut out,
                     m,
                     k,
@@ -140,17 +139,17 @@ fn bench_kquants(c: &mut Criterion) {
             let w = match fmt {
                 "q5_0" => {
                     q50 = random_blocks::<BlockQ5_0>(n * k / 32, |b| b.d = h(0.01));
-                    QWeights::Q5_0(&q50)
+                    QWeights::of(&q50)
                 }
                 "q4_k" => {
                     q4k = random_blocks::<BlockQ4K>(n * k / 256, |b| {
                         (b.d, b.dmin) = (h(0.01), h(0.01))
                     });
-                    QWeights::Q4K(&q4k)
+                    QWeights::of(&q4k)
                 }
                 _ => {
                     q6k = random_blocks::<BlockQ6K>(n * k / 256, |b| b.d = h(0.001));
-                    QWeights::Q6K(&q6k)
+                    QWeights::of(&q6k)
                 }
             };
             g.throughput(Throughput::Elements((2 * m * k * n) as u64));

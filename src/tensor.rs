@@ -10,99 +10,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::io::bytes::FileBytes;
-use crate::kernels::kquant;
-use crate::kernels::quant::{self, BlockQ4_0, BlockQ4_1, BlockQ8_0};
-
-/// Element type of a tensor. Quantized types store `block_size()` values in
-/// `type_size()` bytes (the GGML block formats).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DType {
-    F32,
-    F16,
-    BF16,
-    Q8_0,
-    Q4_0,
-    Q4_1,
-    Q5_0,
-    Q5_1,
-    Q4K,
-    Q5K,
-    Q6K,
-}
-
-impl DType {
-    /// The GGML type id used in GGUF tensor infos (ggml.h `enum ggml_type`).
-    pub fn from_ggml_id(id: u32) -> Option<DType> {
-        Some(match id {
-            0 => DType::F32,
-            1 => DType::F16,
-            2 => DType::Q4_0,
-            3 => DType::Q4_1,
-            6 => DType::Q5_0,
-            7 => DType::Q5_1,
-            8 => DType::Q8_0,
-            12 => DType::Q4K,
-            13 => DType::Q5K,
-            14 => DType::Q6K,
-            30 => DType::BF16,
-            _ => return None,
-        })
-    }
-
-    pub fn ggml_id(self) -> u32 {
-        match self {
-            DType::F32 => 0,
-            DType::F16 => 1,
-            DType::Q4_0 => 2,
-            DType::Q4_1 => 3,
-            DType::Q8_0 => 8,
-            DType::Q5_0 => 6,
-            DType::Q5_1 => 7,
-            DType::Q4K => 12,
-            DType::Q5K => 13,
-            DType::Q6K => 14,
-            DType::BF16 => 30,
-        }
-    }
-
-    /// Values per block (1 for plain float types).
-    pub fn block_size(self) -> usize {
-        match self {
-            DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 => quant::QK,
-            DType::Q4K | DType::Q5K | DType::Q6K => kquant::QK_K,
-        }
-    }
-
-    /// Bytes per block.
-    pub fn type_size(self) -> usize {
-        match self {
-            DType::F32 => 4,
-            DType::F16 | DType::BF16 => 2,
-            DType::Q8_0 => std::mem::size_of::<BlockQ8_0>(),
-            DType::Q4_0 => std::mem::size_of::<BlockQ4_0>(),
-            DType::Q4_1 => std::mem::size_of::<BlockQ4_1>(),
-            DType::Q5_0 => std::mem::size_of::<kquant::BlockQ5_0>(),
-            DType::Q5_1 => std::mem::size_of::<kquant::BlockQ5_1>(),
-            DType::Q4K => std::mem::size_of::<kquant::BlockQ4K>(),
-            DType::Q5K => std::mem::size_of::<kquant::BlockQ5K>(),
-            DType::Q6K => std::mem::size_of::<kquant::BlockQ6K>(),
-        }
-    }
-
-    /// Bytes needed for a row of `n` values, or `None` if `n` is not a whole number of
-    /// blocks or the size overflows.
-    pub fn row_bytes(self, n: usize) -> Option<usize> {
-        if !n.is_multiple_of(self.block_size()) {
-            return None;
-        }
-        (n / self.block_size()).checked_mul(self.type_size())
-    }
-
-    pub fn is_quantized(self) -> bool {
-        self.block_size() > 1
-    }
-}
+use crate::kernels::formats;
+pub use crate::kernels::formats::DType;
 
 /// Where a tensor's bytes live.
 #[derive(Clone)]
@@ -257,7 +166,7 @@ impl Tensor {
     /// Dequantizes (or converts) the whole tensor to f32.
     pub fn to_f32(&self) -> Vec<f32> {
         let mut out = vec![0.0; self.numel()];
-        quant::dequantize(self.dtype, self.bytes(), &mut out);
+        formats::dequantize(self.dtype, self.bytes(), &mut out);
         out
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ingot::io::bytes::FileBytes;
 use ingot::io::{Gguf, GgufBuilder, Value};
-use ingot::kernels::quant::{BlockQ8_0, Quantize};
+use ingot::kernels::formats::{BlockQ8_0, Quantize};
 use ingot::{
     ComputeMode, DType, Error, GenerateOptions, LoadOptions, Model, Sampler, SamplerConfig,
 };

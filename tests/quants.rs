@@ -3,7 +3,7 @@
 //! `tests/reference/quants/make_quant_goldens.py`.
 
 use ingot::io::bytes::FileBytes;
-use ingot::kernels::quant::dequantize;
+use ingot::kernels::formats::dequantize;
 use ingot::DType;
 use serde_json::Value;
 

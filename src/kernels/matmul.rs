@@ -16,13 +16,11 @@
 use rayon::prelude::*;
 
 use super::cpu::Isa;
+use super::formats::{with_block, DType};
 use super::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
 use super::prod;
-use super::qmatmul::{each_format, qmatmul, qmatmul_many, QWeights};
-#[cfg(test)]
-use super::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0};
+use super::qmatmul::{qmatmul, qmatmul_many, QWeights};
 use super::simd::dot;
-use crate::tensor::DType;
 
 /// From this many activation rows on, projections use the packed GEMM.
 pub const GEMM_MIN_ROWS: usize = 32;
@@ -48,21 +46,12 @@ impl<'a> WeightView<'a> {
     /// Views `bytes` in `dtype`'s block layout; `None` if the dtype has no matmul kernel
     /// or the bytes are misaligned or not a whole number of blocks.
     pub fn from_bytes(dtype: DType, bytes: &'a [u8]) -> Option<Self> {
-        use bytemuck::try_cast_slice as cast;
-        let q = match dtype {
-            DType::F32 => return Some(WeightView::F32(cast(bytes).ok()?)),
-            DType::Q8_0 => QWeights::Q8_0(cast(bytes).ok()?),
-            DType::Q4_0 => QWeights::Q4_0(cast(bytes).ok()?),
-            DType::Q4_1 => QWeights::Q4_1(cast(bytes).ok()?),
-            DType::Q5_0 => QWeights::Q5_0(cast(bytes).ok()?),
-            DType::Q5_1 => QWeights::Q5_1(cast(bytes).ok()?),
-            DType::Q4K => QWeights::Q4K(cast(bytes).ok()?),
-            DType::Q5K => QWeights::Q5K(cast(bytes).ok()?),
-            DType::Q6K => QWeights::Q6K(cast(bytes).ok()?),
+        match dtype {
+            DType::F32 => Some(WeightView::F32(bytemuck::try_cast_slice(bytes).ok()?)),
             // No kernels for 16-bit floats: `Linear` converts them to f32 at load.
-            DType::F16 | DType::BF16 => return None,
-        };
-        Some(WeightView::Quant(q))
+            DType::F16 | DType::BF16 => None,
+            q => QWeights::new(q, bytes).map(WeightView::Quant),
+        }
     }
 }
 
@@ -76,11 +65,14 @@ pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k
     match w {
         WeightView::F32(w) if gemm => sgemm(isa, a, &MatRef::row_major(w, n, k).t(), c),
         WeightView::F32(w) => matvec_f32(isa, lhs, w, c.data, m, k, n),
-        WeightView::Quant(q) => each_format!(q, b => if gemm {
-            sgemm(isa, a, &QuantRowsT { blocks: b, k, n }, c)
-        } else {
-            qmatmul(isa, lhs, b, c.data, m, k, n)
-        }),
+        WeightView::Quant(q) => with_block!(q.dtype(), B => {
+            let blocks = q.blocks::<B>();
+            if gemm {
+                sgemm(isa, a, &QuantRowsT { blocks, k, n }, c)
+            } else {
+                qmatmul(isa, lhs, blocks, c.data, m, k, n)
+            }
+        }, else => unreachable!("QWeights holds a block format")),
     }
 }
 
@@ -132,7 +124,7 @@ fn matvec_f32(isa: Isa, lhs: &[f32], w: &[f32], dst: &mut [f32], m: usize, k: us
 mod tests {
     use super::*;
     use crate::kernels::cpu::supported_isas;
-    use crate::kernels::quant::{dequantize_blocks, Quantize};
+    use crate::kernels::formats::{dequantize_blocks, BlockQ4_0, BlockQ4_1, BlockQ8_0, Quantize};
 
     fn naive(lhs: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
         let mut out = vec![0.0; m * n];
@@ -176,17 +168,17 @@ mod tests {
                 (WeightView::F32(&w), w.clone(), 1e-4),
                 // 16-bit activations in the matvec path.
                 (
-                    WeightView::Quant(QWeights::Q8_0(&q8)),
+                    WeightView::Quant(QWeights::of(&q8)),
                     deq(&|o| dequantize_blocks(&q8, o)),
                     2e-2,
                 ),
                 (
-                    WeightView::Quant(QWeights::Q4_0(&q40)),
+                    WeightView::Quant(QWeights::of(&q40)),
                     deq(&|o| dequantize_blocks(&q40, o)),
                     2e-2,
                 ),
                 (
-                    WeightView::Quant(QWeights::Q4_1(&q41)),
+                    WeightView::Quant(QWeights::of(&q41)),
                     deq(&|o| dequantize_blocks(&q41, o)),
                     2e-2,
                 ),

@@ -3,14 +3,12 @@
 
 pub mod attention;
 pub mod cpu;
+pub mod formats;
 pub mod gemm;
-pub mod kdot;
-pub mod kquant;
 pub mod matmul;
 pub mod ops;
 pub mod qdot;
 pub mod qmatmul;
-pub mod quant;
 pub mod simd;
 
 /// `a · b`, panicking (not wrapping) on overflow: kernels check slice lengths against

@@ -57,7 +57,7 @@ impl Linear {
         }
         // NaN or infinite weights would turn every logit into NaN: refuse them here, where
         // the tensor can be named (for quantized blocks, their scales are checked).
-        if !crate::kernels::quant::all_finite(tensor.dtype(), tensor.bytes()) {
+        if !crate::kernels::formats::all_finite(tensor.dtype(), tensor.bytes()) {
             return Err(Error::tensor(
                 tensor.name(),
                 "contains NaN or infinite values",
@@ -131,7 +131,7 @@ impl Linear {
             .row_bytes(self.cols)
             .expect("checked at load");
         let bytes = &self.tensor.bytes()[r * row_bytes..(r + 1) * row_bytes];
-        crate::kernels::quant::dequantize(self.tensor.dtype(), bytes, out);
+        crate::kernels::formats::dequantize(self.tensor.dtype(), bytes, out);
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use crate::kernels::quant::QuantBlock;
+use crate::kernels::formats::Block;
 
 /// A read-only strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -159,7 +159,7 @@ pub struct QuantRowsT<'a, B> {
     pub n: usize,
 }
 
-impl<B: QuantBlock> PackB for QuantRowsT<'_, B> {
+impl<B: Block> PackB for QuantRowsT<'_, B> {
     fn k(&self) -> usize {
         self.k
     }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::kernels::cpu::supported_isas;
-use crate::kernels::quant::{dequantize_blocks, BlockQ4_1, BlockQ8_0, Quantize};
+use crate::kernels::formats::{dequantize_blocks, BlockQ4_1, BlockQ8_0, Quantize};
 
 fn data(n: usize, seed: f32) -> Vec<f32> {
     (0..n).map(|i| ((i as f32 + seed) * 0.618).sin()).collect()

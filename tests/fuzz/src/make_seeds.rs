@@ -17,7 +17,7 @@ use std::fs;
 use std::path::Path;
 
 use ingot::io::{GgufBuilder, Value};
-use ingot::kernels::quant::{BlockQ4_0, BlockQ4_1, BlockQ8_0, Quantize};
+use ingot::kernels::formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, Quantize};
 use ingot::DType;
 use serde_json::json;
 

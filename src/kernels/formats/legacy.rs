@@ -1,0 +1,310 @@
+//! ggml's 32-value formats: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (`ggml-common.h` layouts). Each
+//! block is one chunk. The 4- and 5-bit formats pack element `j` in the low nibble of
+//! `qs[j]` and element `j + 16` in the high one; Q5's fifth bits are bit `j` of `qh`.
+
+use bytemuck::{Pod, Zeroable};
+use half::f16;
+
+use super::{Block, ChunkScale, DType, Quantize, MAX_CHUNKS, QK};
+
+/// `x = d · q`, q in −128..=127 (ggml `block_q8_0`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ8_0 {
+    pub d: f16,
+    pub qs: [i8; QK],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 2 + QK);
+
+/// `x = d · (q − 8)`, q in 0..=15 (ggml `block_q4_0`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ4_0 {
+    pub d: f16,
+    pub qs: [u8; QK / 2],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ4_0>() == 2 + QK / 2);
+
+/// `x = d · q + m`, q in 0..=15 (ggml `block_q4_1`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ4_1 {
+    pub d: f16,
+    pub m: f16,
+    pub qs: [u8; QK / 2],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ4_1>() == 4 + QK / 2);
+
+/// `x = d · (q − 16)`, q a 5-bit value (ggml `block_q5_0`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ5_0 {
+    pub d: f16,
+    pub qh: [u8; 4],
+    pub qs: [u8; QK / 2],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ5_0>() == 2 + 4 + QK / 2);
+
+/// `x = d · q + m`, q a 5-bit value (ggml `block_q5_1`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ5_1 {
+    pub d: f16,
+    pub m: f16,
+    pub qh: [u8; 4],
+    pub qs: [u8; QK / 2],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ5_1>() == 4 + 4 + QK / 2);
+
+/// One chunk's scales in the first slot.
+#[inline(always)]
+fn one(s: ChunkScale) -> [ChunkScale; MAX_CHUNKS] {
+    let mut v = [ChunkScale::default(); MAX_CHUNKS];
+    v[0] = s;
+    v
+}
+
+/// The 32 nibbles of `qs` in value order, minus `bias`.
+#[inline(always)]
+fn nibbles(qs: &[u8; QK / 2], bias: i8) -> [i8; QK] {
+    std::array::from_fn(|i| {
+        let b = qs[i % 16];
+        (if i < 16 { b & 0x0f } else { b >> 4 }) as i8 - bias
+    })
+}
+
+/// The 32 5-bit values of a Q5 block, minus `bias`.
+#[inline(always)]
+fn q5_values(qh: [u8; 4], qs: &[u8; QK / 2], bias: i8) -> [i8; QK] {
+    let qh = u32::from_le_bytes(qh);
+    let lo = nibbles(qs, 0);
+    std::array::from_fn(|i| (lo[i] as u8 | ((((qh >> i) & 1) as u8) << 4)) as i8 - bias)
+}
+
+// SAFETY: `chunk_bytes_avx2` reads the 32 bytes of `qs`.
+unsafe impl Block for BlockQ8_0 {
+    const HEAD_SCALE: bool = true;
+    const DTYPE: DType = DType::Q8_0;
+    const GGML_ID: u32 = 8;
+    const BLOCK: usize = QK;
+    fn finite(&self) -> bool {
+        self.d.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        one(ChunkScale::uniform(self.d.to_f32(), 0.0))
+    }
+    #[inline(always)]
+    fn chunk_values(&self, _: usize) -> [i8; QK] {
+        self.qs
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: `qs` is 32 bytes.
+        unsafe { std::arch::x86_64::_mm256_loadu_si256(self.qs.as_ptr().cast()) }
+    }
+}
+
+// SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs`.
+unsafe impl Block for BlockQ4_0 {
+    const HEAD_SCALE: bool = true;
+    const DTYPE: DType = DType::Q4_0;
+    const GGML_ID: u32 = 2;
+    const BLOCK: usize = QK;
+    fn finite(&self) -> bool {
+        self.d.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        one(ChunkScale::uniform(self.d.to_f32(), 0.0))
+    }
+    #[inline(always)]
+    fn chunk_values(&self, _: usize) -> [i8; QK] {
+        nibbles(&self.qs, 8)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::nibbles(&self.qs, 8) }
+    }
+}
+
+// SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs`.
+unsafe impl Block for BlockQ4_1 {
+    const HEAD_SCALE: bool = true;
+    const DTYPE: DType = DType::Q4_1;
+    const GGML_ID: u32 = 3;
+    const BLOCK: usize = QK;
+    const OFFSET: bool = true;
+    fn finite(&self) -> bool {
+        self.d.is_finite() && self.m.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        one(ChunkScale::uniform(self.d.to_f32(), self.m.to_f32()))
+    }
+    #[inline(always)]
+    fn chunk_values(&self, _: usize) -> [i8; QK] {
+        nibbles(&self.qs, 0)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::nibbles(&self.qs, 0) }
+    }
+}
+
+// SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs` and the 4 of `qh`.
+unsafe impl Block for BlockQ5_0 {
+    const HEAD_SCALE: bool = true;
+    const DTYPE: DType = DType::Q5_0;
+    const GGML_ID: u32 = 6;
+    const BLOCK: usize = QK;
+    fn finite(&self) -> bool {
+        self.d.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        one(ChunkScale::uniform(self.d.to_f32(), 0.0))
+    }
+    #[inline(always)]
+    fn chunk_values(&self, _: usize) -> [i8; QK] {
+        q5_values(self.qh, &self.qs, 16)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::q5(&self.qs, self.qh, 16) }
+    }
+}
+
+// SAFETY: as for Q5_0.
+unsafe impl Block for BlockQ5_1 {
+    const HEAD_SCALE: bool = true;
+    const DTYPE: DType = DType::Q5_1;
+    const GGML_ID: u32 = 7;
+    const BLOCK: usize = QK;
+    const OFFSET: bool = true;
+    fn finite(&self) -> bool {
+        self.d.is_finite() && self.m.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        one(ChunkScale::uniform(self.d.to_f32(), self.m.to_f32()))
+    }
+    #[inline(always)]
+    fn chunk_values(&self, _: usize) -> [i8; QK] {
+        q5_values(self.qh, &self.qs, 0)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::q5(&self.qs, self.qh, 0) }
+    }
+}
+
+impl Quantize for BlockQ8_0 {
+    fn quantize(x: &[f32]) -> Self {
+        let amax = x[..QK].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let mut qs = [0i8; QK];
+        for (q, &v) in qs.iter_mut().zip(x) {
+            *q = (v * id).round() as i8;
+        }
+        BlockQ8_0 {
+            d: f16::from_f32(d),
+            qs,
+        }
+    }
+}
+
+impl Quantize for BlockQ4_0 {
+    fn quantize(x: &[f32]) -> Self {
+        // ggml quantize_row_q4_0_ref: the value of largest magnitude maps to -8.
+        let max = x[..QK]
+            .iter()
+            .fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+        let d = max / -8.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let q = |v: f32| ((v * id + 8.5) as i32).min(15) as u8;
+        let mut qs = [0u8; QK / 2];
+        for (j, b) in qs.iter_mut().enumerate() {
+            *b = q(x[j]) | (q(x[j + QK / 2]) << 4);
+        }
+        BlockQ4_0 {
+            d: f16::from_f32(d),
+            qs,
+        }
+    }
+}
+
+impl Quantize for BlockQ4_1 {
+    fn quantize(x: &[f32]) -> Self {
+        let (min, max) = x[..QK]
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let d = (max - min) / 15.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let q = |v: f32| (((v - min) * id + 0.5) as i32).min(15) as u8;
+        let mut qs = [0u8; QK / 2];
+        for (j, b) in qs.iter_mut().enumerate() {
+            *b = q(x[j]) | (q(x[j + QK / 2]) << 4);
+        }
+        BlockQ4_1 {
+            d: f16::from_f32(d),
+            m: f16::from_f32(min),
+            qs,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// The 32 nibbles of `qs` (values 0..16 low, 16..32 high), minus `bias`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn nibbles(qs: &[u8; 16], bias: i8) -> __m256i {
+        // SAFETY: `qs` is 16 bytes.
+        let x = unsafe { _mm_loadu_si128(qs.as_ptr().cast()) };
+        let m4 = _mm_set1_epi8(0x0f);
+        let v = _mm256_set_m128i(
+            _mm_and_si128(_mm_srli_epi16(x, 4), m4),
+            _mm_and_si128(x, m4),
+        );
+        if bias == 0 {
+            v
+        } else {
+            _mm256_sub_epi8(v, _mm256_set1_epi8(bias))
+        }
+    }
+
+    /// 32 values of a Q5 block: nibbles, plus the fifth bits of `qh` spread one per byte,
+    /// minus `bias`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn q5(qs: &[u8; 16], qh: [u8; 4], bias: i8) -> __m256i {
+        let nib = nibbles(qs, 0);
+        // Byte i gets byte i/8 of qh, then its bit i%8.
+        let bits = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(i32::from_le_bytes(qh)),
+            _mm256_setr_epi8(
+                0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3,
+                3, 3, 3, 3,
+            ),
+        );
+        let sel = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+        let high = _mm256_and_si256(
+            _mm256_cmpeq_epi8(_mm256_and_si256(bits, sel), sel),
+            _mm256_set1_epi8(0x10),
+        );
+        _mm256_sub_epi8(_mm256_or_si256(nib, high), _mm256_set1_epi8(bias))
+    }
+}

@@ -1,0 +1,237 @@
+//! ggml's K-quants (`ggml-common.h` layouts, `dequantize_row_q*_K` in ggml-quants.c): 256
+//! values in a super-block of sub-blocks, each with its own 4- to 8-bit scale, themselves
+//! scaled by the super-block's f16 `d` (and `dmin` for the minimums).
+
+use bytemuck::{Pod, Zeroable};
+use half::f16;
+
+use super::{Block, ChunkScale, DType, MAX_CHUNKS, QK, QK_K};
+
+/// 8 sub-blocks of 32 4-bit values, each `x = d·sc·q − dmin·m` with 6-bit `sc` and `m`
+/// packed in `scales` (ggml `block_q4_K`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ4K {
+    pub d: f16,
+    pub dmin: f16,
+    pub scales: [u8; 12],
+    pub qs: [u8; QK_K / 2],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ4K>() == 4 + 12 + QK_K / 2);
+
+/// As Q4_K with a fifth bit per value in `qh` (ggml `block_q5_K`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ5K {
+    pub d: f16,
+    pub dmin: f16,
+    pub scales: [u8; 12],
+    pub qh: [u8; QK_K / 8],
+    pub qs: [u8; QK_K / 2],
+}
+const _: () = assert!(std::mem::size_of::<BlockQ5K>() == 4 + 12 + QK_K / 8 + QK_K / 2);
+
+/// 16 sub-blocks of 16 6-bit values, `x = d·sc·(q − 32)` with signed 8-bit `sc`: low 4
+/// bits in `ql`, high 2 in `qh` (ggml `block_q6_K`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ6K {
+    pub ql: [u8; QK_K / 2],
+    pub qh: [u8; QK_K / 4],
+    pub scales: [i8; QK_K / 16],
+    pub d: f16,
+}
+const _: () = assert!(std::mem::size_of::<BlockQ6K>() == QK_K / 2 + QK_K / 4 + QK_K / 16 + 2);
+
+/// The 6-bit scale and minimum of sub-block `j` of a Q4_K/Q5_K super-block (ggml
+/// `get_scale_min_k4`): sub-blocks 0-3 in the low 6 bits of bytes 0-3 and 4-7; 4-7 split
+/// between the low/high nibbles of bytes 8-11 and the top 2 bits of bytes 0-7.
+#[inline]
+pub(crate) fn scale_min(j: usize, s: &[u8; 12]) -> (f32, f32) {
+    if j < 4 {
+        ((s[j] & 63) as f32, (s[j + 4] & 63) as f32)
+    } else {
+        (
+            ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4)) as f32,
+            ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as f32,
+        )
+    }
+}
+
+/// Q4_K / Q5_K chunk `c`: low (even c) or high (odd c) nibbles of `qs[32·(c/2)..]`, plus
+/// bit `c` of each `qh` byte as the fifth bit for Q5_K.
+#[inline(always)]
+fn k_chunk(qs: &[u8; QK_K / 2], qh: Option<&[u8; 32]>, c: usize) -> [i8; QK] {
+    let q = &qs[32 * (c / 2)..32 * (c / 2) + 32];
+    std::array::from_fn(|l| {
+        let nib = if c.is_multiple_of(2) {
+            q[l] & 0x0f
+        } else {
+            q[l] >> 4
+        };
+        let high = qh.map_or(0, |h| ((h[l] >> c) & 1) << 4);
+        (nib | high) as i8
+    })
+}
+
+/// Q4_K / Q5_K chunk scales: `d·sc_c`, offset `−dmin·m_c`.
+#[inline(always)]
+fn k_scales(d: f16, dmin: f16, packed: &[u8; 12]) -> [ChunkScale; MAX_CHUNKS] {
+    let (d, dmin) = (d.to_f32(), dmin.to_f32());
+    std::array::from_fn(|c| {
+        let (sc, m) = scale_min(c, packed);
+        ChunkScale::uniform(d * sc, -dmin * m)
+    })
+}
+
+// SAFETY: `chunk_bytes_avx2` reads 32 bytes of the 128-byte `qs` at 32·(c/2), c < 8.
+unsafe impl Block for BlockQ4K {
+    const DTYPE: DType = DType::Q4K;
+    const GGML_ID: u32 = 12;
+    const BLOCK: usize = QK_K;
+    const OFFSET: bool = true;
+    fn finite(&self) -> bool {
+        self.d.is_finite() && self.dmin.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        k_scales(self.d, self.dmin, &self.scales)
+    }
+    #[inline(always)]
+    fn chunk_values(&self, c: usize) -> [i8; QK] {
+        k_chunk(&self.qs, None, c)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2 and c < 8.
+        unsafe { x86::k_chunk(&self.qs, None, c) }
+    }
+}
+
+// SAFETY: as for Q4_K, plus the 32 bytes of `qh`.
+unsafe impl Block for BlockQ5K {
+    const DTYPE: DType = DType::Q5K;
+    const GGML_ID: u32 = 13;
+    const BLOCK: usize = QK_K;
+    const OFFSET: bool = true;
+    fn finite(&self) -> bool {
+        self.d.is_finite() && self.dmin.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        k_scales(self.d, self.dmin, &self.scales)
+    }
+    #[inline(always)]
+    fn chunk_values(&self, c: usize) -> [i8; QK] {
+        k_chunk(&self.qs, Some(&self.qh), c)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2 and c < 8.
+        unsafe { x86::k_chunk(&self.qs, Some(&self.qh), c) }
+    }
+}
+
+/// Q6_K chunk `c` = (half `n = c/4`, quarter `k = c%4`): low (k < 2) or high nibbles of
+/// `ql[64n + 32·(k%2) ..]`, with bits `2k, 2k+1` of `qh[32n ..]` on top, minus 32; its two
+/// halves are sub-blocks `2c` and `2c + 1`.
+// SAFETY: `chunk_bytes_avx2` reads 32 bytes of `ql` at 64n + 32(k%2) ≤ 96 and of `qh` at
+// 32n ≤ 32.
+unsafe impl Block for BlockQ6K {
+    const DTYPE: DType = DType::Q6K;
+    const GGML_ID: u32 = 14;
+    const BLOCK: usize = QK_K;
+    const UNIFORM: bool = false;
+    fn finite(&self) -> bool {
+        self.d.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        let d = self.d.to_f32();
+        std::array::from_fn(|c| ChunkScale {
+            lo: d * self.scales[2 * c] as f32,
+            hi: d * self.scales[2 * c + 1] as f32,
+            off: 0.0,
+            off_lo: 0.0,
+        })
+    }
+    #[inline(always)]
+    fn chunk_values(&self, c: usize) -> [i8; QK] {
+        let (n, k) = (c / 4, c % 4);
+        let ql = &self.ql[64 * n + 32 * (k % 2)..][..32];
+        let qh = &self.qh[32 * n..][..32];
+        std::array::from_fn(|l| {
+            let nib = if k < 2 { ql[l] & 0x0f } else { ql[l] >> 4 };
+            (nib | (((qh[l] >> (2 * k)) & 3) << 4)) as i8 - 32
+        })
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2 and c < 8.
+        unsafe { x86::q6k_chunk(&self.ql, &self.qh, c) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Q4_K / Q5_K chunk `c` (see `k_chunk`). `c < 8`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn k_chunk(qs: &[u8; 128], qh: Option<&[u8; 32]>, c: usize) -> __m256i {
+        // SAFETY: c < 8, so 32·(c/2) + 32 ≤ 128.
+        let q = unsafe { _mm256_loadu_si256(qs.as_ptr().add(32 * (c / 2)).cast()) };
+        let m4 = _mm256_set1_epi8(0x0f);
+        let nib = if c.is_multiple_of(2) {
+            _mm256_and_si256(q, m4)
+        } else {
+            _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)
+        };
+        match qh {
+            None => nib,
+            Some(h) => {
+                // SAFETY: `h` is 32 bytes.
+                let h = unsafe { _mm256_loadu_si256(h.as_ptr().cast()) };
+                let bit = _mm256_set1_epi8((1u8 << c) as i8);
+                let high = _mm256_and_si256(
+                    _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit),
+                    _mm256_set1_epi8(0x10),
+                );
+                _mm256_or_si256(nib, high)
+            }
+        }
+    }
+
+    /// Q6_K chunk `c` (see `BlockQ6K::chunk_values`). `c < 8`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn q6k_chunk(ql: &[u8; 128], qh: &[u8; 64], c: usize) -> __m256i {
+        let (n, k) = (c / 4, c % 4);
+        // SAFETY: c < 8: 64n + 32(k%2) + 32 ≤ 128 and 32n + 32 ≤ 64.
+        let (l, h) = unsafe {
+            (
+                _mm256_loadu_si256(ql.as_ptr().add(64 * n + 32 * (k % 2)).cast()),
+                _mm256_loadu_si256(qh.as_ptr().add(32 * n).cast()),
+            )
+        };
+        let m4 = _mm256_set1_epi8(0x0f);
+        let nib = if k < 2 {
+            _mm256_and_si256(l, m4)
+        } else {
+            _mm256_and_si256(_mm256_srli_epi16(l, 4), m4)
+        };
+        // Shifting 16-bit lanes by 2k ≤ 6 keeps each byte's own bits 2k, 2k+1 at 0, 1.
+        let hb = _mm256_and_si256(
+            _mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * k as i32)),
+            _mm256_set1_epi8(3),
+        );
+        _mm256_sub_epi8(
+            _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)),
+            _mm256_set1_epi8(32),
+        )
+    }
+}

@@ -1,0 +1,568 @@
+//! Integer dot products of quantized weight rows with 16-bit activations, for every block
+//! format: one generic kernel per ISA over `formats::Block`.
+//!
+//! Activations are quantized once per matmul call into `QuantActs`: blocks of 32 `i16`
+//! with an f32 scale `d_a`, like ggml's `block_q8_1` but with 16-bit values. A weight
+//! block is read as 32-value chunks that line up with the activation blocks (chunk `c` of
+//! block `j` meets activation block `j·CHUNKS + c`), each `w_i = s · u_i + off` with small
+//! integers `u` (the `formats` module documentation has the full form). Then
+//!
+//! ```text
+//! dot = d_a · (s_lo · Σ_{i<16} u_i q_i + s_hi · Σ_{i≥16} u_i q_i)
+//!     + off · (d_a · Σ q) + off_lo · (d_a · Σ_{i<16} q)
+//! ```
+//!
+//! The integer sums come from one `vpdpwssd` per chunk (AVX-512 VNNI: its 16 lanes hold
+//! pairs 0..7 of the first half and 8..15 of the second) or two `vpmaddwd` (AVX2).
+//!
+//! Why 16-bit activations and not ggml's 8: SmolLM2's residual stream has outlier
+//! dimensions, and with 8-bit activations a block's outlier leaves its other 31 values a
+//! few levels each; the logits then move by up to 0.5 and greedy decoding leaves Hugging
+//! Face's path within a few tokens. 16 bits keep logits within ~1e-3 at the same
+//! instruction count: `vpdpwssd` multiplies 32 i16 pairs per instruction where `vpdpbusd`
+//! on 256 bits multiplies 32 byte pairs.
+//!
+//! The kernels go through a row 16 (AVX-512) or 8 (AVX2) chunks at a time: the chunks'
+//! scales are decoded first and combined with the activation scales as vectors, so the
+//! inner loop per chunk and row is one unpack (shared by the rows), one integer product
+//! and one FMA. `R` activation rows share each decoded weight chunk.
+
+use super::cpu::Isa;
+use super::formats::{Block, QK};
+
+/// Activations quantized to 16 bits: `rows` rows of `nb` blocks of 32 values, each block
+/// `x ≈ d · q` with `d = max|x| / 32767`. Stored as arrays (not per-block structs) so that
+/// kernels load 16 scales with one instruction.
+#[derive(Clone, Debug, Default)]
+pub struct QuantActs {
+    pub rows: usize,
+    /// Blocks per row.
+    pub nb: usize,
+    pub qs: Vec<[i16; QK]>, // (rows, nb)
+    pub d: Vec<f32>,        // (rows, nb)
+    /// `d · Σ q` per block, for the formats' offsets.
+    pub ds: Vec<f32>, // (rows, nb)
+    /// `d · Σ_{i<16} q` per block, for offsets that change every 16 values.
+    pub ds_lo: Vec<f32>, // (rows, nb)
+}
+
+impl QuantActs {
+    /// Panics unless rows `row0 .. row0 + R` exist (`R` at most `MAX_ROWS`) and the arrays
+    /// hold `rows × nb` blocks: the SIMD kernels' unchecked reads rely on both.
+    pub fn check_rows<const R: usize>(&self, row0: usize) {
+        assert!(
+            (1..=MAX_ROWS).contains(&R) && row0 + R <= self.rows,
+            "dot_rows: rows out of range"
+        );
+        let blocks = self.rows * self.nb;
+        assert!(
+            self.qs.len() >= blocks
+                && self.d.len() >= blocks
+                && self.ds.len() >= blocks
+                && self.ds_lo.len() >= blocks,
+            "dot_rows: QuantActs arrays shorter than rows × nb"
+        );
+    }
+
+    /// Quantizes `x` (`rows × k`, `k` a multiple of 32), reusing this value's buffers.
+    pub fn quantize(&mut self, x: &[f32], rows: usize, k: usize) {
+        assert!(
+            k.is_multiple_of(QK) && x.len() == rows * k,
+            "QuantActs: x must be (rows, k) with k a multiple of {QK}"
+        );
+        let n = rows * (k / QK);
+        (self.rows, self.nb) = (rows, k / QK);
+        self.qs.resize(n, [0; QK]);
+        self.d.resize(n, 0.0);
+        self.ds.resize(n, 0.0);
+        self.ds_lo.resize(n, 0.0);
+        for (i, xb) in x.chunks_exact(QK).enumerate() {
+            let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let d = amax / 32767.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let (mut lo, mut hi) = (0i32, 0i32);
+            for (j, (q, &v)) in self.qs[i].iter_mut().zip(xb).enumerate() {
+                *q = (v * id).round() as i16;
+                if j < 16 {
+                    lo += *q as i32;
+                } else {
+                    hi += *q as i32;
+                }
+            }
+            self.d[i] = d;
+            self.ds[i] = d * (lo + hi) as f32;
+            self.ds_lo[i] = d * lo as f32;
+        }
+    }
+}
+
+/// Most activation rows one kernel call handles.
+pub const MAX_ROWS: usize = 4;
+
+/// `out[r] = w · a[row0 + r]` for `R` activation rows; `w` is one weight row.
+#[inline]
+pub fn dot_rows<B: Block, const R: usize>(
+    isa: Isa,
+    w: &[B],
+    a: &QuantActs,
+    row0: usize,
+    out: &mut [f32; R],
+) {
+    assert!(
+        w.len().checked_mul(B::CHUNKS) == Some(a.nb),
+        "dot_rows: weight row and activations differ in length"
+    );
+    a.check_rows::<R>(row0);
+    match isa.checked() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` is only selected when the CPU reports AVX-512 F/BW/VL,
+        // VNNI, AVX2, FMA and F16C; the shapes were checked above.
+        Isa::Avx512 => unsafe { x86::dot_rows_vnni::<B, R>(w, a, row0, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` is only selected when the CPU reports AVX2, FMA and F16C;
+        // the shapes were checked above.
+        Isa::Avx2 => unsafe { x86::dot_rows_avx2::<B, R>(w, a, row0, out) },
+        _ => dot_rows_scalar::<B, R>(w, a, row0, out),
+    }
+}
+
+/// The reference: exact integer half-sums per chunk, then the scales and offsets.
+pub fn dot_rows_scalar<B: Block, const R: usize>(
+    w: &[B],
+    a: &QuantActs,
+    row0: usize,
+    out: &mut [f32; R],
+) {
+    let nb = a.nb;
+    *out = [0.0; R];
+    for (j, wb) in w.iter().enumerate() {
+        let scales = wb.scales();
+        for (c, s) in scales.iter().enumerate().take(B::CHUNKS) {
+            let u = wb.chunk_values(c);
+            for (r, acc) in out.iter_mut().enumerate() {
+                let b = (row0 + r) * nb + j * B::CHUNKS + c;
+                let q = &a.qs[b];
+                let half = |h: usize| -> i32 {
+                    (16 * h..16 * h + 16)
+                        .map(|i| u[i] as i32 * q[i] as i32)
+                        .sum()
+                };
+                *acc += a.d[b] * (s.lo * half(0) as f32 + s.hi * half(1) as f32)
+                    + s.off * a.ds[b]
+                    + s.off_lo * a.ds_lo[b];
+            }
+        }
+    }
+}
+
+/// The scales of chunks `t0 .. t0 + G` of a row (global chunk indices; `t0` a multiple of
+/// `CHUNKS`), as four arrays; lanes past the row's end are zero.
+#[inline(always)]
+fn group_scales<B: Block, const G: usize>(w: &[B], t0: usize) -> [[f32; G]; 4] {
+    let mut s = [[0.0f32; G]; 4];
+    let first = t0 / B::CHUNKS;
+    let blocks = G.div_ceil(B::CHUNKS).min(w.len() - first);
+    for jj in 0..blocks {
+        // SAFETY: first + jj < w.len().
+        let sc = unsafe { w.get_unchecked(first + jj) }.scales();
+        for (c, sc) in sc.iter().enumerate().take(B::CHUNKS.min(G)) {
+            let t = jj * B::CHUNKS + c;
+            if t < G {
+                (s[0][t], s[1][t], s[2][t], s[3][t]) = (sc.lo, sc.hi, sc.off, sc.off_lo);
+            }
+        }
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{group_scales, QuantActs};
+    use crate::kernels::formats::Block;
+
+    /// Horizontal sum of 8 floats.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn hsum256(v: __m256) -> f32 {
+        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
+    }
+
+    /// The f16 scales (and offsets) at the start of blocks `j0 .. j0 + 16` (lanes in
+    /// `mask`), converted: one gather of each block's first 4 bytes.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW and F16C; `B::HEAD_SCALE`; the masked-in blocks lie inside `w`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx2,f16c")]
+    unsafe fn head_scales16<B: Block>(w: &[B], j0: usize, mask: __mmask16) -> (__m512, __m512) {
+        const { assert!(!B::HEAD_SCALE || std::mem::size_of::<B>() >= 4) };
+        let size = std::mem::size_of::<B>() as i32;
+        let offsets = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(size),
+        );
+        // SAFETY: lanes in `mask` read the first 4 bytes of blocks inside `w` (each is at
+        // least 4 bytes); masked-out lanes read nothing.
+        let raw = unsafe {
+            _mm512_mask_i32gather_epi32::<1>(
+                _mm512_setzero_si512(),
+                mask,
+                offsets,
+                w.as_ptr().add(j0).cast(),
+            )
+        };
+        let d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+        let m = if B::OFFSET {
+            _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16)))
+        } else {
+            _mm512_setzero_ps()
+        };
+        (d, m)
+    }
+
+    /// `head_scales16` for 8 blocks with AVX2 (lanes where `mask` is all ones).
+    ///
+    /// # Safety
+    /// AVX2 and F16C; `B::HEAD_SCALE`; the masked-in blocks lie inside `w`.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn head_scales8<B: Block>(w: &[B], j0: usize, mask: __m256i) -> (__m256, __m256) {
+        const { assert!(!B::HEAD_SCALE || std::mem::size_of::<B>() >= 4) };
+        let size = std::mem::size_of::<B>() as i32;
+        let offsets = _mm256_mullo_epi32(
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            _mm256_set1_epi32(size),
+        );
+        // SAFETY: as in `head_scales16`.
+        let raw = unsafe {
+            _mm256_mask_i32gather_epi32::<1>(
+                _mm256_setzero_si256(),
+                w.as_ptr().add(j0).cast(),
+                offsets,
+                mask,
+            )
+        };
+        // The low (d) or high (m) 16 bits of each lane, packed into 8 u16, converted.
+        let half = |x: __m256i| {
+            let p = _mm256_packus_epi32(x, x);
+            _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b1000>(
+                p,
+            )))
+        };
+        let d = half(_mm256_and_si256(raw, _mm256_set1_epi32(0xffff)));
+        let m = if B::OFFSET {
+            half(_mm256_srli_epi32(raw, 16))
+        } else {
+            _mm256_setzero_ps()
+        };
+        (d, m)
+    }
+
+    /// AVX-512 VNNI. Chunks go in groups of 16: their scales times the rows' activation
+    /// scales are formed as vectors (and the offset terms accumulated against the
+    /// activation sums), then each chunk is unpacked once, widened to 32 i16, and
+    /// multiplied into each row with one `vpdpwssd` and one FMA. Two accumulators per row
+    /// (even and odd chunks) hide the FMA latency.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub unsafe fn dot_rows_vnni<B: Block, const R: usize>(
+        w: &[B],
+        a: &QuantActs,
+        row0: usize,
+        out: &mut [f32; R],
+    ) {
+        if R == 1 {
+            // SAFETY: as for this function.
+            out[0] = unsafe { dot_row_vnni(w, a, row0) };
+            return;
+        }
+        let nb = a.nb;
+        // Two accumulators per row, for even and odd chunks; indexed by constants only,
+        // so that they stay in registers.
+        let (mut acc0, mut acc1) = ([_mm512_setzero_ps(); R], [_mm512_setzero_ps(); R]);
+        let mut corr = [_mm512_setzero_ps(); R];
+        let (mut sc_lo, mut sc_hi) = ([[0.0f32; 16]; R], [[0.0f32; 16]; R]);
+        // Each group's scales are decoded one group ahead: vector loads right after the
+        // scalar stores that wrote them would stall on store forwarding.
+        let mut next = if B::HEAD_SCALE {
+            [[0.0; 16]; 4]
+        } else {
+            group_scales::<B, 16>(w, 0)
+        };
+        let mut t0 = 0;
+        while t0 < nb {
+            let g = (nb - t0).min(16);
+            let mask: __mmask16 = if g == 16 { 0xffff } else { (1u16 << g) - 1 };
+            let (lo, hi, off, off_lo) = if B::HEAD_SCALE {
+                // SAFETY: t0 + g ≤ nb = w.len() (one chunk per block).
+                let (d, m) = unsafe { head_scales16(w, t0, mask) };
+                (d, d, m, _mm512_setzero_ps())
+            } else {
+                let [lo, hi, off, off_lo] = next;
+                if t0 + g < nb {
+                    next = group_scales::<B, 16>(w, t0 + g);
+                }
+                // SAFETY: the arrays hold 16 floats.
+                unsafe {
+                    (
+                        _mm512_loadu_ps(lo.as_ptr()),
+                        _mm512_loadu_ps(hi.as_ptr()),
+                        _mm512_loadu_ps(off.as_ptr()),
+                        _mm512_loadu_ps(off_lo.as_ptr()),
+                    )
+                }
+            };
+            for r in 0..R {
+                let b = (row0 + r) * nb + t0;
+                // SAFETY: the caller checked rows row0..row0+R exist; lanes < g are inside.
+                let da = unsafe { _mm512_maskz_loadu_ps(mask, a.d.as_ptr().add(b)) };
+                // SAFETY: `sc_lo[r]`, `sc_hi[r]` hold 16 floats.
+                unsafe {
+                    _mm512_storeu_ps(sc_lo[r].as_mut_ptr(), _mm512_mul_ps(lo, da));
+                    if !B::UNIFORM {
+                        _mm512_storeu_ps(sc_hi[r].as_mut_ptr(), _mm512_mul_ps(hi, da));
+                    }
+                }
+                if B::OFFSET {
+                    // SAFETY: as for `da`.
+                    let ds = unsafe { _mm512_maskz_loadu_ps(mask, a.ds.as_ptr().add(b)) };
+                    corr[r] = _mm512_fmadd_ps(off, ds, corr[r]);
+                }
+                if B::OFFSET_LO {
+                    // SAFETY: as for `da`.
+                    let ds = unsafe { _mm512_maskz_loadu_ps(mask, a.ds_lo.as_ptr().add(b)) };
+                    corr[r] = _mm512_fmadd_ps(off_lo, ds, corr[r]);
+                }
+            }
+            let chunk = |tt: usize, acc: &mut [__m512; R]| {
+                let t = t0 + tt;
+                // SAFETY: t < nb, so block t / CHUNKS < w.len() and t % CHUNKS < CHUNKS;
+                // AVX2 is enabled here.
+                let bytes = unsafe {
+                    w.get_unchecked(t / B::CHUNKS)
+                        .chunk_bytes_avx2(t % B::CHUNKS)
+                };
+                let w16 = _mm512_cvtepi8_epi16(bytes);
+                for r in 0..R {
+                    let b = (row0 + r) * nb + t;
+                    // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
+                    let av = unsafe { _mm512_loadu_si512(a.qs.as_ptr().add(b).cast()) };
+                    let p =
+                        _mm512_cvtepi32_ps(_mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, av));
+                    let s = if B::UNIFORM {
+                        _mm512_set1_ps(sc_lo[r][tt])
+                    } else {
+                        _mm512_mask_blend_ps(
+                            0xff00,
+                            _mm512_set1_ps(sc_lo[r][tt]),
+                            _mm512_set1_ps(sc_hi[r][tt]),
+                        )
+                    };
+                    acc[r] = _mm512_fmadd_ps(p, s, acc[r]);
+                }
+            };
+            let mut tt = 0;
+            while tt + 1 < g {
+                chunk(tt, &mut acc0);
+                chunk(tt + 1, &mut acc1);
+                tt += 2;
+            }
+            if tt < g {
+                chunk(tt, &mut acc0);
+            }
+            t0 += g;
+        }
+        for r in 0..R {
+            let sum = _mm512_add_ps(_mm512_add_ps(acc0[r], acc1[r]), corr[r]);
+            out[r] = _mm512_reduce_add_ps(sum);
+        }
+    }
+
+    /// One activation row, AVX-512 VNNI: block by block, each chunk's scales times the
+    /// activation scale broadcast, no grouping. With a single row the grouped kernel's
+    /// scale vectors have too little work to hide behind.
+    ///
+    /// # Safety
+    /// As for `dot_rows_vnni` with `R = 1`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn dot_row_vnni<B: Block>(w: &[B], a: &QuantActs, row: usize) -> f32 {
+        let base = row * a.nb;
+        let (mut acc0, mut acc1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut corr = 0.0f32;
+        for (j, wb) in w.iter().enumerate() {
+            let scales = wb.scales();
+            let mut c = 0;
+            while c < B::CHUNKS {
+                // Even and odd chunks into their own accumulators.
+                for (cc, acc) in [(c, &mut acc0), (c + 1, &mut acc1)] {
+                    if cc >= B::CHUNKS {
+                        break;
+                    }
+                    let s = scales[cc];
+                    let b = base + j * B::CHUNKS + cc;
+                    // SAFETY: cc < CHUNKS; AVX2 is enabled here.
+                    let w16 = _mm512_cvtepi8_epi16(unsafe { wb.chunk_bytes_avx2(cc) });
+                    // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
+                    let (av, da) = unsafe {
+                        (
+                            _mm512_loadu_si512(a.qs.as_ptr().add(b).cast()),
+                            *a.d.get_unchecked(b),
+                        )
+                    };
+                    let p =
+                        _mm512_cvtepi32_ps(_mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, av));
+                    let sv = if B::UNIFORM {
+                        _mm512_set1_ps(s.lo * da)
+                    } else {
+                        _mm512_mask_blend_ps(
+                            0xff00,
+                            _mm512_set1_ps(s.lo * da),
+                            _mm512_set1_ps(s.hi * da),
+                        )
+                    };
+                    *acc = _mm512_fmadd_ps(p, sv, *acc);
+                    if B::OFFSET {
+                        // SAFETY: as above.
+                        corr += s.off * unsafe { *a.ds.get_unchecked(b) };
+                    }
+                    if B::OFFSET_LO {
+                        // SAFETY: as above.
+                        corr += s.off_lo * unsafe { *a.ds_lo.get_unchecked(b) };
+                    }
+                }
+                c += 2;
+            }
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + corr
+    }
+
+    /// AVX2: groups of 8 chunks; each chunk's halves widened to 16 i16 and multiplied
+    /// with `vpmaddwd`, one FMA per half by its scale.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_rows_avx2<B: Block, const R: usize>(
+        w: &[B],
+        a: &QuantActs,
+        row0: usize,
+        out: &mut [f32; R],
+    ) {
+        let nb = a.nb;
+        // Two accumulators per row (even and odd chunks, or low and high halves), indexed
+        // by constants only, so that they stay in registers.
+        let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); R], [_mm256_setzero_ps(); R]);
+        let mut corr = [_mm256_setzero_ps(); R];
+        let (mut sc_lo, mut sc_hi) = ([[0.0f32; 8]; R], [[0.0f32; 8]; R]);
+        // Scales decoded one group ahead, as in the AVX-512 kernel.
+        let mut next = if B::HEAD_SCALE {
+            [[0.0; 8]; 4]
+        } else {
+            group_scales::<B, 8>(w, 0)
+        };
+        let mut t0 = 0;
+        while t0 < nb {
+            let g = (nb - t0).min(8);
+            // Lanes past g read nothing: a mask for partial groups.
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(g as i32), lanes);
+            let (lo, hi, off, off_lo) = if B::HEAD_SCALE {
+                // SAFETY: t0 + g ≤ nb = w.len() (one chunk per block).
+                let (d, m) = unsafe { head_scales8(w, t0, mask) };
+                (d, d, m, _mm256_setzero_ps())
+            } else {
+                let [lo, hi, off, off_lo] = next;
+                if t0 + g < nb {
+                    next = group_scales::<B, 8>(w, t0 + g);
+                }
+                // SAFETY: the arrays hold 8 floats.
+                unsafe {
+                    (
+                        _mm256_loadu_ps(lo.as_ptr()),
+                        _mm256_loadu_ps(hi.as_ptr()),
+                        _mm256_loadu_ps(off.as_ptr()),
+                        _mm256_loadu_ps(off_lo.as_ptr()),
+                    )
+                }
+            };
+            for r in 0..R {
+                let b = (row0 + r) * nb + t0;
+                // SAFETY: rows row0..row0+R exist; masked lanes (≥ g) are not read.
+                let da = unsafe { _mm256_maskload_ps(a.d.as_ptr().add(b), mask) };
+                // SAFETY: `sc_lo[r]`, `sc_hi[r]` hold 8 floats.
+                unsafe {
+                    _mm256_storeu_ps(sc_lo[r].as_mut_ptr(), _mm256_mul_ps(lo, da));
+                    if !B::UNIFORM {
+                        _mm256_storeu_ps(sc_hi[r].as_mut_ptr(), _mm256_mul_ps(hi, da));
+                    }
+                }
+                if B::OFFSET {
+                    // SAFETY: as for `da`.
+                    let ds = unsafe { _mm256_maskload_ps(a.ds.as_ptr().add(b), mask) };
+                    corr[r] = _mm256_fmadd_ps(off, ds, corr[r]);
+                }
+                if B::OFFSET_LO {
+                    // SAFETY: as for `da`.
+                    let ds = unsafe { _mm256_maskload_ps(a.ds_lo.as_ptr().add(b), mask) };
+                    corr[r] = _mm256_fmadd_ps(off_lo, ds, corr[r]);
+                }
+            }
+            // Chunk `tt` into `a0` (and, for two scales per chunk, its high half into `a1`).
+            let chunk = |tt: usize, a0: &mut [__m256; R], a1: &mut [__m256; R]| {
+                let t = t0 + tt;
+                // SAFETY: t < nb, so block t / CHUNKS < w.len() and t % CHUNKS < CHUNKS;
+                // AVX2 is enabled here.
+                let bytes = unsafe {
+                    w.get_unchecked(t / B::CHUNKS)
+                        .chunk_bytes_avx2(t % B::CHUNKS)
+                };
+                let w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bytes));
+                let w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(bytes, 1));
+                for r in 0..R {
+                    let b = (row0 + r) * nb + t;
+                    // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
+                    let (x0, x1) = unsafe {
+                        let p = a.qs.as_ptr().add(b) as *const __m256i;
+                        (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+                    };
+                    if B::UNIFORM {
+                        let p =
+                            _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
+                        a0[r] = _mm256_fmadd_ps(
+                            _mm256_cvtepi32_ps(p),
+                            _mm256_set1_ps(sc_lo[r][tt]),
+                            a0[r],
+                        );
+                    } else {
+                        let p0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(w0, x0));
+                        let p1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(w1, x1));
+                        a0[r] = _mm256_fmadd_ps(p0, _mm256_set1_ps(sc_lo[r][tt]), a0[r]);
+                        a1[r] = _mm256_fmadd_ps(p1, _mm256_set1_ps(sc_hi[r][tt]), a1[r]);
+                    }
+                }
+            };
+            if B::UNIFORM {
+                let mut tt = 0;
+                while tt + 1 < g {
+                    chunk(tt, &mut acc0, &mut acc1);
+                    chunk(tt + 1, &mut acc1, &mut acc0);
+                    tt += 2;
+                }
+                if tt < g {
+                    chunk(tt, &mut acc0, &mut acc1);
+                }
+            } else {
+                for tt in 0..g {
+                    chunk(tt, &mut acc0, &mut acc1);
+                }
+            }
+            t0 += g;
+        }
+        for r in 0..R {
+            out[r] = hsum256(_mm256_add_ps(_mm256_add_ps(acc0[r], acc1[r]), corr[r]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

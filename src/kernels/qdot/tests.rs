@@ -1,0 +1,122 @@
+//! Every ISA's kernel against the scalar reference, and the scalar reference against f64
+//! dot products of the dequantized weights, for every block format.
+
+use super::*;
+use crate::kernels::cpu::supported_isas;
+use crate::kernels::formats::tests::{random_blocks, random_bytes};
+use crate::kernels::formats::{dequantize_blocks, BlockQ4_1, Quantize};
+use half::f16;
+
+/// A modest f16 scale that varies by block.
+pub(crate) fn h(i: usize, k: f32) -> f16 {
+    f16::from_f32(k * (1.0 + (i % 7) as f32 * 0.1))
+}
+
+/// `w` (random blocks of `B`) against 4 activation rows, `nblocks` blocks long: the
+/// scalar kernel against f64, every ISA against the scalar kernel, on row counts 1..=4.
+fn check_blocks<B: Block>(w: &[B]) {
+    let k = w.len() * B::BLOCK;
+    let mut deq = vec![0.0; k];
+    dequantize_blocks(w, &mut deq);
+    let x: Vec<f32> = random_bytes(4 * k, 99)
+        .iter()
+        .map(|&b| (b as f32 - 127.5) / 50.0)
+        .collect();
+    let mut a = QuantActs::default();
+    a.quantize(&x, 4, k);
+    let mut want = [0.0f32; 4];
+    dot_rows_scalar::<B, 4>(w, &a, 0, &mut want);
+    for (r, &got) in want.iter().enumerate() {
+        let exact: f64 = (0..k)
+            .map(|i| {
+                let b = r * a.nb + i / QK;
+                a.qs[b][i % QK] as f64 * a.d[b] as f64 * deq[i] as f64
+            })
+            .sum();
+        assert!(
+            (got as f64 - exact).abs() < 1e-3 * (1.0 + exact.abs()),
+            "{:?}: {got} vs {exact}",
+            B::DTYPE
+        );
+    }
+    for isa in supported_isas() {
+        let mut got4 = [0.0f32; 4];
+        dot_rows::<B, 4>(isa, w, &a, 0, &mut got4);
+        let mut got1 = [0.0f32; 1];
+        dot_rows::<B, 1>(isa, w, &a, 3, &mut got1);
+        let mut got2 = [0.0f32; 2];
+        dot_rows::<B, 2>(isa, w, &a, 1, &mut got2);
+        let mut got3 = [0.0f32; 3];
+        dot_rows::<B, 3>(isa, w, &a, 1, &mut got3);
+        let pairs = got4
+            .iter()
+            .zip(&want)
+            .chain([(&got1[0], &want[3])])
+            .chain(got2.iter().zip(&want[1..]))
+            .chain(got3.iter().zip(&want[1..]));
+        for (g, e) in pairs {
+            assert!(
+                (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                "{:?} {isa:?} {} blocks: {g} vs {e}",
+                B::DTYPE,
+                w.len()
+            );
+        }
+    }
+}
+
+/// Row lengths around the kernels' groups: 16 and 17 chunks straddle the AVX-512 groups
+/// of 16, 9 the AVX2 groups of 8.
+fn check<B: Block>(fix: impl Fn(&mut B, usize) + Copy) {
+    let lens: &[usize] = if B::CHUNKS == 1 {
+        &[1, 2, 3, 7, 9, 16, 17, 18, 48]
+    } else {
+        &[1, 2, 3, 5]
+    };
+    for &n in lens {
+        check_blocks(&random_blocks::<B>(n, n as u32 + B::GGML_ID, fix));
+    }
+}
+
+#[test]
+fn every_format_and_isa_matches_the_scalar_reference() {
+    use crate::kernels::formats::*;
+    check::<BlockQ8_0>(|b, i| b.d = h(i, 0.01));
+    check::<BlockQ4_0>(|b, i| b.d = h(i, 0.05));
+    check::<BlockQ4_1>(|b, i| (b.d, b.m) = (h(i, 0.05), h(i, -0.4)));
+    check::<BlockQ5_0>(|b, i| b.d = h(i, 0.01));
+    check::<BlockQ5_1>(|b, i| (b.d, b.m) = (h(i, 0.01), h(i, -0.1)));
+    check::<BlockQ4K>(|b, i| (b.d, b.dmin) = (h(i, 0.002), h(i, 0.003)));
+    check::<BlockQ5K>(|b, i| (b.d, b.dmin) = (h(i, 0.001), h(i, 0.002)));
+    check::<BlockQ6K>(|b, i| b.d = h(i, 0.0005));
+}
+
+#[test]
+#[should_panic(expected = "QuantActs arrays shorter")]
+fn inconsistent_activations_are_refused() {
+    let w = [BlockQ4_1::quantize(&[0.5; 32])];
+    let a = QuantActs {
+        rows: 1,
+        nb: 1,
+        ..Default::default()
+    };
+    let mut out = [0.0f32; 1];
+    dot_rows::<BlockQ4_1, 1>(crate::kernels::cpu::isa(), &w, &a, 0, &mut out);
+}
+
+#[test]
+fn a16_quantization() {
+    let mut x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect();
+    x.extend([0.0; 32]);
+    let mut a = QuantActs::default();
+    a.quantize(&x, 1, 64);
+    assert_eq!((a.rows, a.nb), (1, 2));
+    assert_eq!(a.d[0], 16.0 / 32767.0);
+    assert_eq!(a.qs[0][0], -32767);
+    assert_eq!(a.qs[0][16], 0);
+    let sum: i32 = a.qs[0].iter().map(|&q| q as i32).sum();
+    let lo: i32 = a.qs[0][..16].iter().map(|&q| q as i32).sum();
+    assert_eq!(a.ds[0], a.d[0] * sum as f32);
+    assert_eq!(a.ds_lo[0], a.d[0] * lo as f32);
+    assert_eq!((a.d[1], a.ds[1], a.qs[1]), (0.0, 0.0, [0; 32]));
+}
