@@ -15,7 +15,7 @@ fn dequantization_matches_gguf_py() {
     );
     let goldens: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let types = goldens["types"].as_array().unwrap();
-    assert_eq!(types.len(), 8);
+    assert_eq!(types.len(), 24);
     for t in types {
         let name = t["name"].as_str().unwrap();
         let dtype = DType::from_ggml_id(t["ggml_id"].as_u64().unwrap() as u32)

@@ -25,11 +25,20 @@
 use bytemuck::Pod;
 use half::{bf16, f16};
 
+mod iq_tables;
+mod iquants;
 mod legacy;
+mod low_bit;
+mod nonlinear;
 mod quants_k;
 
+pub use iquants::{
+    BlockIQ1M, BlockIQ1S, BlockIQ2S, BlockIQ2XS, BlockIQ2XXS, BlockIQ3S, BlockIQ3XXS,
+};
 pub use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
-pub use quants_k::{BlockQ4K, BlockQ5K, BlockQ6K};
+pub use low_bit::{BlockQ1_0, BlockQ2_0, BlockTQ1_0, BlockTQ2_0};
+pub use nonlinear::{BlockIQ4NL, BlockIQ4XS, BlockMXFP4};
+pub use quants_k::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
 
 /// Values per block of the 32-wide formats, and per chunk of every format.
 pub const QK: usize = 32;
@@ -50,9 +59,25 @@ pub enum DType {
     Q4_1,
     Q5_0,
     Q5_1,
+    Q2K,
+    Q3K,
     Q4K,
     Q5K,
     Q6K,
+    IQ4NL,
+    IQ4XS,
+    IQ3S,
+    IQ3XXS,
+    IQ2XXS,
+    IQ2XS,
+    IQ2S,
+    IQ1S,
+    IQ1M,
+    TQ1_0,
+    TQ2_0,
+    MXFP4,
+    Q1_0,
+    Q2_0,
 }
 
 /// The scales of one chunk: see the module documentation.
@@ -116,12 +141,18 @@ pub unsafe trait Block: Pod + Send + Sync {
     /// Chunk `c`'s integers `u` (|u| ≤ 127).
     fn chunk_values(&self, c: usize) -> [i8; QK];
 
-    /// `chunk_values` in a register, built with AVX2 byte operations.
+    /// `chunk_values` in a register, built with AVX2 byte operations. The default decodes
+    /// with `chunk_values` and loads the result.
     ///
     /// # Safety
     /// The CPU must support AVX2; `c < CHUNKS`.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i;
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        let v = self.chunk_values(c);
+        // SAFETY: `v` is 32 bytes; the caller guarantees AVX2.
+        unsafe { std::arch::x86_64::_mm256_loadu_si256(v.as_ptr().cast()) }
+    }
 
     /// Writes the block's `BLOCK` values to `out`, from the chunk decoding: `s · u + off`
     /// rounded once per operation (no fused multiply-add, so that the SIMD version in
@@ -164,9 +195,25 @@ macro_rules! for_each_block {
             Q4_1 => BlockQ4_1,
             Q5_0 => BlockQ5_0,
             Q5_1 => BlockQ5_1,
+            Q2K => BlockQ2K,
+            Q3K => BlockQ3K,
             Q4K => BlockQ4K,
             Q5K => BlockQ5K,
             Q6K => BlockQ6K,
+            IQ4NL => BlockIQ4NL,
+            IQ4XS => BlockIQ4XS,
+            IQ3S => BlockIQ3S,
+            IQ3XXS => BlockIQ3XXS,
+            IQ2XXS => BlockIQ2XXS,
+            IQ2XS => BlockIQ2XS,
+            IQ2S => BlockIQ2S,
+            IQ1S => BlockIQ1S,
+            IQ1M => BlockIQ1M,
+            TQ1_0 => BlockTQ1_0,
+            TQ2_0 => BlockTQ2_0,
+            MXFP4 => BlockMXFP4,
+            Q1_0 => BlockQ1_0,
+            Q2_0 => BlockQ2_0,
         }
     };
 }

@@ -7,6 +7,31 @@ use half::f16;
 
 use super::{Block, ChunkScale, DType, MAX_CHUNKS, QK, QK_K};
 
+/// 16 sub-blocks of 16 2-bit values, each `x = d·sc·q − dmin·m` with 4-bit `sc` (low
+/// nibble of `scales[i]`) and `m` (high nibble) (ggml `block_q2_K`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ2K {
+    pub scales: [u8; QK_K / 16],
+    pub qs: [u8; QK_K / 4],
+    pub d: f16,
+    pub dmin: f16,
+}
+const _: () = assert!(std::mem::size_of::<BlockQ2K>() == QK_K / 16 + QK_K / 4 + 4);
+
+/// 16 sub-blocks of 16 3-bit values, `x = d·(sc − 32)·(q − 4)` with 6-bit `sc` packed in
+/// `scales`: low 2 bits of `q` in `qs`, the third in `hmask` (set means no −4) (ggml
+/// `block_q3_K`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ3K {
+    pub hmask: [u8; QK_K / 8],
+    pub qs: [u8; QK_K / 4],
+    pub scales: [u8; 12],
+    pub d: f16,
+}
+const _: () = assert!(std::mem::size_of::<BlockQ3K>() == QK_K / 8 + QK_K / 4 + 12 + 2);
+
 /// 8 sub-blocks of 32 4-bit values, each `x = d·sc·q − dmin·m` with 6-bit `sc` and `m`
 /// packed in `scales` (ggml `block_q4_K`).
 #[repr(C)]
@@ -55,6 +80,100 @@ pub(crate) fn scale_min(j: usize, s: &[u8; 12]) -> (f32, f32) {
             ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4)) as f32,
             ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as f32,
         )
+    }
+}
+
+/// The 2-bit values of Q2_K / Q3_K chunk `c` = (half `n = c/4`, pair `j = c%4`): bits
+/// `2j, 2j+1` of `qs[32n ..]`.
+#[inline(always)]
+fn two_bits(qs: &[u8; QK_K / 4], c: usize) -> [u8; QK] {
+    let (n, j) = (c / 4, c % 4);
+    std::array::from_fn(|l| (qs[32 * n + l] >> (2 * j)) & 3)
+}
+
+// SAFETY: the default AVX2 decoder reads only `self`.
+unsafe impl Block for BlockQ2K {
+    const DTYPE: DType = DType::Q2K;
+    const GGML_ID: u32 = 10;
+    const BLOCK: usize = QK_K;
+    const UNIFORM: bool = false;
+    const OFFSET: bool = true;
+    const OFFSET_LO: bool = true;
+    fn finite(&self) -> bool {
+        self.d.is_finite() && self.dmin.is_finite()
+    }
+    /// Chunk `c`'s halves are sub-blocks `2c` and `2c + 1`.
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        let (d, dmin) = (self.d.to_f32(), self.dmin.to_f32());
+        std::array::from_fn(|c| {
+            let (a, b) = (self.scales[2 * c], self.scales[2 * c + 1]);
+            let (m_lo, m_hi) = (-dmin * (a >> 4) as f32, -dmin * (b >> 4) as f32);
+            ChunkScale {
+                lo: d * (a & 15) as f32,
+                hi: d * (b & 15) as f32,
+                off: m_hi,
+                off_lo: m_lo - m_hi,
+            }
+        })
+    }
+    #[inline(always)]
+    fn chunk_values(&self, c: usize) -> [i8; QK] {
+        two_bits(&self.qs, c).map(|q| q as i8)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2 and c < 8.
+        unsafe { x86::two_bits(&self.qs, c) }
+    }
+}
+
+/// Q3_K's 16 signed 6-bit scales: low 4 bits from bytes 0..8 (nibbles), high 2 from bytes
+/// 8..12 (ggml's `kmask` unpacking), minus 32.
+#[inline(always)]
+fn q3k_scales(s: &[u8; 12]) -> [i8; 16] {
+    std::array::from_fn(|i| {
+        let low = if i < 8 { s[i] & 15 } else { s[i - 8] >> 4 };
+        let high = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+        (low | (high << 4)) as i8 - 32
+    })
+}
+
+// SAFETY: `chunk_bytes_avx2` reads 32 bytes of `qs` at 32·(c/4) ≤ 32 and the 32 of `hmask`.
+unsafe impl Block for BlockQ3K {
+    const DTYPE: DType = DType::Q3K;
+    const GGML_ID: u32 = 11;
+    const BLOCK: usize = QK_K;
+    const UNIFORM: bool = false;
+    fn finite(&self) -> bool {
+        self.d.is_finite()
+    }
+    #[inline(always)]
+    fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
+        let d = self.d.to_f32();
+        let sc = q3k_scales(&self.scales);
+        std::array::from_fn(|c| ChunkScale {
+            lo: d * sc[2 * c] as f32,
+            hi: d * sc[2 * c + 1] as f32,
+            off: 0.0,
+            off_lo: 0.0,
+        })
+    }
+    /// Bit `c` of `hmask[l]` is value `l`'s third bit; when clear, the value is 4 lower.
+    #[inline(always)]
+    fn chunk_values(&self, c: usize) -> [i8; QK] {
+        let low = two_bits(&self.qs, c);
+        std::array::from_fn(|l| {
+            let high = (self.hmask[l] >> c) & 1;
+            low[l] as i8 - if high == 1 { 0 } else { 4 }
+        })
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2 and c < 8.
+        unsafe { x86::q3k_chunk(&self.qs, &self.hmask, c) }
     }
 }
 
@@ -178,6 +297,31 @@ unsafe impl Block for BlockQ6K {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// Q2_K / Q3_K chunk `c`'s 2-bit values (see `two_bits`). `c < 8`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn two_bits(qs: &[u8; 64], c: usize) -> __m256i {
+        let (n, j) = (c / 4, c % 4);
+        // SAFETY: c < 8: 32n + 32 ≤ 64.
+        let q = unsafe { _mm256_loadu_si256(qs.as_ptr().add(32 * n).cast()) };
+        // Shifting 16-bit lanes by 2j ≤ 6 keeps each byte's own bits 2j, 2j+1 at 0, 1.
+        _mm256_and_si256(
+            _mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j as i32)),
+            _mm256_set1_epi8(3),
+        )
+    }
+
+    /// Q3_K chunk `c`: the 2-bit values, minus 4 where bit `c` of `hmask` is clear.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn q3k_chunk(qs: &[u8; 64], hmask: &[u8; 32], c: usize) -> __m256i {
+        // SAFETY: as for `two_bits`; `hmask` is 32 bytes.
+        let (low, h) = unsafe { (two_bits(qs, c), _mm256_loadu_si256(hmask.as_ptr().cast())) };
+        let bit = _mm256_set1_epi8((1u8 << c) as i8);
+        let clear = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), _mm256_setzero_si256());
+        _mm256_sub_epi8(low, _mm256_and_si256(clear, _mm256_set1_epi8(4)))
+    }
 
     /// Q4_K / Q5_K chunk `c` (see `k_chunk`). `c < 8`.
     #[inline]

@@ -68,10 +68,10 @@ fn check_blocks<B: Block>(w: &[B]) {
 /// Row lengths around the kernels' groups: 16 and 17 chunks straddle the AVX-512 groups
 /// of 16, 9 the AVX2 groups of 8.
 fn check<B: Block>(fix: impl Fn(&mut B, usize) + Copy) {
-    let lens: &[usize] = if B::CHUNKS == 1 {
-        &[1, 2, 3, 7, 9, 16, 17, 18, 48]
-    } else {
-        &[1, 2, 3, 5]
+    let lens: &[usize] = match B::CHUNKS {
+        1 => &[1, 2, 3, 7, 9, 16, 17, 18, 48],
+        2 | 4 => &[1, 2, 3, 5, 9],
+        _ => &[1, 2, 3, 5],
     };
     for &n in lens {
         check_blocks(&random_blocks::<B>(n, n as u32 + B::GGML_ID, fix));
@@ -89,6 +89,29 @@ fn every_format_and_isa_matches_the_scalar_reference() {
     check::<BlockQ4K>(|b, i| (b.d, b.dmin) = (h(i, 0.002), h(i, 0.003)));
     check::<BlockQ5K>(|b, i| (b.d, b.dmin) = (h(i, 0.001), h(i, 0.002)));
     check::<BlockQ6K>(|b, i| b.d = h(i, 0.0005));
+    check::<BlockQ2K>(|b, i| (b.d, b.dmin) = (h(i, 0.01), h(i, 0.02)));
+    check::<BlockQ3K>(|b, i| b.d = h(i, 0.002));
+    check::<BlockIQ4NL>(|b, i| b.d = h(i, 0.001));
+    check::<BlockIQ4XS>(|b, i| b.d = h(i, 0.0001));
+    check::<BlockMXFP4>(|b, i| b.e = 120 + (i % 5) as u8);
+    check::<BlockIQ2XXS>(|b, i| b.d = h(i, 0.001));
+    check::<BlockIQ2XS>(|b, i| b.d = h(i, 0.001));
+    check::<BlockIQ2S>(|b, i| b.d = h(i, 0.001));
+    check::<BlockIQ3XXS>(|b, i| b.d = h(i, 0.001));
+    check::<BlockIQ3S>(|b, i| b.d = h(i, 0.0005));
+    check::<BlockIQ1S>(|b, i| b.d = h(i, 0.01));
+    check::<BlockIQ1M>(|b, i| {
+        // The super-scale lives in the top nibbles of the four scale words.
+        let d = h(i, 0.01).to_bits();
+        for k in 0..4 {
+            let hi = 2 * k + 1;
+            b.scales[hi] = (b.scales[hi] & 0x0f) | ((((d >> (4 * k)) & 0xf) as u8) << 4);
+        }
+    });
+    check::<BlockTQ1_0>(|b, i| b.d = h(i, 0.01));
+    check::<BlockTQ2_0>(|b, i| b.d = h(i, 0.01));
+    check::<BlockQ1_0>(|b, i| b.d = h(i, 0.01));
+    check::<BlockQ2_0>(|b, i| b.d = h(i, 0.01));
 }
 
 #[test]
