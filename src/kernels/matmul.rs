@@ -17,10 +17,13 @@ use rayon::prelude::*;
 
 use super::cpu::Isa;
 use super::formats::{with_block, DType};
-use super::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
+use half::{bf16, f16};
+
+use super::gemm::{sgemm, HalfRowsT, MatMut, MatRef, QuantRowsT};
+use super::halfdot;
 use super::prod;
 use super::qmatmul::{qmatmul, qmatmul_many, QWeights};
-use super::simd::dot;
+use super::simd;
 
 /// From this many activation rows on, projections use the packed GEMM.
 pub const GEMM_MIN_ROWS: usize = 32;
@@ -31,6 +34,8 @@ const CHUNK_N: usize = 64;
 #[derive(Clone, Copy)]
 pub enum WeightView<'a> {
     F32(&'a [f32]),
+    F16(&'a [f16]),
+    BF16(&'a [bf16]),
     Quant(QWeights<'a>),
 }
 
@@ -38,8 +43,8 @@ impl<'a> WeightView<'a> {
     /// The quantized formats, as the integer matvec kernels take them.
     fn quant(self) -> Option<QWeights<'a>> {
         match self {
-            WeightView::F32(_) => None,
             WeightView::Quant(q) => Some(q),
+            _ => None,
         }
     }
 
@@ -48,8 +53,8 @@ impl<'a> WeightView<'a> {
     pub fn from_bytes(dtype: DType, bytes: &'a [u8]) -> Option<Self> {
         match dtype {
             DType::F32 => Some(WeightView::F32(bytemuck::try_cast_slice(bytes).ok()?)),
-            // No kernels for 16-bit floats: `Linear` converts them to f32 at load.
-            DType::F16 | DType::BF16 => None,
+            DType::F16 => Some(WeightView::F16(bytemuck::try_cast_slice(bytes).ok()?)),
+            DType::BF16 => Some(WeightView::BF16(bytemuck::try_cast_slice(bytes).ok()?)),
             q => QWeights::new(q, bytes).map(WeightView::Quant),
         }
     }
@@ -64,7 +69,11 @@ pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k
     let gemm = m >= GEMM_MIN_ROWS;
     match w {
         WeightView::F32(w) if gemm => sgemm(isa, a, &MatRef::row_major(w, n, k).t(), c),
-        WeightView::F32(w) => matvec_f32(isa, lhs, w, c.data, m, k, n),
+        WeightView::F32(w) => matvec(isa, lhs, w, c.data, m, k, n, simd::dot),
+        WeightView::F16(w) if gemm => sgemm(isa, a, &HalfRowsT { rows: w, k, n }, c),
+        WeightView::F16(w) => matvec(isa, lhs, w, c.data, m, k, n, halfdot::dot),
+        WeightView::BF16(w) if gemm => sgemm(isa, a, &HalfRowsT { rows: w, k, n }, c),
+        WeightView::BF16(w) => matvec(isa, lhs, w, c.data, m, k, n, halfdot::dot),
         WeightView::Quant(q) => with_block!(q.dtype(), B => {
             let blocks = q.blocks::<B>();
             if gemm {
@@ -102,9 +111,20 @@ pub fn matmul_many(
     }
 }
 
-/// f32 weights, few rows: one dot product per output, split over weight rows.
-fn matvec_f32(isa: Isa, lhs: &[f32], w: &[f32], dst: &mut [f32], m: usize, k: usize, n: usize) {
-    assert_eq!(w.len(), prod(n, k), "matmul: f32 weights must be (n, k)");
+/// Float weights (f32, f16, bf16), few rows: one dot product per output, split over
+/// weight rows.
+#[allow(clippy::too_many_arguments)]
+fn matvec<W: Sync>(
+    isa: Isa,
+    lhs: &[f32],
+    w: &[W],
+    dst: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    dot: fn(Isa, &[f32], &[W]) -> f32,
+) {
+    assert_eq!(w.len(), prod(n, k), "matmul: float weights must be (n, k)");
     for (x, out) in lhs.chunks_exact(k).zip(dst.chunks_exact_mut(n)) {
         let job = |(c, o): (usize, &mut [f32])| {
             for (j, v) in o.iter_mut().enumerate() {
@@ -164,8 +184,20 @@ mod tests {
                 f(&mut v);
                 v
             };
-            let cases: [(WeightView, Vec<f32>, f32); 4] = [
+            let wh: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+            let wb: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+            let cases: [(WeightView, Vec<f32>, f32); 6] = [
                 (WeightView::F32(&w), w.clone(), 1e-4),
+                (
+                    WeightView::F16(&wh),
+                    wh.iter().map(|v| v.to_f32()).collect(),
+                    1e-4,
+                ),
+                (
+                    WeightView::BF16(&wb),
+                    wb.iter().map(|v| v.to_f32()).collect(),
+                    1e-4,
+                ),
                 // 16-bit activations in the matvec path.
                 (
                     WeightView::Quant(QWeights::of(&q8)),

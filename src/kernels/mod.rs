@@ -5,6 +5,7 @@ pub mod attention;
 pub mod cpu;
 pub mod formats;
 pub mod gemm;
+pub mod halfdot;
 pub mod matmul;
 pub mod ops;
 pub mod qdot;

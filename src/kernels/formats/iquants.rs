@@ -141,7 +141,7 @@ fn odd(d: f32, s: u32, div: f32) -> f32 {
     d * (2 * s + 1) as f32 / div
 }
 
-// SAFETY: the default AVX2 decoder reads only `self`.
+// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
 unsafe impl Block for BlockIQ2XXS {
     const DTYPE: DType = DType::IQ2XXS;
     const GGML_ID: u32 = 16;
@@ -166,9 +166,17 @@ unsafe impl Block for BlockIQ2XXS {
             )
         }))
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        let signs = word(&self.qs, 8 * c + 4);
+        let g = std::array::from_fn(|l| IQ2XXS_GRID[self.qs[8 * c + l] as usize]);
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::grid8(g, std::array::from_fn(|l| signs7(signs >> (7 * l)))) }
+    }
 }
 
-// SAFETY: the default AVX2 decoder reads only `self`.
+// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
 unsafe impl Block for BlockIQ2XS {
     const DTYPE: DType = DType::IQ2XS;
     const GGML_ID: u32 = 17;
@@ -197,9 +205,17 @@ unsafe impl Block for BlockIQ2XS {
             signed(g8(IQ2XS_GRID[(w & 511) as usize]), signs7(w >> 9))
         }))
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        let w: [u32; 4] = std::array::from_fn(|l| half(&self.qs, 8 * c + 2 * l) as u32);
+        let g = w.map(|w| IQ2XS_GRID[(w & 511) as usize]);
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::grid8(g, w.map(|w| signs7(w >> 9))) }
+    }
 }
 
-// SAFETY: the default AVX2 decoder reads only `self`.
+// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
 unsafe impl Block for BlockIQ2S {
     const DTYPE: DType = DType::IQ2S;
     const GGML_ID: u32 = 22;
@@ -229,9 +245,20 @@ unsafe impl Block for BlockIQ2S {
             signed(g8(IQ2S_GRID[idx]), self.qs[32 + 4 * c + l])
         }))
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        let qh = self.qh[c] as usize;
+        let g = std::array::from_fn(|l| {
+            IQ2S_GRID[self.qs[4 * c + l] as usize | ((qh << (8 - 2 * l)) & 0x300)]
+        });
+        let s = std::array::from_fn(|l| self.qs[32 + 4 * c + l]);
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::grid8(g, s) }
+    }
 }
 
-// SAFETY: the default AVX2 decoder reads only `self`.
+// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
 unsafe impl Block for BlockIQ3XXS {
     const DTYPE: DType = DType::IQ3XXS;
     const GGML_ID: u32 = 18;
@@ -261,9 +288,17 @@ unsafe impl Block for BlockIQ3XXS {
             )
         }))
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        let signs = word(&self.qs, 64 + 4 * c);
+        let g = std::array::from_fn(|k| IQ3XXS_GRID[self.qs[8 * c + k] as usize]);
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::grid4(g, std::array::from_fn(|l| signs7(signs >> (7 * l)))) }
+    }
 }
 
-// SAFETY: the default AVX2 decoder reads only `self`.
+// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
 unsafe impl Block for BlockIQ3S {
     const DTYPE: DType = DType::IQ3S;
     const GGML_ID: u32 = 21;
@@ -292,6 +327,18 @@ unsafe impl Block for BlockIQ3S {
             )
         }))
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        let qh = self.qh[c] as usize;
+        let g = std::array::from_fn(|k| {
+            let (l, second) = (k / 2, k % 2);
+            IQ3S_GRID[self.qs[8 * c + k] as usize | ((qh << (8 - 2 * l - second)) & 256)]
+        });
+        let s = std::array::from_fn(|l| self.signs[4 * c + l]);
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::grid4(g, s) }
+    }
 }
 
 /// IQ1 values `8·g ± 1` of grid entry `idx` (the shift `−1` when `neg`).
@@ -301,7 +348,7 @@ fn iq1(idx: usize, neg: bool) -> [i8; 8] {
     g8(IQ1S_GRID[idx]).map(|g| 8 * (g as i8) + shift)
 }
 
-// SAFETY: the default AVX2 decoder reads only `self`.
+// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
 unsafe impl Block for BlockIQ1S {
     const DTYPE: DType = DType::IQ1S;
     const GGML_ID: u32 = 19;
@@ -327,6 +374,17 @@ unsafe impl Block for BlockIQ1S {
             )
         }))
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        let h = half(&self.qh, 2 * c) as usize;
+        let g = std::array::from_fn(|l| {
+            IQ1S_GRID[self.qs[4 * c + l] as usize | (((h >> (3 * l)) & 7) << 8)]
+        });
+        let neg = [h & 0x8000 != 0; 4];
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::iq1(g, neg) }
+    }
 }
 
 impl BlockIQ1M {
@@ -339,7 +397,7 @@ impl BlockIQ1M {
     }
 }
 
-// SAFETY: the default AVX2 decoder reads only `self`.
+// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
 unsafe impl Block for BlockIQ1M {
     const DTYPE: DType = DType::IQ1M;
     const GGML_ID: u32 = 29;
@@ -371,5 +429,86 @@ unsafe impl Block for BlockIQ1M {
             iq1(q(2) | ((h1 << 8) & 0x700), h1 & 0x08 != 0),
             iq1(q(3) | ((h1 << 4) & 0x700), h1 & 0x80 != 0),
         ])
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        let (h0, h1) = (self.qh[2 * c] as usize, self.qh[2 * c + 1] as usize);
+        let q = |l: usize| self.qs[4 * c + l] as usize;
+        let g = [
+            IQ1S_GRID[q(0) | ((h0 << 8) & 0x700)],
+            IQ1S_GRID[q(1) | ((h0 << 4) & 0x700)],
+            IQ1S_GRID[q(2) | ((h1 << 8) & 0x700)],
+            IQ1S_GRID[q(3) | ((h1 << 4) & 0x700)],
+        ];
+        let neg = [
+            h0 & 0x08 != 0,
+            h0 & 0x80 != 0,
+            h1 & 0x08 != 0,
+            h1 & 0x80 != 0,
+        ];
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::iq1(g, neg) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// `v` with byte `8l + j` negated where bit `j` of `signs[l]` is set.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply_signs(v: __m256i, signs: [u8; 4]) -> __m256i {
+        let bytes = |s: u8| (s as u64).wrapping_mul(0x0101_0101_0101_0101) as i64;
+        let spread = _mm256_set_epi64x(
+            bytes(signs[3]),
+            bytes(signs[2]),
+            bytes(signs[1]),
+            bytes(signs[0]),
+        );
+        let sel = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+        let neg = _mm256_cmpeq_epi8(_mm256_and_si256(spread, sel), sel);
+        // (v ^ m) − m negates where m is all ones.
+        _mm256_sub_epi8(_mm256_xor_si256(v, neg), neg)
+    }
+
+    /// Four 8-byte grid entries, signed (IQ2).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn grid8(g: [u64; 4], signs: [u8; 4]) -> __m256i {
+        let v = _mm256_set_epi64x(g[3] as i64, g[2] as i64, g[1] as i64, g[0] as i64);
+        apply_signs(v, signs)
+    }
+
+    /// Eight 4-byte grid entries, signed per 8 values (IQ3).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn grid4(g: [u32; 8], signs: [u8; 4]) -> __m256i {
+        let v = _mm256_setr_epi32(
+            g[0] as i32,
+            g[1] as i32,
+            g[2] as i32,
+            g[3] as i32,
+            g[4] as i32,
+            g[5] as i32,
+            g[6] as i32,
+            g[7] as i32,
+        );
+        apply_signs(v, signs)
+    }
+
+    /// IQ1: four entries of −1/0/1 bytes, as `8·g ± 1` (−1 for the groups in `neg`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn iq1(g: [u64; 4], neg: [bool; 4]) -> __m256i {
+        let v = _mm256_set_epi64x(g[3] as i64, g[2] as i64, g[1] as i64, g[0] as i64);
+        // Doubling three times multiplies each byte by 8 without carries between bytes.
+        let v8 = _mm256_add_epi8(v, v);
+        let v8 = _mm256_add_epi8(v8, v8);
+        let v8 = _mm256_add_epi8(v8, v8);
+        let shift = |n: bool| if n { -1i64 } else { 0x0101_0101_0101_0101 };
+        let d = _mm256_set_epi64x(shift(neg[3]), shift(neg[2]), shift(neg[1]), shift(neg[0]));
+        _mm256_add_epi8(v8, d)
     }
 }

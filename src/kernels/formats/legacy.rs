@@ -104,6 +104,12 @@ unsafe impl Block for BlockQ8_0 {
         // SAFETY: `qs` is 32 bytes.
         unsafe { std::arch::x86_64::_mm256_loadu_si256(self.qs.as_ptr().cast()) }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: `qs` is 32 bytes; the caller guarantees NEON.
+        unsafe { std::arch::aarch64::vld1q_s8_x2(self.qs.as_ptr()) }
+    }
 }
 
 // SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs`.
@@ -128,6 +134,12 @@ unsafe impl Block for BlockQ4_0 {
     unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::nibbles(&self.qs, 8) }
+    }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON.
+        unsafe { neon::nibbles(&self.qs, 8) }
     }
 }
 
@@ -155,6 +167,12 @@ unsafe impl Block for BlockQ4_1 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::nibbles(&self.qs, 0) }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON.
+        unsafe { neon::nibbles(&self.qs, 0) }
+    }
 }
 
 // SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs` and the 4 of `qh`.
@@ -179,6 +197,12 @@ unsafe impl Block for BlockQ5_0 {
     unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::q5(&self.qs, self.qh, 16) }
+    }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON.
+        unsafe { neon::q5(&self.qs, self.qh, 16) }
     }
 }
 
@@ -205,6 +229,12 @@ unsafe impl Block for BlockQ5_1 {
     unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::q5(&self.qs, self.qh, 0) }
+    }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON.
+        unsafe { neon::q5(&self.qs, self.qh, 0) }
     }
 }
 
@@ -306,5 +336,49 @@ mod x86 {
             _mm256_set1_epi8(0x10),
         );
         _mm256_sub_epi8(_mm256_or_si256(nib, high), _mm256_set1_epi8(bias))
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+pub(super) mod neon {
+    use std::arch::aarch64::*;
+
+    /// The 32 nibbles of `qs` (values 0..16 low, 16..32 high), minus `bias`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub fn nibbles(qs: &[u8; 16], bias: i8) -> int8x16x2_t {
+        // SAFETY: `qs` is 16 bytes.
+        let x = unsafe { vld1q_u8(qs.as_ptr()) };
+        let b = vdupq_n_s8(bias);
+        int8x16x2_t(
+            vsubq_s8(vreinterpretq_s8_u8(vandq_u8(x, vdupq_n_u8(0x0f))), b),
+            vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(x)), b),
+        )
+    }
+
+    /// 16 bytes, each all ones where bit `i % 8` of byte `i / 8` of `bits` is set.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub fn bit_mask(bits: u16) -> uint8x16_t {
+        let lo = vdup_n_u8(bits as u8);
+        let hi = vdup_n_u8((bits >> 8) as u8);
+        let sel = vcreate_u8(0x8040_2010_0804_0201);
+        vcombine_u8(vtst_u8(lo, sel), vtst_u8(hi, sel))
+    }
+
+    /// 32 values of a Q5 block: nibbles plus the fifth bits of `qh`, minus `bias`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub fn q5(qs: &[u8; 16], qh: [u8; 4], bias: i8) -> int8x16x2_t {
+        let n = nibbles(qs, 0);
+        let h = u32::from_le_bytes(qh);
+        let sixteen = vdupq_n_u8(0x10);
+        let hi0 = vreinterpretq_s8_u8(vandq_u8(bit_mask(h as u16), sixteen));
+        let hi1 = vreinterpretq_s8_u8(vandq_u8(bit_mask((h >> 16) as u16), sixteen));
+        let b = vdupq_n_s8(bias);
+        int8x16x2_t(
+            vsubq_s8(vorrq_s8(n.0, hi0), b),
+            vsubq_s8(vorrq_s8(n.1, hi1), b),
+        )
     }
 }

@@ -125,6 +125,23 @@ unsafe impl Block for BlockTQ2_0 {
             _mm256_sub_epi8(v, _mm256_set1_epi8(1))
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        use std::arch::aarch64::*;
+        // SAFETY: c < 8: 32·(c/4) + 32 ≤ 64; the caller guarantees NEON.
+        unsafe {
+            let q = vld1q_u8_x2(self.qs.as_ptr().add(32 * (c / 4)));
+            let sh = vdupq_n_s8(-2 * (c % 4) as i8);
+            let v = |x: uint8x16_t| {
+                vsubq_s8(
+                    vreinterpretq_s8_u8(vandq_u8(vshlq_u8(x, sh), vdupq_n_u8(3))),
+                    vdupq_n_s8(1),
+                )
+            };
+            int8x16x2_t(v(q.0), v(q.1))
+        }
+    }
 }
 
 // SAFETY: `chunk_bytes_avx2` reads 4 bytes of `qs` at 4c ≤ 12.

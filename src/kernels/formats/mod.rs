@@ -154,6 +154,19 @@ pub unsafe trait Block: Pod + Send + Sync {
         unsafe { std::arch::x86_64::_mm256_loadu_si256(v.as_ptr().cast()) }
     }
 
+    /// `chunk_values` as two NEON registers (values 0..16, 16..32). The default decodes
+    /// with `chunk_values` and loads the result.
+    ///
+    /// # Safety
+    /// The CPU must support NEON; `c < CHUNKS`.
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        let v = self.chunk_values(c);
+        // SAFETY: `v` is 32 bytes; the caller guarantees NEON.
+        unsafe { std::arch::aarch64::vld1q_s8_x2(v.as_ptr()) }
+    }
+
     /// Writes the block's `BLOCK` values to `out`, from the chunk decoding: `s · u + off`
     /// rounded once per operation (no fused multiply-add, so that the SIMD version in
     /// `dequantize_blocks` gives the same bits).

@@ -89,6 +89,12 @@ unsafe impl Block for BlockIQ4NL {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::lookup(&self.qs, &KVALUES_IQ4NL) }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON.
+        unsafe { neon::lookup(&self.qs, &KVALUES_IQ4NL) }
+    }
 }
 
 // SAFETY: `chunk_bytes_avx2` reads 16 bytes of `qs` at 16c ≤ 112.
@@ -120,6 +126,13 @@ unsafe impl Block for BlockIQ4XS {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::lookup(qs, &KVALUES_IQ4NL) }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        let qs: &[u8; 16] = self.qs[16 * c..16 * c + 16].try_into().expect("16 bytes");
+        // SAFETY: the caller guarantees NEON.
+        unsafe { neon::lookup(qs, &KVALUES_IQ4NL) }
+    }
 }
 
 // SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs`.
@@ -144,6 +157,12 @@ unsafe impl Block for BlockMXFP4 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::lookup(&self.qs, &KVALUES_MXFP4) }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON.
+        unsafe { neon::lookup(&self.qs, &KVALUES_MXFP4) }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -167,5 +186,22 @@ mod x86 {
             _mm_and_si128(x, m4),
         );
         _mm256_shuffle_epi8(_mm256_set_m128i(t, t), idx)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    /// The table values of 16 nibble bytes: one `tbl` per half.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub fn lookup(qs: &[u8; 16], table: &[i8; 16]) -> int8x16x2_t {
+        // SAFETY: both are 16 bytes.
+        let (x, t) = unsafe { (vld1q_u8(qs.as_ptr()), vld1q_s8(table.as_ptr())) };
+        int8x16x2_t(
+            vqtbl1q_s8(t, vandq_u8(x, vdupq_n_u8(0x0f))),
+            vqtbl1q_s8(t, vshrq_n_u8::<4>(x)),
+        )
     }
 }

@@ -127,6 +127,12 @@ unsafe impl Block for BlockQ2K {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::two_bits(&self.qs, c) }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON and c < 8.
+        unsafe { neon::two_bits(&self.qs, c) }
+    }
 }
 
 /// Q3_K's 16 signed 6-bit scales: low 4 bits from bytes 0..8 (nibbles), high 2 from bytes
@@ -174,6 +180,12 @@ unsafe impl Block for BlockQ3K {
     unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::q3k_chunk(&self.qs, &self.hmask, c) }
+    }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON and c < 8.
+        unsafe { neon::q3k_chunk(&self.qs, &self.hmask, c) }
     }
 }
 
@@ -226,6 +238,12 @@ unsafe impl Block for BlockQ4K {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::k_chunk(&self.qs, None, c) }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON and c < 8.
+        unsafe { neon::k_chunk(&self.qs, None, c) }
+    }
 }
 
 // SAFETY: as for Q4_K, plus the 32 bytes of `qh`.
@@ -250,6 +268,12 @@ unsafe impl Block for BlockQ5K {
     unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::k_chunk(&self.qs, Some(&self.qh), c) }
+    }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON and c < 8.
+        unsafe { neon::k_chunk(&self.qs, Some(&self.qh), c) }
     }
 }
 
@@ -291,6 +315,12 @@ unsafe impl Block for BlockQ6K {
     unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::q6k_chunk(&self.ql, &self.qh, c) }
+    }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON and c < 8.
+        unsafe { neon::q6k_chunk(&self.ql, &self.qh, c) }
     }
 }
 
@@ -377,5 +407,115 @@ mod x86 {
             _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4)),
             _mm256_set1_epi8(32),
         )
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    /// 32 bytes at `p` as two registers.
+    ///
+    /// # Safety
+    /// 32 readable bytes at `p`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn load32(p: *const u8) -> uint8x16x2_t {
+        // SAFETY: the caller guarantees 32 bytes.
+        unsafe { vld1q_u8_x2(p) }
+    }
+
+    /// Each byte of `v` shifted right by `k` (a run-time count).
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn shr(v: uint8x16_t, k: usize) -> uint8x16_t {
+        vshlq_u8(v, vdupq_n_s8(-(k as i8)))
+    }
+
+    fn s8(a: uint8x16_t, b: uint8x16_t) -> int8x16x2_t {
+        // SAFETY: bit casts.
+        unsafe { int8x16x2_t(vreinterpretq_s8_u8(a), vreinterpretq_s8_u8(b)) }
+    }
+
+    /// Q4_K / Q5_K chunk `c`. `c < 8`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub unsafe fn k_chunk(qs: &[u8; 128], qh: Option<&[u8; 32]>, c: usize) -> int8x16x2_t {
+        // SAFETY: c < 8: 32·(c/2) + 32 ≤ 128.
+        let q = unsafe { load32(qs.as_ptr().add(32 * (c / 2))) };
+        let m4 = vdupq_n_u8(0x0f);
+        let (mut a, mut b) = if c % 2 == 0 {
+            (vandq_u8(q.0, m4), vandq_u8(q.1, m4))
+        } else {
+            (vshrq_n_u8::<4>(q.0), vshrq_n_u8::<4>(q.1))
+        };
+        if let Some(h) = qh {
+            // SAFETY: `h` is 32 bytes.
+            let h = unsafe { load32(h.as_ptr()) };
+            let bit = vdupq_n_u8(1 << c);
+            let sixteen = vdupq_n_u8(0x10);
+            a = vorrq_u8(a, vandq_u8(vtstq_u8(h.0, bit), sixteen));
+            b = vorrq_u8(b, vandq_u8(vtstq_u8(h.1, bit), sixteen));
+        }
+        s8(a, b)
+    }
+
+    /// Q6_K chunk `c`. `c < 8`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub unsafe fn q6k_chunk(ql: &[u8; 128], qh: &[u8; 64], c: usize) -> int8x16x2_t {
+        let (n, k) = (c / 4, c % 4);
+        // SAFETY: c < 8: 64n + 32(k%2) + 32 ≤ 128 and 32n + 32 ≤ 64.
+        let (l, h) = unsafe {
+            (
+                load32(ql.as_ptr().add(64 * n + 32 * (k % 2))),
+                load32(qh.as_ptr().add(32 * n)),
+            )
+        };
+        let m4 = vdupq_n_u8(0x0f);
+        let nib = |v: uint8x16_t| {
+            if k < 2 {
+                vandq_u8(v, m4)
+            } else {
+                vshrq_n_u8::<4>(v)
+            }
+        };
+        let high = |v: uint8x16_t| vshlq_n_u8::<4>(vandq_u8(shr(v, 2 * k), vdupq_n_u8(3)));
+        let v = |a: uint8x16_t, b: uint8x16_t| {
+            vsubq_s8(
+                vreinterpretq_s8_u8(vorrq_u8(nib(a), high(b))),
+                vdupq_n_s8(32),
+            )
+        };
+        int8x16x2_t(v(l.0, h.0), v(l.1, h.1))
+    }
+
+    /// Q2_K / Q3_K chunk `c`'s 2-bit values. `c < 8`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub unsafe fn two_bits(qs: &[u8; 64], c: usize) -> int8x16x2_t {
+        let (n, j) = (c / 4, c % 4);
+        // SAFETY: c < 8: 32n + 32 ≤ 64.
+        let q = unsafe { load32(qs.as_ptr().add(32 * n)) };
+        let three = vdupq_n_u8(3);
+        s8(
+            vandq_u8(shr(q.0, 2 * j), three),
+            vandq_u8(shr(q.1, 2 * j), three),
+        )
+    }
+
+    /// Q3_K chunk `c`: the 2-bit values minus 4 where bit `c` of `hmask` is clear.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub unsafe fn q3k_chunk(qs: &[u8; 64], hmask: &[u8; 32], c: usize) -> int8x16x2_t {
+        // SAFETY: as for `two_bits`; `hmask` is 32 bytes.
+        let (low, h) = unsafe { (two_bits(qs, c), load32(hmask.as_ptr())) };
+        let bit = vdupq_n_u8(1 << c);
+        let four = vdupq_n_u8(4);
+        let sub = |v: int8x16_t, h: uint8x16_t| {
+            let clear = vbicq_u8(four, vtstq_u8(h, bit));
+            vsubq_s8(v, vreinterpretq_s8_u8(clear))
+        };
+        int8x16x2_t(sub(low.0, h.0), sub(low.1, h.1))
     }
 }

@@ -250,7 +250,7 @@ pub(crate) fn random_blocks<B: Block>(n: usize, seed: u32, fix: impl Fn(&mut B, 
     v
 }
 
-/// Every block format's AVX2 chunk decoder gives `chunk_values`, chunk by chunk, on random
+/// Every block format's AVX2 and NEON chunk decoders give `chunk_values`, chunk by chunk, on random
 /// blocks (every byte pattern of the packed values).
 #[test]
 fn simd_chunk_decoders_match_the_scalar_ones() {
@@ -268,6 +268,16 @@ fn simd_chunk_decoders_match_the_scalar_ones() {
                         std::arch::x86_64::_mm256_storeu_si256(got.as_mut_ptr().cast(), v);
                     }
                     assert_eq!(got, want, "{:?} chunk {c}", B::DTYPE);
+                }
+                #[cfg(target_arch = "aarch64")]
+                {
+                    let mut got = [0i8; QK];
+                    // SAFETY: NEON is part of AArch64; c < CHUNKS; `got` is 32 bytes.
+                    unsafe {
+                        let v = b.chunk_bytes_neon(c);
+                        std::arch::aarch64::vst1q_s8_x2(got.as_mut_ptr(), v);
+                    }
+                    assert_eq!(got, want, "{:?} chunk {c} (NEON)", B::DTYPE);
                 }
                 let _ = want;
             }

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use super::cpu::Isa;
 pub use microkernel::MicroKernel;
 use microkernel::Scalar;
-pub use pack::{MatRef, PackB, QuantRowsT};
+pub use pack::{HalfRowsT, MatRef, PackB, QuantRowsT};
 
 /// Below this many multiply-adds the product runs on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 18;

@@ -201,3 +201,42 @@ impl<B: Block> PackB for QuantRowsT<'_, B> {
         }
     }
 }
+
+/// The transpose of 16-bit float weights stored as `n` rows of `k`: packing widens each
+/// value once per pack.
+pub struct HalfRowsT<'a, H> {
+    pub rows: &'a [H],
+    pub k: usize,
+    pub n: usize,
+}
+
+impl<H: crate::kernels::halfdot::HalfFloat> PackB for HalfRowsT<'_, H> {
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn pack_panel(
+        &self,
+        depth: Range<usize>,
+        columns: Range<usize>,
+        nr: usize,
+        dst: &mut [f32],
+        _: &mut Vec<f32>,
+    ) {
+        let (pc, kc, j0, cols) = (depth.start, depth.len(), columns.start, columns.len());
+        for jj in 0..nr {
+            if jj >= cols {
+                for kk in 0..kc {
+                    dst[kk * nr + jj] = 0.0;
+                }
+                continue;
+            }
+            let row = &self.rows[(j0 + jj) * self.k + pc..][..kc];
+            for (kk, &v) in row.iter().enumerate() {
+                dst[kk * nr + jj] = v.widen();
+            }
+        }
+    }
+}

@@ -122,6 +122,10 @@ pub fn dot_rows<B: Block, const R: usize>(
         // SAFETY: `Isa::Avx2` is only selected when the CPU reports AVX2, FMA and F16C;
         // the shapes were checked above.
         Isa::Avx2 => unsafe { x86::dot_rows_avx2::<B, R>(w, a, row0, out) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `Isa::Neon` is only selected when the CPU reports NEON; the shapes were
+        // checked above.
+        Isa::Neon => unsafe { neon::dot_rows_neon::<B, R>(w, a, row0, out) },
         _ => dot_rows_scalar::<B, R>(w, a, row0, out),
     }
 }
@@ -158,6 +162,7 @@ pub fn dot_rows_scalar<B: Block, const R: usize>(
 /// The scales of chunks `t0 .. t0 + G` of a row (global chunk indices; `t0` a multiple of
 /// `CHUNKS`), as four arrays; lanes past the row's end are zero.
 #[inline(always)]
+#[cfg(target_arch = "x86_64")]
 fn group_scales<B: Block, const G: usize>(w: &[B], t0: usize) -> [[f32; G]; 4] {
     let mut s = [[0.0f32; G]; 4];
     let first = t0 / B::CHUNKS;
@@ -560,6 +565,79 @@ mod x86 {
         }
         for r in 0..R {
             out[r] = hsum256(_mm256_add_ps(_mm256_add_ps(acc0[r], acc1[r]), corr[r]));
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    use super::QuantActs;
+    use crate::kernels::formats::Block;
+
+    /// NEON: per chunk, the bytes widened to i16 and multiplied into the activations with
+    /// widening multiply-accumulates (`smlal`, i16 × i16 → i32, 4 lanes), one i32 vector
+    /// per half; the halves scaled by their scales times the activation scale into f32
+    /// accumulators. Chunk scales are decoded once per block.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn dot_rows_neon<B: Block, const R: usize>(
+        w: &[B],
+        a: &QuantActs,
+        row0: usize,
+        out: &mut [f32; R],
+    ) {
+        let nb = a.nb;
+        let mut acc = [vdupq_n_f32(0.0); R];
+        let mut corr = [0.0f32; R];
+        for (j, wb) in w.iter().enumerate() {
+            let scales = wb.scales();
+            for (c, s) in scales.iter().enumerate().take(B::CHUNKS) {
+                // SAFETY: c < CHUNKS; NEON is enabled here.
+                let v = unsafe { wb.chunk_bytes_neon(c) };
+                let w16 = [
+                    vmovl_s8(vget_low_s8(v.0)),
+                    vmovl_high_s8(v.0),
+                    vmovl_s8(vget_low_s8(v.1)),
+                    vmovl_high_s8(v.1),
+                ];
+                for r in 0..R {
+                    let b = (row0 + r) * nb + j * B::CHUNKS + c;
+                    // SAFETY: block b exists (checked by the caller); `qs` blocks hold 32 i16.
+                    let (x, da) = unsafe {
+                        let p = a.qs.as_ptr().add(b) as *const i16;
+                        (
+                            [
+                                vld1q_s16(p),
+                                vld1q_s16(p.add(8)),
+                                vld1q_s16(p.add(16)),
+                                vld1q_s16(p.add(24)),
+                            ],
+                            *a.d.get_unchecked(b),
+                        )
+                    };
+                    let half = |k: usize| {
+                        let mut t = vmull_s16(vget_low_s16(w16[k]), vget_low_s16(x[k]));
+                        t = vmlal_high_s16(t, w16[k], x[k]);
+                        t = vmlal_s16(t, vget_low_s16(w16[k + 1]), vget_low_s16(x[k + 1]));
+                        vmlal_high_s16(t, w16[k + 1], x[k + 1])
+                    };
+                    let (lo, hi) = (vcvtq_f32_s32(half(0)), vcvtq_f32_s32(half(2)));
+                    acc[r] = vfmaq_n_f32(acc[r], lo, s.lo * da);
+                    acc[r] = vfmaq_n_f32(acc[r], hi, s.hi * da);
+                    if B::OFFSET {
+                        // SAFETY: as above.
+                        corr[r] += s.off * unsafe { *a.ds.get_unchecked(b) };
+                    }
+                    if B::OFFSET_LO {
+                        // SAFETY: as above.
+                        corr[r] += s.off_lo * unsafe { *a.ds_lo.get_unchecked(b) };
+                    }
+                }
+            }
+        }
+        for r in 0..R {
+            out[r] = vaddvq_f32(acc[r]) + corr[r];
         }
     }
 }
