@@ -22,6 +22,7 @@ fn bench(c: &mut Criterion) {
         head_dim: hd,
         max_seq,
         scale: 1.0 / (hd as f32).sqrt(),
+        softcap: None,
         window: None,
     };
     let k = data(n_kv * max_seq * hd, 1.0);

@@ -36,6 +36,8 @@ pub struct AttnShape {
     pub max_seq: usize,
     /// Multiplies the scores `q·k` (usually `1/sqrt(head_dim)`).
     pub scale: f32,
+    /// Gemma 2's soft-cap: scaled scores become `cap * tanh(score / cap)`.
+    pub softcap: Option<f32>,
     /// Sliding window: a query at position `p` sees keys `p + 1 - window ..= p` only.
     pub window: Option<usize>,
 }
@@ -189,6 +191,9 @@ fn attend(
             let sc = &mut scores[..n];
             dot_rows(isa, qv, &keys[first * hd..last * hd], sc);
             sc.iter_mut().for_each(|x| *x *= scale);
+            if let Some(cap) = s.softcap {
+                super::ops::softcap(sc, cap);
+            }
             let m_tile = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let m_new = p.m[r].max(m_tile);
             let acc = &mut p.acc[r * hd..(r + 1) * hd];
@@ -230,6 +235,7 @@ mod tests {
                             .sum::<f32>()
                             * s.scale
                     })
+                    .map(|x| s.softcap.map_or(x, |c| c * (x / c).tanh()))
                     .collect();
                 softmax(&mut sc);
                 for (t, &p) in (first..).zip(&sc) {
@@ -265,9 +271,10 @@ mod tests {
         // Windows: none, 1 (only itself), 7, 100 (inside and across tiles), 300 (across a
         // decode chunk).
         let windows = [None, Some(1), Some(7), Some(100), Some(300)];
-        for ((n_heads, n_kv, hd), window) in [(4, 2, 16), (3, 1, 8), (2, 2, 5)]
-            .into_iter()
-            .flat_map(|h| windows.map(|w| (h, w)))
+        // Soft-caps: none, or 0.5, which bends nearly every score of this data.
+        let heads = [(4, 2, 16, None), (3, 1, 8, Some(0.5)), (2, 2, 5, Some(0.5))];
+        for ((n_heads, n_kv, hd, softcap), window) in
+            heads.into_iter().flat_map(|h| windows.map(|w| (h, w)))
         {
             for &(n_q, pos0) in &cases {
                 let s = AttnShape {
@@ -276,6 +283,7 @@ mod tests {
                     head_dim: hd,
                     max_seq: pos0 + n_q + 3,
                     scale: 0.7 / (hd as f32).sqrt(),
+                    softcap,
                     window,
                 };
                 let q = data(n_q * n_heads * hd, 1.0);
@@ -286,7 +294,7 @@ mod tests {
                     let mut out = vec![f32::NAN; q.len()];
                     attention(isa, &q, &k, &v, &mut out, pos0, s);
                     for (a, b) in out.iter().zip(&want) {
-                        assert!((a - b).abs() < 1e-5, "{isa:?} heads {n_heads}/{n_kv} hd {hd} n_q {n_q} pos0 {pos0} window {window:?}: {a} vs {b}");
+                        assert!((a - b).abs() < 1e-5, "{isa:?} heads {n_heads}/{n_kv} hd {hd} n_q {n_q} pos0 {pos0} window {window:?} cap {softcap:?}: {a} vs {b}");
                     }
                 }
             }
@@ -301,6 +309,7 @@ mod tests {
             head_dim: 64,
             max_seq: 700,
             scale: 0.125,
+            softcap: None,
             window: None,
         };
         for (n_q, pos0) in [(1, 600), (40, 200)] {

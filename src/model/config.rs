@@ -1,5 +1,6 @@
-//! Model hyperparameters: one `Config` describes every supported architecture (Llama,
-//! Mistral, Qwen2, Gemma 3, GPT-2) as a set of switches the one forward pass reads.
+//! Model hyperparameters: one `Config` describes every supported architecture (Llama 1-3,
+//! Mistral, Qwen2, Qwen3, Phi-3, Gemma 2, Gemma 3, SmolLM3, GPT-2) as a set of switches the
+//! one forward pass reads.
 //!
 //! `from_gguf` reads GGUF metadata (`{arch}.block_count`, ...); `model::hf` reads a
 //! Hugging Face `config.json` into the same struct.
@@ -22,8 +23,17 @@ pub enum Arch {
     Llama,
     /// Llama with biases on the q, k and v projections.
     Qwen2,
+    /// Qwen3: Llama with an RMSNorm of each q and k head (QK-norm), no biases.
+    Qwen3,
+    /// Phi-3: q, k, v in one matrix, gate and up in one matrix, LongRoPE scaling.
+    Phi3,
+    /// Gemma 2: alternating sliding-window and global layers, attention-logit and final
+    /// soft-capping, GeGLU, sandwich norms.
+    Gemma2,
     /// Gemma 3: local (sliding-window) and global layers, QK-norm, GeGLU, sandwich norms.
     Gemma3,
+    /// SmolLM3: Llama with every fourth layer without RoPE (NoPE).
+    SmolLm3,
     /// GPT-2: LayerNorm with bias, plain GELU MLP, learned positions, biases everywhere.
     Gpt2,
 }
@@ -33,7 +43,11 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Phi3 => "phi3",
+            Arch::Gemma2 => "gemma2",
             Arch::Gemma3 => "gemma3",
+            Arch::SmolLm3 => "smollm3",
             Arch::Gpt2 => "gpt2",
         }
     }
@@ -76,6 +90,15 @@ pub enum RopeScaling {
     /// Per-frequency divisors (GGUF `rope_freqs.weight`, which llama.cpp's converter
     /// writes for Llama 3.1+ instead of the parameters above).
     Factors(Vec<f32>),
+    /// LongRoPE (Phi-3 "su"): per-frequency divisors, `short` while the sequence fits the
+    /// original context and `long` beyond it (as Hugging Face decides, by the largest
+    /// position of each forward pass), and cos/sin multiplied by `attn_factor`.
+    LongRope {
+        short: Vec<f32>,
+        long: Vec<f32>,
+        original_context: usize,
+        attn_factor: f32,
+    },
 }
 
 /// Rotary position embeddings (Su et al. 2021).
@@ -86,8 +109,9 @@ pub struct Rope {
     pub base: f32,
     /// Scaling of the global layers.
     pub scaling: RopeScaling,
-    /// Base of the sliding-window layers (Gemma 3's `rope_local_base_freq`); unscaled.
-    pub local_base: f32,
+    /// The sliding-window layers' own base, unscaled (Gemma 3's `rope_local_base_freq`);
+    /// `None` when they share the global layers' RoPE (Mistral, Gemma 2, Phi-3).
+    pub local_base: Option<f32>,
 }
 
 /// Hyperparameters of a model.
@@ -113,11 +137,15 @@ pub struct Config {
     pub rope: Option<Rope>,
     /// Attention score scale, usually `1/sqrt(head_dim)`.
     pub attn_scale: f32,
+    /// Attention scores become `cap * tanh(score / cap)` before the softmax (Gemma 2).
+    pub attn_softcap: Option<f32>,
     /// Keys a sliding-window layer sees: the query's own position and the `window - 1`
     /// before it.
     pub sliding_window: Option<usize>,
     /// Per layer: whether it uses the sliding window (and the local RoPE base).
     pub sliding_layers: Vec<bool>,
+    /// Per layer: whether q and k are rotated (SmolLM3 leaves out every fourth layer).
+    pub rope_layers: Vec<bool>,
     /// Biases on the q, k, v projections (Qwen2, GPT-2).
     pub qkv_bias: bool,
     /// Biases on the attention output and FFN projections (GPT-2).
@@ -181,11 +209,13 @@ impl Config {
                 style: RopeStyle::Neox,
                 base: 10_000.0,
                 scaling: RopeScaling::None,
-                local_base: 10_000.0,
+                local_base: None,
             }),
             attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            attn_softcap: None,
             sliding_window: None,
             sliding_layers: vec![false; n_layers],
+            rope_layers: vec![true; n_layers],
             qkv_bias: false,
             proj_bias: false,
             qk_norm: false,
@@ -217,7 +247,22 @@ impl Config {
                 self.head_dim
             ));
         }
-        if let Some(RopeScaling::Factors(f)) = self.rope.as_ref().map(|r| &r.scaling) {
+        let factor_sets: Vec<&Vec<f32>> = match self.rope.as_ref().map(|r| &r.scaling) {
+            Some(RopeScaling::Factors(f)) => vec![f],
+            Some(RopeScaling::LongRope {
+                short,
+                long,
+                attn_factor,
+                ..
+            }) => {
+                if !(attn_factor.is_finite() && *attn_factor > 0.0) {
+                    return bad(format!("LongRoPE attention factor {attn_factor}"));
+                }
+                vec![short, long]
+            }
+            _ => vec![],
+        };
+        for f in factor_sets {
             if let Some(x) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
                 return Err(Error::tensor(
                     "rope_freqs.weight",
@@ -231,6 +276,16 @@ impl Config {
                     self.head_dim
                 ));
             }
+        }
+        if self.rope_layers.len() != self.n_layers {
+            return bad(format!(
+                "{} RoPE layer flags for {} layers",
+                self.rope_layers.len(),
+                self.n_layers
+            ));
+        }
+        if let Some(cap) = self.attn_softcap.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            return bad(format!("attention soft-cap {cap}"));
         }
         if self.sliding_window == Some(0) {
             return bad("sliding window of 0 tokens".into());
@@ -259,7 +314,11 @@ impl Config {
         let arch = match arch_name.as_str() {
             "llama" | "mistral" => Arch::Llama,
             "qwen2" => Arch::Qwen2,
+            "qwen3" => Arch::Qwen3,
+            "phi3" => Arch::Phi3,
+            "gemma2" => Arch::Gemma2,
             "gemma3" => Arch::Gemma3,
+            "smollm3" => Arch::SmolLm3,
             "gpt2" => Arch::Gpt2,
             _ => return Err(Error::UnsupportedArchitecture(arch_name)),
         };
@@ -367,29 +426,87 @@ impl Config {
             _ => scaling,
         };
         let base = float("rope.freq_base", 10_000.0)?;
-        let rope = |style, local_base| Rope {
+        // An optional positive float under the architecture's prefix.
+        let positive = |key: &str| -> Option<f32> {
+            g.get(&format!("{a}.{key}"))
+                .and_then(|v| v.as_f64())
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .map(|x| x as f32)
+        };
+        let base_swa = positive("rope.freq_base_swa");
+        let rope = |style, local_base: Option<f32>| Rope {
             style,
             base,
             scaling: scaling.clone(),
-            local_base,
+            local_base: base_swa.or(local_base),
         };
         match arch {
             // GGUF converters permute Llama q/k weights for GGML's interleaved RoPE.
-            Arch::Llama => {
-                c.rope = Some(rope(RopeStyle::Interleaved, 10_000.0));
+            Arch::Llama | Arch::SmolLm3 => {
+                c.rope = Some(rope(RopeStyle::Interleaved, None));
                 if let Some(w) = uint_opt("attention.sliding_window", MAX_CONTEXT)? {
                     c.sliding_window = Some(w);
                     c.sliding_layers = vec![true; n_layers];
                 }
+                if arch == Arch::SmolLm3 {
+                    // llama.cpp's rule (no GGUF key): layers 4, 8, ... have no RoPE.
+                    c.rope_layers = (0..n_layers).map(|l| (l + 1) % 4 != 0).collect();
+                }
             }
             Arch::Qwen2 => {
-                c.rope = Some(rope(RopeStyle::Neox, 10_000.0));
+                c.rope = Some(rope(RopeStyle::Neox, None));
                 c.qkv_bias = true;
+            }
+            Arch::Qwen3 => {
+                c.rope = Some(rope(RopeStyle::Neox, None));
+                c.qk_norm = true;
+            }
+            Arch::Phi3 => {
+                let mut r = rope(RopeStyle::Neox, None);
+                if let (Ok(long), Ok(short)) = (
+                    g.tensor("rope_factors_long.weight"),
+                    g.tensor("rope_factors_short.weight"),
+                ) {
+                    r.scaling = RopeScaling::LongRope {
+                        short: short.to_f32(),
+                        long: long.to_f32(),
+                        original_context: uint(
+                            "rope.scaling.original_context_length",
+                            MAX_CONTEXT,
+                        )?,
+                        attn_factor: float("rope.scaling.attn_factor", 1.0)?,
+                    };
+                }
+                c.rope = Some(r);
+                // The converter writes 0 for "none" (Phi-4).
+                if let Some(w) = g
+                    .get(&format!("{a}.attention.sliding_window"))
+                    .and_then(|v| v.as_u64())
+                    .filter(|&w| w > 0)
+                {
+                    c.sliding_window = Some((w as usize).min(MAX_CONTEXT));
+                    c.sliding_layers = vec![true; n_layers];
+                }
+            }
+            Arch::Gemma2 => {
+                // llama.cpp's gemma2 loader: even layers slide, every norm already has its
+                // +1, the attention scale is 1/sqrt(head size) (query_pre_attn_scalar is not
+                // in GGUF; llama.cpp special-cases the 27B model's).
+                c.rope = Some(rope(RopeStyle::Neox, None));
+                c.sliding_window =
+                    Some(uint_opt("attention.sliding_window", MAX_CONTEXT)?.unwrap_or(4096));
+                c.sliding_layers = (0..n_layers).map(|l| l % 2 == 0).collect();
+                c.ffn = Ffn::GeluGated;
+                c.sandwich_norms = true;
+                c.embed_scale = (dim as f32).sqrt();
+                c.attn_softcap = positive("attn_logit_softcapping");
+                c.final_softcap = positive("final_logit_softcapping");
+                c.norm_eps = float("attention.layer_norm_rms_epsilon", 1e-6)?;
             }
             Arch::Gemma3 => {
                 // llama.cpp's gemma3 loader: every 6th layer is global, the local layers use
                 // base 10000 unscaled, and the converter already added 1 to the norms.
-                c.rope = Some(rope(RopeStyle::Neox, 10_000.0));
+                c.rope = Some(rope(RopeStyle::Neox, Some(10_000.0)));
                 c.sliding_window = Some(uint("attention.sliding_window", MAX_CONTEXT)?);
                 c.sliding_layers = (0..n_layers).map(|l| l % 6 < 5).collect();
                 c.ffn = Ffn::GeluGated;

@@ -29,6 +29,10 @@ pub struct Folder {
     pub chat_template: Option<String>,
     /// End-of-sequence ids from `generation_config.json` (may be several).
     pub eos_ids: Vec<u32>,
+    /// `tokenizer_config.json`'s `bos_token` and `eos_token` (tokenizer.json does not say
+    /// which tokens those are).
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
 }
 
 /// Resolves a hub cache entry `models--ORG--NAME` to the snapshot `refs/main` points at
@@ -130,12 +134,25 @@ impl Folder {
                 .collect(),
             _ => Vec::new(),
         };
+        // A token name is a string, or an AddedToken object with its `content`.
+        let token_name = |key: &str| {
+            tok_cfg.as_ref().and_then(|t| match &t[key] {
+                Value::String(s) => Some(s.clone()),
+                Value::Object(o) => o
+                    .get("content")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string),
+                _ => None,
+            })
+        };
         Ok(Folder {
             dir,
             config,
             checkpoint,
             chat_template,
             eos_ids,
+            bos_token: token_name("bos_token"),
+            eos_token: token_name("eos_token"),
         })
     }
 
@@ -158,6 +175,8 @@ impl Folder {
             config,
             chat_template: None,
             eos_ids: Vec::new(),
+            bos_token: None,
+            eos_token: None,
         })
     }
 
@@ -241,9 +260,12 @@ pub fn hf_name(arch: Arch, role: Role, l: usize) -> String {
         // Gemma's sandwich: post_attention_layernorm is the norm on attention's output and
         // pre_feedforward_layernorm the FFN's input norm; in Llama the former is the latter.
         Role::PostAttnNorm => layer("post_attention_layernorm"),
-        Role::FfnNorm if arch == Arch::Gemma3 => layer("pre_feedforward_layernorm"),
+        Role::FfnNorm if matches!(arch, Arch::Gemma2 | Arch::Gemma3) => {
+            layer("pre_feedforward_layernorm")
+        }
         Role::FfnNorm => layer("post_attention_layernorm"),
         Role::Gate => layer("mlp.gate_proj"),
+        Role::GateUp => layer("mlp.gate_up_proj"),
         Role::Up => layer("mlp.up_proj"),
         Role::Down => layer("mlp.down_proj"),
         Role::PostFfnNorm => layer("post_feedforward_layernorm"),
@@ -258,7 +280,11 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
     let arch = match model_type {
         "llama" | "mistral" => Arch::Llama,
         "qwen2" => Arch::Qwen2,
+        "qwen3" => Arch::Qwen3,
+        "phi3" => Arch::Phi3,
+        "gemma2" => Arch::Gemma2,
         "gemma3_text" => Arch::Gemma3,
+        "smollm3" => Arch::SmolLm3,
         "gpt2" => Arch::Gpt2,
         "gemma3" => {
             return Err(Error::metadata(
@@ -331,8 +357,8 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
         .and_then(|v| v.as_str())
         .unwrap_or("");
     let want_act: &[&str] = match arch {
-        Arch::Llama | Arch::Qwen2 => &["silu"],
-        Arch::Gemma3 => &["gelu_pytorch_tanh", "gelu_new"],
+        Arch::Llama | Arch::Qwen2 | Arch::Qwen3 | Arch::Phi3 | Arch::SmolLm3 => &["silu"],
+        Arch::Gemma2 | Arch::Gemma3 => &["gelu_pytorch_tanh", "gelu_new"],
         Arch::Gpt2 => &["gelu_new", "gelu_pytorch_tanh"],
     };
     if !want_act.contains(&act) {
@@ -350,12 +376,7 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
             return Err(Error::metadata(key, "true is not supported"));
         }
     }
-    if !j["attn_logit_softcapping"].is_null() {
-        return Err(Error::metadata(
-            "attn_logit_softcapping",
-            "attention soft-capping is not supported",
-        ));
-    }
+    c.attn_softcap = float_opt(&["attn_logit_softcapping"])?;
 
     // RoPE: transformers 5 writes `rope_parameters` (one set, or one per layer type);
     // older files write `rope_theta` and `rope_scaling`.
@@ -375,9 +396,14 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
         rope.local_base = local["rope_theta"]
             .as_f64()
             .map(|x| x as f32)
-            .or(float_opt(&["rope_local_base_freq"])?)
-            .unwrap_or(10_000.0);
+            .or(float_opt(&["rope_local_base_freq"])?);
         rope.scaling = rope_scaling(global)?;
+        if global["rope_type"] == "longrope"
+            || global["type"] == "longrope"
+            || global["type"] == "su"
+        {
+            rope.scaling = longrope(j, global, seq_len)?;
+        }
         if let Some(p) = global["partial_rotary_factor"]
             .as_f64()
             .filter(|&p| p != 1.0)
@@ -409,15 +435,16 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
                 let p = uint_opt(&["sliding_window_pattern"], MAX_LAYERS)?.unwrap_or(6);
                 (0..n_layers).map(|l| (l + 1) % p != 0).collect()
             }
-            Arch::Qwen2 if !flag("use_sliding_window") => vec![false; n_layers],
-            Arch::Qwen2 => {
+            Arch::Gemma2 => (0..n_layers).map(|l| l % 2 == 0).collect(),
+            Arch::Qwen2 | Arch::Qwen3 if !flag("use_sliding_window") => vec![false; n_layers],
+            Arch::Qwen2 | Arch::Qwen3 => {
                 let from = uint_opt(&["max_window_layers"], MAX_LAYERS)?.unwrap_or(0);
                 (0..n_layers).map(|l| l >= from).collect()
             }
             _ => vec![c.sliding_window.is_some(); n_layers],
         },
     };
-    if model_type == "qwen2" && !flag("use_sliding_window") {
+    if matches!(model_type, "qwen2" | "qwen3" | "smollm3") && !flag("use_sliding_window") {
         c.sliding_window = None;
     }
     if c.sliding_window.is_none() {
@@ -425,11 +452,28 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
     }
 
     match arch {
-        Arch::Llama => {}
+        Arch::Llama | Arch::Phi3 => {}
         Arch::Qwen2 => c.qkv_bias = true,
-        Arch::Gemma3 => {
+        Arch::Qwen3 => c.qk_norm = true,
+        Arch::SmolLm3 => {
+            // `no_rope_layers`: 1 where the layer uses RoPE; else every `interval`-th has none.
+            c.rope_layers = match j["no_rope_layers"].as_array() {
+                Some(v) if v.len() == n_layers => v.iter().map(|x| x.as_u64() != Some(0)).collect(),
+                Some(v) => {
+                    return Err(Error::metadata(
+                        "no_rope_layers",
+                        format!("{} entries for {n_layers} layers", v.len()),
+                    ))
+                }
+                None => {
+                    let every = uint_opt(&["no_rope_layer_interval"], MAX_LAYERS)?.unwrap_or(4);
+                    (0..n_layers).map(|l| (l + 1) % every != 0).collect()
+                }
+            };
+        }
+        Arch::Gemma2 | Arch::Gemma3 => {
             c.ffn = Ffn::GeluGated;
-            c.qk_norm = true;
+            c.qk_norm = arch == Arch::Gemma3;
             c.sandwich_norms = true;
             c.embed_scale = (dim as f32).sqrt();
             c.norm_weight_offset = 1.0;
@@ -437,6 +481,9 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
             let scalar = float_opt(&["query_pre_attn_scalar"])?.unwrap_or(head_dim as f32);
             c.attn_scale = 1.0 / scalar.sqrt();
             c.final_softcap = float_opt(&["final_logit_softcapping"])?;
+            if let (Arch::Gemma3, Some(rope)) = (arch, c.rope.as_mut()) {
+                rope.local_base.get_or_insert(10_000.0);
+            }
         }
         Arch::Gpt2 => {
             c.rope = None;
@@ -451,6 +498,44 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
     }
     c.validate("config.json")?;
     Ok(c)
+}
+
+/// Phi-3's LongRoPE parameters (transformers' `_compute_longrope_parameters`): the
+/// factor lists, the original context, and the attention factor, given or
+/// `sqrt(1 + ln(s) / ln(original))` for `s = max_position_embeddings / original`.
+fn longrope(j: &Value, p: &Value, seq_len: usize) -> Result<RopeScaling> {
+    let list = |k: &str| -> Result<Vec<f32>> {
+        p[k].as_array()
+            .and_then(|a| a.iter().map(|x| x.as_f64().map(|x| x as f32)).collect())
+            .ok_or_else(|| {
+                Error::metadata(
+                    &format!("rope_scaling.{k}"),
+                    "missing or not a list of numbers",
+                )
+            })
+    };
+    let original = p["original_max_position_embeddings"]
+        .as_u64()
+        .or(j["original_max_position_embeddings"].as_u64())
+        .filter(|&n| n > 0 && n <= MAX_CONTEXT as u64)
+        .ok_or_else(|| {
+            Error::metadata(
+                "original_max_position_embeddings",
+                "missing or out of range",
+            )
+        })? as usize;
+    let scale = seq_len as f64 / original as f64;
+    let attn_factor = match p["attention_factor"].as_f64() {
+        Some(f) => f,
+        None if scale <= 1.0 => 1.0,
+        None => (1.0 + scale.ln() / (original as f64).ln()).sqrt(),
+    } as f32;
+    Ok(RopeScaling::LongRope {
+        short: list("short_factor")?,
+        long: list("long_factor")?,
+        original_context: original,
+        attn_factor,
+    })
 }
 
 /// A `rope_scaling` / `rope_parameters` object: default, linear or llama3.
@@ -486,6 +571,8 @@ fn rope_scaling(p: &Value) -> Result<RopeScaling> {
                 original_context: num("original_max_position_embeddings")? as usize,
             })
         }
+        // Read by `longrope`.
+        "longrope" | "su" => Ok(RopeScaling::None),
         other => Err(Error::metadata(
             "rope_scaling",
             format!("RoPE type '{other}' is not supported"),

@@ -61,7 +61,8 @@ impl Model {
                 tok_path.display()
             )));
         }
-        let tokenizer = Tokenizer::from_json_file(&tok_path)?;
+        let tokenizer = Tokenizer::from_json_file(&tok_path)?
+            .with_named_specials(folder.bos_token.as_deref(), folder.eos_token.as_deref());
         Model::from_hf_parts(folder, tokenizer, opts)
     }
 

@@ -89,10 +89,13 @@ pub struct Scratch {
     cos: [Vec<f32>; 2], // (m, head_dim / 2)
     sin: [Vec<f32>; 2], // (m, head_dim / 2)
     inv_freq: [Vec<f32>; 2], // (head_dim / 2)
+    /// Whether `inv_freq[0]` holds LongRoPE's long factors (else the short ones).
+    long: bool,
 }
 
 impl Scratch {
-    fn fit(&mut self, c: &Config, m: usize) {
+    /// Sizes the buffers for a batch of `m` tokens ending at position `end`.
+    fn fit(&mut self, c: &Config, m: usize, end: usize) {
         let half = c.head_dim / 2;
         for (buf, len) in [
             (&mut self.x, m * c.dim),
@@ -112,28 +115,40 @@ impl Scratch {
             buf.resize(len, 0.0);
         }
         if let Some(rope) = &c.rope {
-            if self.inv_freq[0].len() != half {
+            let long = long_rope(rope, end);
+            if self.inv_freq[0].len() != half || self.long != long {
                 self.inv_freq = [
-                    inv_freq(rope, c.head_dim, false),
-                    inv_freq(rope, c.head_dim, true),
+                    inv_freq(rope, c.head_dim, false, long),
+                    inv_freq(rope, c.head_dim, true, long),
                 ];
+                self.long = long;
             }
         }
     }
 }
 
+/// Whether a forward pass whose last position is `end - 1` uses LongRoPE's long factors:
+/// Hugging Face switches once the sequence outgrows the original context.
+fn long_rope(rope: &Rope, end: usize) -> bool {
+    matches!(rope.scaling, RopeScaling::LongRope { original_context, .. } if end > original_context)
+}
+
 /// RoPE inverse frequencies of the global (`local = false`) or sliding-window layers,
-/// with the configured scaling (global layers only, as in HF and llama.cpp).
-pub fn inv_freq(rope: &Rope, head_dim: usize, local: bool) -> Vec<f32> {
-    let base = if local { rope.local_base } else { rope.base };
-    let mut f = crate::kernels::ops::rope_inv_freq(head_dim, base);
-    if local {
-        return f;
+/// with the configured scaling (global layers only, as in HF and llama.cpp); `long`
+/// picks LongRoPE's long factors.
+pub fn inv_freq(rope: &Rope, head_dim: usize, local: bool, long: bool) -> Vec<f32> {
+    if let (true, Some(base)) = (local, rope.local_base) {
+        return crate::kernels::ops::rope_inv_freq(head_dim, base);
     }
+    let mut f = crate::kernels::ops::rope_inv_freq(head_dim, rope.base);
     match &rope.scaling {
         RopeScaling::None => {}
         RopeScaling::Linear(factor) => f.iter_mut().for_each(|x| *x /= factor),
         RopeScaling::Factors(div) => f.iter_mut().zip(div).for_each(|(x, d)| *x /= d),
+        RopeScaling::LongRope { short, long: l, .. } => {
+            let div = if long { l } else { short };
+            f.iter_mut().zip(div).for_each(|(x, d)| *x /= d);
+        }
         &RopeScaling::Llama3 {
             factor,
             low_freq_factor,
@@ -196,7 +211,7 @@ pub fn forward(
 ) -> Vec<f32> {
     let m = tokens.len();
     debug_assert!(m > 0 && pos0 + m <= cache.max_seq);
-    s.fit(c, m);
+    s.fit(c, m, pos0 + m);
     let (dim, hd, kv_dim, q_dim, half) = (c.dim, c.head_dim, c.kv_dim(), c.q_dim(), c.head_dim / 2);
 
     // Token embeddings (scaled), plus learned positions.
@@ -210,15 +225,25 @@ pub fn forward(
             add_assign(x, &s.xb[..dim]);
         }
     }
-    // RoPE rotations of this batch's positions, shared by all layers of a kind.
-    if c.rope.is_some() {
-        for kind in 0..2 {
+    // RoPE rotations of this batch's positions, shared by all layers of a kind: global
+    // (0) and, when they have their own base, sliding-window (1).
+    if let Some(rope) = &c.rope {
+        let kinds = if rope.local_base.is_some() { 2 } else { 1 };
+        for kind in 0..kinds {
             for (i, (cos, sin)) in s.cos[kind]
                 .chunks_exact_mut(half)
                 .zip(s.sin[kind].chunks_exact_mut(half))
                 .enumerate()
             {
                 rope_angles(pos0 + i, &s.inv_freq[kind], cos, sin);
+            }
+        }
+        // LongRoPE scales cos and sin (so the scores by its square) on every layer.
+        if let RopeScaling::LongRope { attn_factor, .. } = rope.scaling {
+            if attn_factor != 1.0 {
+                let scale = |b: &mut Vec<f32>| b.iter_mut().for_each(|x| *x *= attn_factor);
+                scale(&mut s.cos[0]);
+                scale(&mut s.sin[0]);
             }
         }
     }
@@ -245,8 +270,8 @@ pub fn forward(
             rmsnorm_in_place(&mut s.k, kn, c.norm_eps);
         }
         let window = c.window(l);
-        if let Some(rope_cfg) = &c.rope {
-            let kind = usize::from(window.is_some());
+        if let Some(rope_cfg) = c.rope.as_ref().filter(|_| c.rope_layers[l]) {
+            let kind = usize::from(window.is_some() && rope_cfg.local_base.is_some());
             for i in 0..m {
                 let (cos, sin) = (
                     &s.cos[kind][i * half..(i + 1) * half],
@@ -284,6 +309,7 @@ pub fn forward(
             head_dim: hd,
             max_seq: cache.max_seq,
             scale: c.attn_scale,
+            softcap: c.attn_softcap,
             window,
         };
         attention(isa(), &s.q, k_cache, v_cache, &mut s.att, pos0, shape);

@@ -156,6 +156,8 @@ pub enum Role {
     FfnNorm,
     Gate,
     Up,
+    /// Gate and up stacked in one matrix, gate first (Phi-3's `gate_up_proj`).
+    GateUp,
     Down,
     PostFfnNorm,
 }
@@ -200,6 +202,8 @@ pub fn gguf_name(role: Role, l: usize) -> String {
         Role::FfnNorm => blk("ffn_norm"),
         Role::Gate => blk("ffn_gate"),
         Role::Up => blk("ffn_up"),
+        // llama.cpp keeps Phi-3's stacked matrix as `ffn_up`, twice as tall.
+        Role::GateUp => blk("ffn_up"),
         Role::Down => blk("ffn_down"),
         Role::PostFfnNorm => blk("post_ffw_norm"),
     }
@@ -399,6 +403,23 @@ impl Weights {
                 w.iter_mut().for_each(|w| *w += c.norm_weight_offset);
                 Ok(Some(w))
             };
+            // Gate and up: two matrices, or one stacked matrix cut in two (Phi-3).
+            let gated = matches!(c.ffn, Ffn::SiluGated | Ffn::GeluGated);
+            let (w_gate, w_up) = if gated && !ld.has(Role::Gate, l) && ld.has(Role::GateUp, l) {
+                let fused = ld.linear(Role::GateUp, l, 2 * hidden, dim)?;
+                let up = Proj {
+                    w: fused.split_rows(hidden, hidden)?,
+                    bias: None,
+                };
+                (Some(fused.split_rows(0, hidden)?), up)
+            } else {
+                (
+                    gated
+                        .then(|| ld.linear(Role::Gate, l, hidden, dim))
+                        .transpose()?,
+                    ld.proj(Role::Up, l, hidden, dim, c.proj_bias)?,
+                )
+            };
             let sandwich = |role| -> Result<Option<Norm>> {
                 c.sandwich_norms
                     .then(|| ld.norm(role, l, dim, nk))
@@ -414,13 +435,8 @@ impl Weights {
                 k_norm: head_norm(Role::KNorm)?,
                 post_attn_norm: sandwich(Role::PostAttnNorm)?,
                 ffn_norm: ld.norm(Role::FfnNorm, l, dim, nk)?,
-                w_gate: match c.ffn {
-                    Ffn::SiluGated | Ffn::GeluGated => {
-                        Some(ld.linear(Role::Gate, l, hidden, dim)?)
-                    }
-                    Ffn::Gelu => None,
-                },
-                w_up: ld.proj(Role::Up, l, hidden, dim, c.proj_bias)?,
+                w_gate,
+                w_up,
                 w_down: ld.proj(Role::Down, l, dim, hidden, c.proj_bias)?,
                 post_ffn_norm: sandwich(Role::PostFfnNorm)?,
             });

@@ -432,6 +432,17 @@ impl Tokenizer {
         Tokenizer::from_gguf(&Gguf::open(path.as_ref())?)
     }
 
+    /// Names BOS and EOS by their text, as a Hugging Face `tokenizer_config.json` does
+    /// (`tokenizer.json` alone does not say which tokens they are). A name that is not a
+    /// token of the vocabulary is ignored; whether BOS is added stays as the file says.
+    pub fn with_named_specials(mut self, bos: Option<&str>, eos: Option<&str>) -> Tokenizer {
+        let id = |t: Option<&str>| t.and_then(|t| self.special_id(t).or(self.token_id(t)));
+        let (b, e) = (id(bos), id(eos));
+        self.bos = b.or(self.bos);
+        self.eos = e.or(self.eos);
+        self
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.token_bytes.len()
     }
