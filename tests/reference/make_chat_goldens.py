@@ -81,8 +81,19 @@ TEMPLATES = {
     "gemma2": {"model": "google/gemma-2-2b-it",
                "special": {"bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>",
                            "pad_token": "<pad>"}},
+    "llama3_1": {"model": "meta-llama/Llama-3.1-8B-Instruct (Llama-3.3-70B-Instruct: same text)",
+                 "special": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}},
+    "deepseek_r1_qwen": {"model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+                         "special": {"bos_token": "<\uff5cbegin\u2581of\u2581sentence\uff5c>",
+                                     "eos_token": "<\uff5cend\u2581of\u2581sentence\uff5c>",
+                                     "pad_token": "<\uff5cend\u2581of\u2581sentence\uff5c>"}},
+    "deepseek_r1_llama": {"model": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
+                          "special": {"bos_token": "<\uff5cbegin\u2581of\u2581sentence\uff5c>",
+                                      "eos_token": "<\uff5cend\u2581of\u2581sentence\uff5c>",
+                                      "pad_token": "<\uff5cend\u2581of\u2581sentence\uff5c>"}},
 }
-TOOL_TEMPLATES = {"llama3_2", "qwen2_5", "qwen3", "mistral_v0_3"}
+DEEPSEEK = {"deepseek_r1_qwen", "deepseek_r1_llama"}
+TOOL_TEMPLATES = {"llama3_2", "llama3_1", "qwen2_5", "qwen3", "mistral_v0_3"} | DEEPSEEK
 
 WEATHER_TOOL = {
     "type": "function",
@@ -157,38 +168,50 @@ CONVERSATIONS = [
             {"id": "call12345", "type": "function",
              "function": {"name": "get_weather", "arguments": {"location": "Paris, France"}}}]},
         {"role": "tool", "tool_call_id": "call12345", "content": "21 C, clear"},
-    ], {"tools": [WEATHER_TOOL]}, {"qwen3", "qwen2_5"}),
+    ], {"tools": [WEATHER_TOOL]}, {"qwen3", "qwen2_5"} | DEEPSEEK),
     # Llama-only variations
     ("system_user_date_string", [
         {"role": "system", "content": "You are a terse assistant."},
         {"role": "user", "content": "What is 2+2?"},
-    ], {"date_string": "14 Feb 2023"}, {"llama3_2"}),
+    ], {"date_string": "14 Feb 2023"}, {"llama3_2", "llama3_1"}),
     ("tools_in_system", [
         {"role": "system", "content": "You can call tools."},
         {"role": "user", "content": "What's the weather in Paris?"},
-    ], {"tools": [WEATHER_TOOL], "tools_in_user_message": False}, {"llama3_2"}),
+    ], {"tools": [WEATHER_TOOL], "tools_in_user_message": False}, {"llama3_2", "llama3_1"}),
     ("tools_no_user", [
         {"role": "system", "content": "Only a system message."},
-    ], {"tools": [WEATHER_TOOL]}, {"llama3_2"}),
+    ], {"tools": [WEATHER_TOOL]}, {"llama3_2", "llama3_1"}),
     ("two_tool_calls", [
         {"role": "user", "content": "Weather in Paris and Rome?"},
         {"role": "assistant", "tool_calls": [
             {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"location": "Paris"}}},
             {"id": "call00002", "type": "function", "function": {"name": "get_weather", "arguments": {"location": "Rome"}}}]},
-    ], {"tools": [WEATHER_TOOL]}, {"llama3_2", "qwen2_5", "qwen3", "mistral_v0_3"}),
-    # Qwen3-only variations (thinking)
+    ], {"tools": [WEATHER_TOOL]}, TOOL_TEMPLATES),
+    # Reasoning models (thinking)
     ("think_history", [
         {"role": "user", "content": "2+2?"},
         {"role": "assistant", "content": "<think>\nSimple sum.\n</think>\n\n4"},
         {"role": "user", "content": "3+3?"},
-    ], {}, {"qwen3"}),
+    ], {}, {"qwen3"} | DEEPSEEK),
     ("think_last_assistant", [
         {"role": "user", "content": "2+2?"},
         {"role": "assistant", "content": "<think>\nSimple sum.\n</think>\n\n4"},
-    ], {}, {"qwen3"}),
+    ], {}, {"qwen3"} | DEEPSEEK),
     ("enable_thinking_false", [
         {"role": "user", "content": "Hello!"},
-    ], {"enable_thinking": False}, {"qwen3"}),
+    ], {"enable_thinking": False}, {"qwen3"} | DEEPSEEK),
+    ("enable_thinking_true", [
+        {"role": "user", "content": "Hello!"},
+    ], {"enable_thinking": True}, {"qwen3"} | DEEPSEEK),
+    ("tool_outputs_two", [
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\": \"Paris\"}"}},
+            {"id": "call00002", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\": \"Rome\"}"}}]},
+        {"role": "tool", "tool_call_id": "call00001", "content": "21 C"},
+        {"role": "tool", "tool_call_id": "call00002", "content": "25 C"},
+        {"role": "assistant", "content": "Paris 21 C, Rome 25 C."},
+    ], {"tools": [WEATHER_TOOL]}, {"qwen3", "qwen2_5", "llama3_1"} | DEEPSEEK),
 ]
 
 
