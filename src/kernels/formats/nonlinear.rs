@@ -140,8 +140,17 @@ unsafe impl Block for BlockMXFP4 {
     const DTYPE: DType = DType::MXFP4;
     const GGML_ID: u32 = 39;
     const BLOCK: usize = QK;
+    /// The E8M0 exponent reaches 2^127: its largest values overflow f32 (as in ggml and
+    /// gguf-py, whose dequantization gives infinities there).
     fn finite(&self) -> bool {
-        true
+        let max = self
+            .qs
+            .iter()
+            .flat_map(|&b| [b & 15, b >> 4])
+            .map(|i| KVALUES_MXFP4[i as usize].unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        (e8m0_half(self.e) * f32::from(max)).is_finite()
     }
     #[inline(always)]
     fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {

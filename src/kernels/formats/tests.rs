@@ -338,3 +338,17 @@ fn dequantize_paths_agree_bit_for_bit() {
     }
     for_each_block!(all;);
 }
+
+#[test]
+fn mxfp4_finite_up_to_f32_overflow() {
+    // Nibble 7 is the largest value (12, i.e. 6 · 2); 2^(e-128) · 12 overflows f32 from
+    // e = 253 on, as ggml's and gguf-py's dequantization do.
+    let block = |e: u8, q: u8| BlockMXFP4 { e, qs: [q; 16] };
+    assert!(block(252, 0x77).finite());
+    assert!(!block(253, 0x77).finite());
+    assert!(!block(255, 0x70).finite());
+    assert!(block(255, 0x00).finite()); // every value 0
+    let mut out = [0.0f32; 32];
+    dequantize_blocks_scalar(&[block(252, 0x77)], &mut out);
+    assert!(out.iter().all(|x| x.is_finite() && *x > 2e38));
+}

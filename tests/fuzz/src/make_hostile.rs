@@ -9,6 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[path = "blocks.rs"]
+mod blocks;
+
 use ingot::io::bytes::FileBytes;
 use ingot::io::{Gguf, GgufBuilder, Value};
 use serde_json::json;
@@ -331,6 +334,40 @@ fn main() {
         "Tokenizer",
         "eos",
     );
+    // The formats beyond the legacy ones, from the every-format seed cut to its first
+    // layer, with layer 0's q projection in the format: a block of 0xFF bytes (its f16
+    // scales NaN, MXFP4's E8M0 exponent infinite), and block data cut short.
+    let formats = fs::read(seeds.join("gguf/llama_formats.gguf")).unwrap();
+    let formats = Gguf::parse(Arc::new(FileBytes::from_vec(formats))).unwrap();
+    let one_layer = |q: Vec<u8>, dt: ingot::DType| {
+        let mut b = GgufBuilder::new();
+        for k in formats.keys() {
+            let v = formats.get(k).unwrap().clone();
+            b = b.kv(k, if k == "llama.block_count" { Value::U32(1) } else { v });
+        }
+        for t in formats.tensor_infos() {
+            let layer0 = !t.name.starts_with("blk.") || t.name.starts_with("blk.0.");
+            if layer0 && t.name != "blk.0.attn_q.weight" {
+                b = b.tensor(&t.name, t.dtype, &t.shape, formats.tensor(&t.name).unwrap().bytes().to_vec());
+            }
+        }
+        // Last, so that cutting the file cuts its data.
+        b.tensor("blk.0.attn_q.weight", dt, &[16, 256], q).build()
+    };
+    for &dt in &blocks::QUANTIZED[5..] {
+        if matches!(dt, ingot::DType::Q4K | ingot::DType::Q5K | ingot::DType::Q6K) {
+            continue; // read before this issue; nan_block_scale covers the legacy scales
+        }
+        let name = format!("{dt:?}").to_lowercase();
+        let mut q = blocks::block_bytes(dt, 16 * 256, 3);
+        q[..dt.type_size()].fill(0xFF);
+        gguf(&format!("nan_scale_{name}.gguf"), one_layer(q, dt), "Tensor", "NaN or infinite");
+        if matches!(dt, ingot::DType::Q3K | ingot::DType::IQ2XXS | ingot::DType::TQ1_0 | ingot::DType::MXFP4) {
+            let mut file = one_layer(blocks::block_bytes(dt, 16 * 256, 3), dt);
+            file.truncate(file.len() - dt.type_size() / 2);
+            gguf(&format!("truncated_{name}.gguf"), file, "Format", "past the end");
+        }
+    }
     gguf(
         "vocab_disagrees_with_embeddings.gguf",
         rebuild(&base, keep, |k, v| Some(if k == "tokenizer.ggml.tokens" {

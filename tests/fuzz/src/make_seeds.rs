@@ -4,8 +4,10 @@
 //! - `config.json`, `model.safetensors`, `tokenizer.json`: a tiny Llama as an HF folder
 //!   (16 wide, 1 layer, a 48-token byte-level BPE written here: small inputs run fast),
 //!   the fixed half of the `safetensors` target's input;
-//! - `gguf/`: the same model as GGUF with f32 weights, with Q8_0/Q4_0/Q4_1 weights, and as
-//!   GPT-2 (LayerNorm biases, fused qkv, learned positions);
+//! - `gguf/`: the same model as GGUF with f32 weights, with Q8_0/Q4_0/Q4_1 weights, with
+//!   SentencePiece, Unigram and WordPiece vocabularies, and as GPT-2 (LayerNorm biases,
+//!   fused qkv, learned positions); `llama_formats.gguf`, 256 wide, holds every block
+//!   format ingot reads, one per projection;
 //! - `safetensors/`: a selector byte, then that config.json or model.safetensors;
 //! - `tokenizer_json/`, `tokenize/`, `chat_template/`: small real inputs.
 //!
@@ -15,6 +17,9 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
+
+#[path = "blocks.rs"]
+mod blocks;
 
 use ingot::io::{GgufBuilder, Value};
 use ingot::kernels::formats::{BlockQ4_0, BlockQ4_1, BlockQ8_0, Quantize};
@@ -308,6 +313,46 @@ fn main() {
             .tensor_f32(&format!("blk.0.{name}.bias"), &[DIM], &[0.0; DIM]);
     }
     fs::write(seeds.join("gguf/gpt2.gguf"), b.build()).unwrap();
+
+    // Every block format, one per row-256 projection (q, k, v, gate, up) over five layers
+    // of a model 256 wide with one 16-wide head: the widest blocks (256 values) fit a row.
+    let (dim, hd) = (256usize, 16usize);
+    let k = |s: &str| format!("llama.{s}");
+    let mut b = GgufBuilder::new();
+    for key in g.keys() {
+        if key.starts_with("tokenizer.") {
+            b = b.kv(key, g.get(key).unwrap().clone());
+        }
+    }
+    b = b
+        .kv("general.architecture", Value::String("llama".into()))
+        .kv(&k("block_count"), Value::U32(5))
+        .kv(&k("context_length"), Value::U32(64))
+        .kv(&k("embedding_length"), Value::U32(dim as u32))
+        .kv(&k("feed_forward_length"), Value::U32(hd as u32))
+        .kv(&k("attention.head_count"), Value::U32(1))
+        .kv(&k("attention.head_count_kv"), Value::U32(1))
+        .kv(&k("attention.key_length"), Value::U32(hd as u32))
+        .kv(&k("attention.value_length"), Value::U32(hd as u32))
+        .kv(&k("attention.layer_norm_rms_epsilon"), Value::F32(1e-5))
+        .tensor("token_embd.weight", DType::Q8_0, &[vocab, dim], blocks::block_bytes(DType::Q8_0, vocab * dim, 1))
+        .tensor_f32("output_norm.weight", &[dim], &[1.0; 256]);
+    let mut formats = blocks::QUANTIZED.iter().cycle();
+    for l in 0..5 {
+        let blk = |s: &str| format!("blk.{l}.{s}.weight");
+        for name in ["attn_q", "attn_k", "attn_v", "ffn_gate", "ffn_up"] {
+            let dt = *formats.next().unwrap();
+            b = b.tensor(&blk(name), dt, &[hd, dim], blocks::block_bytes(dt, hd * dim, l as u64 * 8 + 2));
+        }
+        // Rows of 16 are not whole blocks: F16 and BF16.
+        for (name, dt) in [("attn_output", DType::F16), ("ffn_down", DType::BF16)] {
+            b = b.tensor(&blk(name), dt, &[dim, hd], blocks::block_bytes(dt, dim * hd, l as u64 + 40));
+        }
+        for name in ["attn_norm", "ffn_norm"] {
+            b = b.tensor_f32(&blk(name), &[dim], &[1.0; 256]);
+        }
+    }
+    fs::write(seeds.join("gguf/llama_formats.gguf"), b.build()).unwrap();
 
     // Tokenizer and template inputs.
     fs::write(seeds.join("tokenizer_json/tiny.json"), &tok_text).unwrap();

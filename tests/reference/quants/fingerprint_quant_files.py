@@ -21,9 +21,24 @@ PINS = ["gguf==0.19.0", "numpy==2.4.6"]
 SAMPLES = 256
 
 
+def know_q2_0():
+    """gguf 0.19.0 predates Q2_0 (type 42), and its reader refuses a file that holds one.
+    Registers the type with the block size llama.cpp's newer gguf-py gives it (64 values in
+    18 bytes); its values come from the numpy transcription."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+    if 42 in GGMLQuantizationType._value2member_map_:
+        return
+    q2_0 = int.__new__(GGMLQuantizationType, 42)
+    q2_0._name_, q2_0._value_ = "Q2_0", 42
+    GGMLQuantizationType._value2member_map_[42] = q2_0
+    GGMLQuantizationType._member_map_["Q2_0"] = q2_0
+    GGML_QUANT_SIZES[q2_0] = (64, 2 + 16)
+
+
 def main():
     refenv.reexec(PINS, __file__)
     import numpy as np
+    know_q2_0()
     from gguf import GGUFReader
     from gguf.quants import dequantize
     sys.path.insert(0, HERE)
