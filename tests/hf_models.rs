@@ -8,10 +8,10 @@
 //! `llama_cpp_converted.rs` runs the same models converted to GGUF by llama.cpp.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+
+mod common;
 
 use ingot::{ComputeMode, Error, LoadOptions, Model};
-use serde_json::Value;
 
 /// All ten models are small (64 wide, 2 to 6 layers), their logits a few units in size:
 /// f32 summation-order differences stay near 1e-6, while a wrong RoPE pairing, window,
@@ -28,77 +28,13 @@ fn tiny_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn goldens() -> &'static Value {
-    static G: OnceLock<Value> = OnceLock::new();
-    G.get_or_init(|| {
-        let text = std::fs::read_to_string(tiny_dir("goldens.json")).expect("read goldens");
-        serde_json::from_str(&text).expect("parse goldens")
-    })
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
-fn max_err(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len());
-    got.iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn every_architecture_matches_transformers() {
     for name in MODELS {
-        let g = &goldens()["models"][name];
         for mode in [ComputeMode::F32, ComputeMode::Native] {
             let model = Model::load(tiny_dir(name), LoadOptions { mode })
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let vocab = model.config().vocab_size;
-            for seq in g["sequences"].as_array().unwrap() {
-                let ids = ids(&seq["ids"]);
-                let want: Vec<f32> = seq["logits"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .flat_map(|row| row.as_array().unwrap().iter())
-                    .map(|x| x.as_f64().unwrap() as f32)
-                    .collect();
-                let mut s = model.session(64).unwrap();
-                let got = s.forward_all(&ids).unwrap();
-                let err = max_err(&got, &want);
-                println!(
-                    "{name} {mode:?} {}: {} tokens, max |err| {err:.2e}",
-                    seq["name"],
-                    ids.len()
-                );
-                assert!(
-                    err < TOL,
-                    "{name} {mode:?} {}: max |err| {err}",
-                    seq["name"]
-                );
-
-                // The same logits token by token through the cache (a split prefill, then
-                // decode steps), which crosses the sliding windows one position at a time.
-                // Phi-3's first pass must outgrow LongRoPE's original context (8), as the
-                // full pass does, to rotate every key with the long factors.
-                let split = if name == "phi3" { 10 } else { 3 };
-                if ids.len() > split + 1 {
-                    let mut s = model.session(64).unwrap();
-                    let mut stepped = s.forward_all(&ids[..split]).unwrap();
-                    for &t in &ids[split..] {
-                        stepped.extend(s.forward(&[t]).unwrap());
-                    }
-                    let err = max_err(&stepped, &want);
-                    assert!(err < TOL, "{name} {mode:?} stepped: max |err| {err}");
-                    assert_eq!(stepped.len(), ids.len() * vocab);
-                }
-            }
+            common::check_tiny_sequences(&model, name, &format!("{mode:?}"), usize::MAX, TOL);
         }
     }
 }

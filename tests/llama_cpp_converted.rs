@@ -9,11 +9,11 @@
 //! model's `query_pre_attn_scalar`.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+
+mod common;
 
 use ingot::model::config::RopeScaling;
 use ingot::{ComputeMode, LoadOptions, Model, Tokenizer};
-use serde_json::Value;
 
 /// As in `hf_models.rs`: summation-order noise is ~1e-5, a wrong feature moves logits by 0.05+.
 const TOL: f32 = 1e-4;
@@ -32,78 +32,18 @@ fn gguf(name: &str) -> PathBuf {
     tiny("gguf").join(format!("{name}.gguf"))
 }
 
-fn goldens() -> &'static Value {
-    static G: OnceLock<Value> = OnceLock::new();
-    G.get_or_init(|| {
-        let text = std::fs::read_to_string(tiny("goldens.json")).expect("read goldens");
-        serde_json::from_str(&text).expect("parse goldens")
-    })
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
-fn rows(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| row.as_array().unwrap().iter())
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn max_err(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len());
-    got.iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn converted_models_match_transformers() {
     for name in MODELS {
-        let g = &goldens()["models"][name];
         for mode in [ComputeMode::F32, ComputeMode::Native] {
             let model = Model::load(gguf(name), LoadOptions { mode })
                 .unwrap_or_else(|e| panic!("{name}.gguf: {e}"));
-            let vocab = model.config().vocab_size;
             // llama.cpp's converter writes no sliding window for Mistral (as in real Mistral
             // files), so llama.cpp and ingot attend to everything: only the positions the
             // window of 5 does not cut can match transformers.
             let positions = if name == "mistral" { 5 } else { usize::MAX };
-            for seq in g["sequences"].as_array().unwrap() {
-                let ids = ids(&seq["ids"]);
-                let n = ids.len().min(positions);
-                let want = &rows(&seq["logits"])[..n * vocab];
-                let mut s = model.session(64).unwrap();
-                let got = s.forward_all(&ids).unwrap();
-                let err = max_err(&got[..n * vocab], want);
-                println!(
-                    "{name}.gguf {mode:?} {}: {n} of {} positions, max |err| {err:.2e}",
-                    seq["name"],
-                    ids.len()
-                );
-                assert!(err < TOL, "{name}.gguf {mode:?} {}: {err}", seq["name"]);
-
-                // Token by token through the cache after a first pass (for Phi-3 one past
-                // LongRoPE's original context of 8, like the full pass).
-                let split = if name == "phi3" { 10 } else { 3 };
-                if ids.len() > split + 1 && n == ids.len() {
-                    let mut s = model.session(64).unwrap();
-                    let mut stepped = s.forward_all(&ids[..split]).unwrap();
-                    for &t in &ids[split..] {
-                        stepped.extend(s.forward(&[t]).unwrap());
-                    }
-                    let err = max_err(&stepped, want);
-                    assert!(err < TOL, "{name}.gguf {mode:?} stepped: {err}");
-                }
-            }
+            let source = format!("{name}.gguf {mode:?}");
+            common::check_tiny_sequences(&model, name, &source, positions, TOL);
         }
     }
 }
@@ -111,7 +51,7 @@ fn converted_models_match_transformers() {
 #[test]
 fn converted_vocabularies_encode_as_transformers() {
     for name in MODELS {
-        let g = &goldens()["models"][name];
+        let g = &common::tiny_goldens()["models"][name];
         let from_gguf = Tokenizer::from_gguf_file(gguf(name)).unwrap();
         let folder = Model::load(tiny(name), LoadOptions::default()).unwrap();
         let cases = g["tokenizer_cases"].as_array().unwrap();
@@ -119,7 +59,7 @@ fn converted_vocabularies_encode_as_transformers() {
         for case in cases.iter().chain(seqs) {
             let text = case["text"].as_str().unwrap();
             // A sequence's ids are cut to its length; `encoded` is the whole text.
-            let want = ids(case.get("encoded").unwrap_or(&case["ids"]));
+            let want = common::ids(case.get("encoded").unwrap_or(&case["ids"]));
             for (source, tok) in [("gguf", &from_gguf), ("folder", folder.tokenizer())] {
                 assert_eq!(tok.encode(text, true), want, "{name} {source}: {text:?}");
                 if let Some(decoded) = case["decoded"].as_str() {

@@ -8,6 +8,9 @@
 //! Every line must give exactly HF's ids and HF's decoded text; so must 200 random id
 //! sequences per tokenizer (invalid UTF-8 included).
 
+mod common;
+
+use common::ids;
 use ingot::Tokenizer;
 use serde_json::Value;
 
@@ -27,14 +30,6 @@ fn corpus() -> Vec<String> {
         .unwrap_or(&text)
         .split('\n')
         .map(str::to_string)
-        .collect()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
         .collect()
 }
 

@@ -109,3 +109,64 @@ pub fn golden_perplexity(m: &Model, p: &Value) -> (f64, f64) {
     assert_eq!(r.windows as u64, p["n_windows"].as_u64().unwrap());
     (r.perplexity(), p["perplexity"].as_f64().unwrap())
 }
+
+/// `tests/reference/tiny/goldens.json` (written by `make_tiny_models.py`), read once.
+pub fn tiny_goldens() -> &'static Value {
+    static G: OnceLock<Value> = OnceLock::new();
+    G.get_or_init(|| load_json("tiny/goldens.json"))
+}
+
+/// A golden `[[f32; vocab]; n]` as one `(n, vocab)` buffer.
+pub fn rows(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter())
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+pub fn max_err(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Checks `model` (the tiny model `name`, from `source`) against transformers' logits of
+/// each golden sequence, within `tol`, for the first `positions` positions: in one pass,
+/// and (when every position counts) after a first pass token by token through the cache,
+/// which crosses the sliding windows one position at a time. Phi-3's first pass must
+/// outgrow LongRoPE's original context (8), as the full pass does, to rotate every key
+/// with the long factors.
+pub fn check_tiny_sequences(model: &Model, name: &str, source: &str, positions: usize, tol: f32) {
+    let vocab = model.config().vocab_size;
+    for seq in tiny_goldens()["models"][name]["sequences"]
+        .as_array()
+        .unwrap()
+    {
+        let ids = ids(&seq["ids"]);
+        let n = ids.len().min(positions);
+        let want = &rows(&seq["logits"])[..n * vocab];
+        let got = model.session(64).unwrap().forward_all(&ids).unwrap();
+        let err = max_err(&got[..n * vocab], want);
+        let what = format!("{name} ({source}) {}", seq["name"]);
+        println!(
+            "{what}: {n} of {} positions, max |err| {err:.2e}",
+            ids.len()
+        );
+        assert!(err < tol, "{what}: max |err| {err}");
+
+        let split = if name == "phi3" { 10 } else { 3 };
+        if ids.len() > split + 1 && n == ids.len() {
+            let mut s = model.session(64).unwrap();
+            let mut stepped = s.forward_all(&ids[..split]).unwrap();
+            for &t in &ids[split..] {
+                stepped.extend(s.forward(&[t]).unwrap());
+            }
+            let err = max_err(&stepped, want);
+            assert!(err < tol, "{what} stepped: max |err| {err}");
+        }
+    }
+}
