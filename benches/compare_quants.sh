@@ -16,9 +16,10 @@
 #   tensors whose rows are not a multiple of 256 (SmolLM2's 576, Gemma's 640), so most
 #   files are mixes; the per-tensor types are printed.
 # ppl: the perplexity text is the first 48 KB of tests/reference/tokenizers/corpus.txt
-#   (prose in many scripts, code, numbers), windows of 512. ingot's `perplexity` scores
-#   every token after the first of each window, llama-perplexity the second half of each,
-#   so the two differ in level: compare each engine's ratio to its own F16 figure.
+#   (prose in many scripts, code, numbers), windows of 512, scored by both engines as
+#   llama-perplexity does (ingot's `perplexity --llama-cpp`: whole windows, BOS first, the
+#   second half of each scored), so the figures compare directly. "vs F16" is each
+#   engine's ratio to its own F16 figure.
 # speed: ingot's `generate` (a 512-token prompt, then 128 tokens, medians of RUNS) against
 #   llama-bench pp512 and tg128, 2 threads.
 #
@@ -83,7 +84,7 @@ ppl() {
       f="$out/$m-$t.gguf"
       [ -f "$f" ] || continue
       [ "$t" = F16 ] && [ -n "$base_i" ] && continue
-      pi=$(target/release/examples/perplexity --model "$f" --file "$text" --ctx 512 --threads $threads 2>/dev/null \
+      pi=$(target/release/examples/perplexity --model "$f" --file "$text" --ctx 512 --llama-cpp --threads $threads 2>/dev/null \
         | awk '/^perplexity:/ {print $2}')
       pl=$(llama llama-perplexity -m "$f" -f "$text" -c 512 -b 512 -t $threads 2>&1 \
         | sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p')

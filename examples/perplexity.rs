@@ -1,6 +1,8 @@
 //! Perplexity of a text file: the token ids are split into consecutive windows of `--ctx`
 //! tokens, each run from an empty cache, and every token after the first of each window
-//! is scored. Prints `perplexity: X` last.
+//! is scored; with `--llama-cpp`, as llama.cpp's `llama-perplexity` does (whole windows,
+//! BOS first, the second half of each scored), so the two tools' figures compare
+//! directly. Prints `perplexity: X` last.
 //!
 //! ```text
 //! cargo run --release --example perplexity -- --file tests/reference/ppl_text.txt --ctx 256
@@ -28,6 +30,10 @@ struct Args {
     /// Weight format at run time: native or f32.
     #[arg(long, default_value = "native")]
     dtype: ComputeMode,
+    /// Score as llama.cpp's llama-perplexity does: whole windows only, BOS in place of each
+    /// window's first token (when the model adds BOS), only the second half scored.
+    #[arg(long)]
+    llama_cpp: bool,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -50,7 +56,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let (model, _) = common::load(args.model, args.dtype)?;
     let ids = model.tokenizer().encode(&text, true);
-    let r = ingot::model::perplexity::perplexity(&model, &ids, args.ctx)?;
+    use ingot::model::perplexity::{perplexity_with, Scoring};
+    let scoring = if args.llama_cpp {
+        Scoring::SecondHalf
+    } else {
+        Scoring::EveryToken
+    };
+    let r = perplexity_with(&model, &ids, args.ctx, scoring)?;
     eprintln!(
         "{} tokens, {} windows of up to {}, {} scored",
         ids.len(),

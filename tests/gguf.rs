@@ -462,3 +462,42 @@ fn oversized_caches_and_bad_ids_are_errors() {
     assert!(matches!(r, Err(Error::TokenOutOfRange { id: 9999, .. })));
     assert!(ingot::model::perplexity::perplexity(&m, &[1, 2, 3], 1000).is_err());
 }
+
+#[test]
+fn llama_cpp_style_perplexity_scores_the_second_half_of_whole_windows() {
+    use ingot::model::perplexity::{log_sum_exp, perplexity_with, Scoring};
+    // The tiny Llama 3 as llama.cpp converts it: its tokenizer adds BOS (id 360).
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/reference/tiny/gguf/llama3.gguf"
+    );
+    let m = Model::load(path, LoadOptions::default()).unwrap();
+    let bos = m
+        .tokenizer()
+        .bos()
+        .filter(|_| m.tokenizer().add_bos())
+        .unwrap();
+    let ids: Vec<u32> = (0..37).map(|i| (i * 7 % 300) as u32).collect();
+    // Windows of 8: four whole ones (the last 5 ids are dropped), 3 scored in each.
+    let r = perplexity_with(&m, &ids, 8, Scoring::SecondHalf).unwrap();
+    assert_eq!((r.windows, r.scored), (4, 4 * 3));
+    // By hand: each window run from an empty cache with BOS first, rows 4..7 scored.
+    let v = m.config().vocab_size;
+    let mut nll = 0.0;
+    for w in ids.chunks_exact(8) {
+        let mut input = w[..7].to_vec();
+        input[0] = bos;
+        let all = m.session(8).unwrap().forward_all(&input).unwrap();
+        let tail = m.session(8).unwrap().forward_from(&input, 4).unwrap();
+        assert_eq!(tail, all[4 * v..]);
+        for (row, &t) in tail.chunks_exact(v).zip(&w[5..]) {
+            nll += log_sum_exp(row) - row[t as usize] as f64;
+        }
+    }
+    assert!(
+        (r.nll_sum - nll).abs() < 1e-6 * nll.abs(),
+        "{} vs {nll}",
+        r.nll_sum
+    );
+    assert!(m.session(8).unwrap().forward_from(&ids[..4], 4).is_err());
+}

@@ -261,6 +261,19 @@ impl<'m> Session<'m> {
         self.run(tokens, Logits::All)
     }
 
+    /// Like `forward_all`, but only the logits after tokens `first..`: `(tokens.len() -
+    /// first, vocab_size)` (the LM head, a large share of a long prefill's work, runs for
+    /// those rows only).
+    pub fn forward_from(&mut self, tokens: &[u32], first: usize) -> Result<Vec<f32>> {
+        if first >= tokens.len() {
+            return Err(Error::InvalidArgument(format!(
+                "logits from position {first} of a batch of {} tokens",
+                tokens.len()
+            )));
+        }
+        self.run(tokens, Logits::From(first))
+    }
+
     fn run(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>> {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument(

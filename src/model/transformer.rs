@@ -180,6 +180,8 @@ pub fn inv_freq(rope: &Rope, head_dim: usize, local: bool, long: bool) -> Vec<f3
 pub enum Logits {
     Last,
     All,
+    /// The positions from this one (of the batch) on.
+    From(usize),
 }
 
 /// `out = norm(x)`, RMSNorm or LayerNorm as the config says.
@@ -354,6 +356,7 @@ pub fn forward(
     let rows = match want {
         Logits::Last => m - 1..m,
         Logits::All => 0..m,
+        Logits::From(first) => first.min(m - 1)..m,
     };
     let (x, xb) = (
         &s.x[rows.start * dim..rows.end * dim],
