@@ -141,7 +141,28 @@ fn odd(d: f32, s: u32, div: f32) -> f32 {
     d * (2 * s + 1) as f32 / div
 }
 
-// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
+/// The AVX2 and NEON chunk decoders of an i-quant: the block's `parts(c)` (codebook
+/// entries, signs or shifts) put in registers by `x86::$decode` or `neon::$decode`.
+macro_rules! simd_decoders {
+    ($decode:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[inline(always)]
+        unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+            let (g, s) = self.parts(c);
+            // SAFETY: the caller guarantees AVX2.
+            unsafe { x86::$decode(g, s) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        #[inline(always)]
+        unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+            let (g, s) = self.parts(c);
+            // SAFETY: the caller guarantees NEON.
+            unsafe { neon::$decode(g, s) }
+        }
+    };
+}
+
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read only `self` and the codebooks.
 unsafe impl Block for BlockIQ2XXS {
     const DTYPE: DType = DType::IQ2XXS;
     const GGML_ID: u32 = 16;
@@ -166,17 +187,22 @@ unsafe impl Block for BlockIQ2XXS {
             )
         }))
     }
-    #[cfg(target_arch = "x86_64")]
+    simd_decoders!(grid8);
+}
+
+impl BlockIQ2XXS {
+    /// Chunk `c`'s four grid entries and their sign bytes.
     #[inline(always)]
-    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+    fn parts(&self, c: usize) -> ([u64; 4], [u8; 4]) {
         let signs = word(&self.qs, 8 * c + 4);
-        let g = std::array::from_fn(|l| IQ2XXS_GRID[self.qs[8 * c + l] as usize]);
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::grid8(g, std::array::from_fn(|l| signs7(signs >> (7 * l)))) }
+        (
+            std::array::from_fn(|l| IQ2XXS_GRID[self.qs[8 * c + l] as usize]),
+            std::array::from_fn(|l| signs7(signs >> (7 * l))),
+        )
     }
 }
 
-// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read only `self` and the codebooks.
 unsafe impl Block for BlockIQ2XS {
     const DTYPE: DType = DType::IQ2XS;
     const GGML_ID: u32 = 17;
@@ -205,17 +231,22 @@ unsafe impl Block for BlockIQ2XS {
             signed(g8(IQ2XS_GRID[(w & 511) as usize]), signs7(w >> 9))
         }))
     }
-    #[cfg(target_arch = "x86_64")]
+    simd_decoders!(grid8);
+}
+
+impl BlockIQ2XS {
+    /// Chunk `c`'s four grid entries and their sign bytes.
     #[inline(always)]
-    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+    fn parts(&self, c: usize) -> ([u64; 4], [u8; 4]) {
         let w: [u32; 4] = std::array::from_fn(|l| half(&self.qs, 8 * c + 2 * l) as u32);
-        let g = w.map(|w| IQ2XS_GRID[(w & 511) as usize]);
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::grid8(g, w.map(|w| signs7(w >> 9))) }
+        (
+            w.map(|w| IQ2XS_GRID[(w & 511) as usize]),
+            w.map(|w| signs7(w >> 9)),
+        )
     }
 }
 
-// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read only `self` and the codebooks.
 unsafe impl Block for BlockIQ2S {
     const DTYPE: DType = DType::IQ2S;
     const GGML_ID: u32 = 22;
@@ -245,20 +276,24 @@ unsafe impl Block for BlockIQ2S {
             signed(g8(IQ2S_GRID[idx]), self.qs[32 + 4 * c + l])
         }))
     }
-    #[cfg(target_arch = "x86_64")]
+    simd_decoders!(grid8);
+}
+
+impl BlockIQ2S {
+    /// Chunk `c`'s four grid entries and their sign bytes.
     #[inline(always)]
-    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+    fn parts(&self, c: usize) -> ([u64; 4], [u8; 4]) {
         let qh = self.qh[c] as usize;
-        let g = std::array::from_fn(|l| {
-            IQ2S_GRID[self.qs[4 * c + l] as usize | ((qh << (8 - 2 * l)) & 0x300)]
-        });
-        let s = std::array::from_fn(|l| self.qs[32 + 4 * c + l]);
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::grid8(g, s) }
+        (
+            std::array::from_fn(|l| {
+                IQ2S_GRID[self.qs[4 * c + l] as usize | ((qh << (8 - 2 * l)) & 0x300)]
+            }),
+            std::array::from_fn(|l| self.qs[32 + 4 * c + l]),
+        )
     }
 }
 
-// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read only `self` and the codebooks.
 unsafe impl Block for BlockIQ3XXS {
     const DTYPE: DType = DType::IQ3XXS;
     const GGML_ID: u32 = 18;
@@ -288,17 +323,22 @@ unsafe impl Block for BlockIQ3XXS {
             )
         }))
     }
-    #[cfg(target_arch = "x86_64")]
+    simd_decoders!(grid4);
+}
+
+impl BlockIQ3XXS {
+    /// Chunk `c`'s eight grid entries and the sign bytes of their pairs.
     #[inline(always)]
-    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+    fn parts(&self, c: usize) -> ([u32; 8], [u8; 4]) {
         let signs = word(&self.qs, 64 + 4 * c);
-        let g = std::array::from_fn(|k| IQ3XXS_GRID[self.qs[8 * c + k] as usize]);
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::grid4(g, std::array::from_fn(|l| signs7(signs >> (7 * l)))) }
+        (
+            std::array::from_fn(|k| IQ3XXS_GRID[self.qs[8 * c + k] as usize]),
+            std::array::from_fn(|l| signs7(signs >> (7 * l))),
+        )
     }
 }
 
-// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read only `self` and the codebooks.
 unsafe impl Block for BlockIQ3S {
     const DTYPE: DType = DType::IQ3S;
     const GGML_ID: u32 = 21;
@@ -327,17 +367,21 @@ unsafe impl Block for BlockIQ3S {
             )
         }))
     }
-    #[cfg(target_arch = "x86_64")]
+    simd_decoders!(grid4);
+}
+
+impl BlockIQ3S {
+    /// Chunk `c`'s eight grid entries and the sign bytes of their pairs.
     #[inline(always)]
-    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+    fn parts(&self, c: usize) -> ([u32; 8], [u8; 4]) {
         let qh = self.qh[c] as usize;
-        let g = std::array::from_fn(|k| {
-            let (l, second) = (k / 2, k % 2);
-            IQ3S_GRID[self.qs[8 * c + k] as usize | ((qh << (8 - 2 * l - second)) & 256)]
-        });
-        let s = std::array::from_fn(|l| self.signs[4 * c + l]);
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::grid4(g, s) }
+        (
+            std::array::from_fn(|k| {
+                let (l, second) = (k / 2, k % 2);
+                IQ3S_GRID[self.qs[8 * c + k] as usize | ((qh << (8 - 2 * l - second)) & 256)]
+            }),
+            std::array::from_fn(|l| self.signs[4 * c + l]),
+        )
     }
 }
 
@@ -348,7 +392,7 @@ fn iq1(idx: usize, neg: bool) -> [i8; 8] {
     g8(IQ1S_GRID[idx]).map(|g| 8 * (g as i8) + shift)
 }
 
-// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read only `self` and the codebooks.
 unsafe impl Block for BlockIQ1S {
     const DTYPE: DType = DType::IQ1S;
     const GGML_ID: u32 = 19;
@@ -374,16 +418,20 @@ unsafe impl Block for BlockIQ1S {
             )
         }))
     }
-    #[cfg(target_arch = "x86_64")]
+    simd_decoders!(iq1);
+}
+
+impl BlockIQ1S {
+    /// Chunk `c`'s four grid entries and whether each group's shift is negative.
     #[inline(always)]
-    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+    fn parts(&self, c: usize) -> ([u64; 4], [bool; 4]) {
         let h = half(&self.qh, 2 * c) as usize;
-        let g = std::array::from_fn(|l| {
-            IQ1S_GRID[self.qs[4 * c + l] as usize | (((h >> (3 * l)) & 7) << 8)]
-        });
-        let neg = [h & 0x8000 != 0; 4];
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::iq1(g, neg) }
+        (
+            std::array::from_fn(|l| {
+                IQ1S_GRID[self.qs[4 * c + l] as usize | (((h >> (3 * l)) & 7) << 8)]
+            }),
+            [h & 0x8000 != 0; 4],
+        )
     }
 }
 
@@ -397,7 +445,7 @@ impl BlockIQ1M {
     }
 }
 
-// SAFETY: `chunk_bytes_avx2` reads only `self` and the codebooks.
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read only `self` and the codebooks.
 unsafe impl Block for BlockIQ1M {
     const DTYPE: DType = DType::IQ1M;
     const GGML_ID: u32 = 29;
@@ -430,9 +478,13 @@ unsafe impl Block for BlockIQ1M {
             iq1(q(3) | ((h1 << 4) & 0x700), h1 & 0x80 != 0),
         ])
     }
-    #[cfg(target_arch = "x86_64")]
+    simd_decoders!(iq1);
+}
+
+impl BlockIQ1M {
+    /// Chunk `c`'s four grid entries and whether each group's shift is negative.
     #[inline(always)]
-    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+    fn parts(&self, c: usize) -> ([u64; 4], [bool; 4]) {
         let (h0, h1) = (self.qh[2 * c] as usize, self.qh[2 * c + 1] as usize);
         let q = |l: usize| self.qs[4 * c + l] as usize;
         let g = [
@@ -447,8 +499,7 @@ unsafe impl Block for BlockIQ1M {
             h1 & 0x08 != 0,
             h1 & 0x80 != 0,
         ];
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::iq1(g, neg) }
+        (g, neg)
     }
 }
 
@@ -510,5 +561,58 @@ mod x86 {
         let shift = |n: bool| if n { -1i64 } else { 0x0101_0101_0101_0101 };
         let d = _mm256_set_epi64x(shift(neg[3]), shift(neg[2]), shift(neg[1]), shift(neg[0]));
         _mm256_add_epi8(v8, d)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    /// Eight bytes of `lo` then eight of `hi`, as one register.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn pair(lo: u64, hi: u64) -> int8x16_t {
+        vcombine_s8(vcreate_s8(lo), vcreate_s8(hi))
+    }
+
+    /// `v` with byte `8l + j` negated where bit `j` of `signs[l]` is set.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn apply_signs(v: [int8x16_t; 2], signs: [u8; 4]) -> int8x16x2_t {
+        let sel = vreinterpretq_u8_u64(vdupq_n_u64(0x8040_2010_0804_0201));
+        let one = |v: int8x16_t, s0: u8, s1: u8| {
+            let spread = vcombine_u8(vdup_n_u8(s0), vdup_n_u8(s1));
+            let neg = vreinterpretq_s8_u8(vtstq_u8(spread, sel));
+            // (v ^ m) − m negates where m is all ones.
+            vsubq_s8(veorq_s8(v, neg), neg)
+        };
+        int8x16x2_t(one(v[0], signs[0], signs[1]), one(v[1], signs[2], signs[3]))
+    }
+
+    /// Four 8-byte grid entries, signed (IQ2).
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub fn grid8(g: [u64; 4], signs: [u8; 4]) -> int8x16x2_t {
+        apply_signs([pair(g[0], g[1]), pair(g[2], g[3])], signs)
+    }
+
+    /// Eight 4-byte grid entries, signed per 8 values (IQ3).
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub fn grid4(g: [u32; 8], signs: [u8; 4]) -> int8x16x2_t {
+        let w = |k: usize| g[k] as u64 | (g[k + 1] as u64) << 32;
+        apply_signs([pair(w(0), w(2)), pair(w(4), w(6))], signs)
+    }
+
+    /// IQ1: four entries of −1/0/1 bytes, as `8·g ± 1` (−1 for the groups in `neg`).
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub fn iq1(g: [u64; 4], neg: [bool; 4]) -> int8x16x2_t {
+        let shift = |n: bool| if n { u64::MAX } else { 0x0101_0101_0101_0101 };
+        let one = |a: usize| {
+            let v = vshlq_n_s8::<3>(pair(g[a], g[a + 1]));
+            vaddq_s8(v, pair(shift(neg[a]), shift(neg[a + 1])))
+        };
+        int8x16x2_t(one(0), one(2))
     }
 }

@@ -62,7 +62,8 @@ fn trit(b: u8, pow: u8) -> i8 {
 
 const POW3: [u8; 5] = [1, 3, 9, 27, 81];
 
-// SAFETY: `chunk_bytes_avx2` reads the 48 bytes of `qs` and the 4 of `qh`.
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read the 48 bytes of `qs` and the 4
+// of `qh`.
 unsafe impl Block for BlockTQ1_0 {
     const DTYPE: DType = DType::TQ1_0;
     const GGML_ID: u32 = 34;
@@ -91,6 +92,12 @@ unsafe impl Block for BlockTQ1_0 {
     unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2 and c < 8.
         unsafe { x86::tq1(self, c) }
+    }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        // SAFETY: the caller guarantees NEON and c < 8.
+        unsafe { neon::tq1(self, c) }
     }
 }
 
@@ -144,7 +151,8 @@ unsafe impl Block for BlockTQ2_0 {
     }
 }
 
-// SAFETY: `chunk_bytes_avx2` reads 4 bytes of `qs` at 4c ≤ 12.
+// SAFETY: `chunk_bytes_avx2` reads 4 bytes of `qs` at 4c ≤ 12; `chunk_bytes_neon` reads
+// the 16 bytes of `qs`.
 unsafe impl Block for BlockQ1_0 {
     const DTYPE: DType = DType::Q1_0;
     const GGML_ID: u32 = 41;
@@ -185,9 +193,34 @@ unsafe impl Block for BlockQ1_0 {
             )
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        use std::arch::aarch64::*;
+        // SAFETY: c < 4: 4c + 4 ≤ 16 (16 bytes loaded, the table indexes 4c..4c+4); the
+        // caller guarantees NEON.
+        unsafe {
+            // Byte i gets byte 4c + i/8, then its bit i%8: all ones where set, then
+            // (set & 2) − 1.
+            let q = vld1q_u8(self.qs.as_ptr());
+            let sel: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+            let sel = vld1q_u8(sel.as_ptr());
+            let pairs: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
+            let pairs = vld1q_u8(pairs.as_ptr());
+            let half = |i: usize| {
+                let idx = vaddq_u8(pairs, vdupq_n_u8((4 * c + i) as u8));
+                let set = vtstq_u8(vqtbl1q_u8(q, idx), sel);
+                vsubq_s8(
+                    vreinterpretq_s8_u8(vandq_u8(set, vdupq_n_u8(2))),
+                    vdupq_n_s8(1),
+                )
+            };
+            int8x16x2_t(half(0), half(2))
+        }
+    }
 }
 
-// SAFETY: the default AVX2 decoder reads only `self`.
+// SAFETY: `chunk_bytes_avx2` and `chunk_bytes_neon` read 8 bytes of `qs` at 8c ≤ 8.
 unsafe impl Block for BlockQ2_0 {
     const DTYPE: DType = DType::Q2_0;
     const GGML_ID: u32 = 42;
@@ -205,6 +238,51 @@ unsafe impl Block for BlockQ2_0 {
             let j = 32 * c + i;
             ((self.qs[j / 4] >> (2 * (j % 4))) & 3) as i8 - 1
         })
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_avx2(&self, c: usize) -> std::arch::x86_64::__m256i {
+        use std::arch::x86_64::*;
+        let bits = u64::from_le_bytes(self.qs[8 * c..8 * c + 8].try_into().expect("8 bytes"));
+        // SAFETY: the caller guarantees AVX2.
+        unsafe {
+            // Byte i gets source byte i/4; then its low and high bit of pair i%4, each as
+            // all ones where set: q − 1 = −1 − lo − 2·hi with lo, hi ∈ {0, −1}.
+            let spread = _mm256_shuffle_epi8(
+                _mm256_set1_epi64x(bits as i64),
+                _mm256_setr_epi8(
+                    0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6,
+                    6, 6, 7, 7, 7, 7,
+                ),
+            );
+            let lo_bit = _mm256_set1_epi32(0x4010_0401);
+            let hi_bit = _mm256_set1_epi32(0x8020_0802u32 as i32);
+            let lo = _mm256_cmpeq_epi8(_mm256_and_si256(spread, lo_bit), lo_bit);
+            let hi = _mm256_cmpeq_epi8(_mm256_and_si256(spread, hi_bit), hi_bit);
+            let r = _mm256_sub_epi8(_mm256_set1_epi8(-1), lo);
+            _mm256_sub_epi8(_mm256_sub_epi8(r, hi), hi)
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    unsafe fn chunk_bytes_neon(&self, c: usize) -> std::arch::aarch64::int8x16x2_t {
+        use std::arch::aarch64::*;
+        // SAFETY: c < 2: 8c + 8 ≤ 16; the caller guarantees NEON.
+        unsafe {
+            // Byte i gets source byte i/4, shifted right by 2·(i%4), masked to 2 bits.
+            let q = vld1_u8(self.qs.as_ptr().add(8 * c));
+            let shifts: [i8; 16] = [0, -2, -4, -6, 0, -2, -4, -6, 0, -2, -4, -6, 0, -2, -4, -6];
+            let sh = vld1q_s8(shifts.as_ptr());
+            let half = |idx: [u8; 16]| {
+                let spread = vqtbl1q_u8(vcombine_u8(q, q), vld1q_u8(idx.as_ptr()));
+                let v = vandq_u8(vshlq_u8(spread, sh), vdupq_n_u8(3));
+                vsubq_s8(vreinterpretq_s8_u8(v), vdupq_n_s8(1))
+            };
+            int8x16x2_t(
+                half([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]),
+                half([4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7]),
+            )
+        }
     }
 }
 
@@ -263,5 +341,54 @@ mod x86 {
             }
         };
         _mm256_sub_epi8(trits(src, pow), _mm256_set1_epi8(1))
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    use super::BlockTQ1_0;
+
+    /// TQ1_0 chunk `c` (see `chunk_values`): the two halves of the chunk's source bytes,
+    /// each multiplied by its digit's power of 3, then the digit extracted.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub unsafe fn tq1(b: &BlockTQ1_0, c: usize) -> int8x16x2_t {
+        const P: [u8; 5] = [1, 3, 9, 27, 81];
+        // Digit `pow` of each byte, less 1: `(v · pow mod 256) · 3 >> 8`, then − 1.
+        let trits = |v: uint8x16_t, pow: uint8x16_t| {
+            let t = vmulq_u8(v, pow);
+            let lo = vshrn_n_u16::<8>(vmull_u8(vget_low_u8(t), vdup_n_u8(3)));
+            let hi = vshrn_n_u16::<8>(vmull_high_u8(t, vdupq_n_u8(3)));
+            vsubq_s8(vreinterpretq_s8_u8(vcombine_u8(lo, hi)), vdupq_n_s8(1))
+        };
+        // SAFETY: `qs` holds 48 bytes: loads at 0, 16 and 32; the caller guarantees NEON.
+        let (head, mid, tail) = unsafe {
+            (
+                vld1q_u8(b.qs.as_ptr()),
+                vld1q_u8(b.qs.as_ptr().add(16)),
+                vld1q_u8(b.qs.as_ptr().add(32)),
+            )
+        };
+        match c {
+            0..=4 => int8x16x2_t(trits(head, vdupq_n_u8(P[c])), trits(mid, vdupq_n_u8(P[c]))),
+            5 | 6 => {
+                let k = 2 * (c - 5);
+                int8x16x2_t(
+                    trits(tail, vdupq_n_u8(P[k])),
+                    trits(tail, vdupq_n_u8(P[k + 1])),
+                )
+            }
+            _ => {
+                // Values 16..32: qh[(l − 16) % 4] for digit (l − 16) / 4.
+                let h = vreinterpretq_u8_u32(vdupq_n_u32(u32::from_le_bytes(b.qh)));
+                let pow = vcombine_u8(
+                    vcreate_u8(0x0303_0303_0101_0101),
+                    vcreate_u8(0x1b1b_1b1b_0909_0909),
+                );
+                int8x16x2_t(trits(tail, vdupq_n_u8(P[4])), trits(h, pow))
+            }
+        }
     }
 }

@@ -444,7 +444,7 @@ mod neon {
         // SAFETY: c < 8: 32·(c/2) + 32 ≤ 128.
         let q = unsafe { load32(qs.as_ptr().add(32 * (c / 2))) };
         let m4 = vdupq_n_u8(0x0f);
-        let (mut a, mut b) = if c % 2 == 0 {
+        let (mut a, mut b) = if c.is_multiple_of(2) {
             (vandq_u8(q.0, m4), vandq_u8(q.1, m4))
         } else {
             (vshrq_n_u8::<4>(q.0), vshrq_n_u8::<4>(q.1))
