@@ -21,7 +21,7 @@
 #   second half of each scored), so the figures compare directly. "vs F16" is each
 #   engine's ratio to its own F16 figure.
 # speed: ingot's `generate` (a 512-token prompt, then 128 tokens, medians of RUNS) against
-#   llama-bench pp512 and tg128, 2 threads.
+#   llama-bench pp512 and tg128 @ d512 (decode after 512 tokens, as ingot's), 2 threads.
 #
 # Needs the anchor build of llama.cpp (../shared/tools/llama-cpp-anchor.sh, ~15 minutes
 # the first time) and builds its llama-imatrix tool beside it.
@@ -100,6 +100,7 @@ speed() {
   cargo build --release --quiet --example generate --example tokenize
   digits() { python3 -c "print(''.join(str(i * 7 % 10) for i in range($1)), end='')"; }
   printf '%-8s %-8s %10s %10s %7s %10s %10s %7s\n' model type "ingot pp" "llama pp" ratio "ingot tg" "llama tg" ratio
+  echo "(pp: prefill 512 tok/s; tg: decode tok/s after a 512-token prompt)"
   for m in $MODELS; do
     # Digits are one token each in both vocabularies; Gemma adds BOS.
     prompt=target/quants-prompt-$m.txt
@@ -107,9 +108,10 @@ speed() {
     for t in $TYPES; do
       f="$out/$m-$t.gguf"
       [ -f "$f" ] || continue
-      lb=$("$anchor" bench "$f" $threads 512 128 2>/dev/null)
-      lpp=$(echo "$lb" | awk -F'|' '/pp512/ {split($8, x, " "); print x[1]}')
-      ltg=$(echo "$lb" | awk -F'|' '/ tg128 / {split($8, x, " "); print x[1]}')
+      # Decode at the same depth on both sides: ingot's follows its 512-token prompt.
+      lpp=$("$anchor" bench "$f" $threads 512 0 2>/dev/null | awk -F'|' '/pp512/ {split($8, x, " "); print x[1]}')
+      ltg=$("$anchor" bench "$f" $threads 0 128 -d 512 2>/dev/null \
+        | awk -F'|' '/tg128 @ d512/ {split($8, x, " "); print x[1]}')
       g=$(for _ in $(seq "$runs"); do
         target/release/examples/generate --model "$f" --prompt-file "$prompt" --max-tokens 128 --ignore-eos \
           --threads $threads 2>&1 >/dev/null \
