@@ -141,6 +141,21 @@ fn odd(d: f32, s: u32, div: f32) -> f32 {
     d * (2 * s + 1) as f32 / div
 }
 
+/// IQ2_XS and IQ2_S: a 4-bit scale per 16 values, `d · (2s + 1) / 8`.
+#[inline(always)]
+fn iq2_scales(d: f16, scales: &[u8; QK_K / 32]) -> [ChunkScale; MAX_CHUNKS] {
+    let d = d.to_f32();
+    std::array::from_fn(|c| {
+        let s = scales[c] as u32;
+        ChunkScale {
+            lo: odd(d, s & 15, 8.0),
+            hi: odd(d, s >> 4, 8.0),
+            off: 0.0,
+            off_lo: 0.0,
+        }
+    })
+}
+
 /// The AVX2 and NEON chunk decoders of an i-quant: the block's `parts(c)` (codebook
 /// entries, signs or shifts) put in registers by `x86::$decode` or `neon::$decode`.
 macro_rules! simd_decoders {
@@ -213,16 +228,7 @@ unsafe impl Block for BlockIQ2XS {
     }
     #[inline(always)]
     fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
-        let d = self.d.to_f32();
-        std::array::from_fn(|c| {
-            let s = self.scales[c] as u32;
-            ChunkScale {
-                lo: odd(d, s & 15, 8.0),
-                hi: odd(d, s >> 4, 8.0),
-                off: 0.0,
-                off_lo: 0.0,
-            }
-        })
+        iq2_scales(self.d, &self.scales)
     }
     #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
@@ -257,16 +263,7 @@ unsafe impl Block for BlockIQ2S {
     }
     #[inline(always)]
     fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
-        let d = self.d.to_f32();
-        std::array::from_fn(|c| {
-            let s = self.scales[c] as u32;
-            ChunkScale {
-                lo: odd(d, s & 15, 8.0),
-                hi: odd(d, s >> 4, 8.0),
-                off: 0.0,
-                off_lo: 0.0,
-            }
-        })
+        iq2_scales(self.d, &self.scales)
     }
     #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
