@@ -5,8 +5,12 @@
 #
 # - llama.cpp (built by ../shared/tools/llama-cpp-anchor.sh): llama-bench pp512, tg128 and
 #   tg128 @ d512 on SmolLM2-135M-Instruct Q4_1 and on Gemma 3 270M Q4_K_M, 2 threads;
-# - ingot: `generate` on the same files, a 512-token prompt then 128 tokens with
-#   --ignore-eos, 2 threads (and 1 thread for SmolLM2; the tok/s of its final stderr line);
+# - ingot: `generate` on the same files, 2 threads, the tok/s of its final stderr line: a
+#   512-token prompt then 128 tokens with --ignore-eos (prefill, and decode at depth 512;
+#   also on 1 thread for SmolLM2), and a one-digit prompt then 128 tokens (decode from an
+#   empty context, as tg128);
+# - the instruction set each side ran: ingot's from `generate` (INGOT_ISA forces one),
+#   llama.cpp's from its build (LLAMA_CPP_ANCHOR_ISA=avx2 builds it without AVX-512);
 # - sgemm 1024³: ingot's criterion bench `sgemm/1024x1024x1024` against numpy (OpenBLAS,
 #   2 threads) in a venv under target/;
 # - tokenizer: encoding ~1 MB of prose, ingot's `tokenizer/encode/1MB` against HF
@@ -31,6 +35,7 @@ cargo build --release --quiet --example generate
 digits() { python3 -c "print(''.join(str(i * 7 % 10) for i in range($1)), end='')"; }
 prompt=target/compare-prompt-512.txt; digits 512 > "$prompt"
 gprompt=target/compare-prompt-gemma-512.txt; digits 511 > "$gprompt"
+short=target/compare-prompt-1.txt; digits 1 > "$short"
 for mp in "$model:$prompt" "$gemma:$gprompt"; do
   n=$(cargo run --release --quiet --example tokenize -- --model "${mp%%:*}" < "${mp#*:}" | wc -w)
   [ "$n" = 512 ] || { echo "${mp#*:} is $n tokens for ${mp%%:*}, expected 512" >&2; exit 1; }
@@ -49,19 +54,24 @@ read -r ll_pp ll_tg ll_tgd <<< "$(llama "$model")"
 read -r gl_pp gl_tg gl_tgd <<< "$(llama "$gemma")"
 
 echo "== ingot generate ($runs runs each)" >&2
-gen() { # model prompt threads -> lines "prefill decode"
+gen() { # model prompt threads -> lines "prefill decode isa"
   for _ in $(seq "$runs"); do
     target/release/examples/generate --model "$1" --prompt-file "$2" --max-tokens 128 --ignore-eos --threads "$3" 2>&1 >/dev/null \
-      | awk -F'|' '/prefill:/ {split($2, p, ","); split($3, d, ","); sub(/ tok\/s/, "", p[2]); sub(/ tok\/s/, "", d[2]); print p[2], d[2]}'
+      | awk -F'|' '/prefill:/ {split($2, p, ","); split($3, d, ","); sub(/ tok\/s/, "", p[2]); sub(/ tok\/s/, "", d[2]);
+                               isa = $4; sub(/ *isa: */, "", isa); print p[2], d[2], isa}'
   done
 }
-g2=$(gen "$model" "$prompt" 2); g1=$(gen "$model" "$prompt" 1)
+g2=$(gen "$model" "$prompt" 2); g1=$(gen "$model" "$prompt" 1); g0=$(gen "$model" "$short" 2)
 in_pp=$(echo "$g2" | awk '{print $1}' | median)
 in_tg=$(echo "$g2" | awk '{print $2}' | median)
 in_tg1=$(echo "$g1" | awk '{print $2}' | median)
-gg=$(gen "$gemma" "$gprompt" 2)
+in_tg0=$(echo "$g0" | awk '{print $2}' | median)
+gg=$(gen "$gemma" "$gprompt" 2); gg0=$(gen "$gemma" "$short" 2)
 gi_pp=$(echo "$gg" | awk '{print $1}' | median)
 gi_tg=$(echo "$gg" | awk '{print $2}' | median)
+gi_tg0=$(echo "$gg0" | awk '{print $2}' | median)
+in_isa=$(echo "$g2" | awk 'NR == 1 {print $3}')
+if [ "${LLAMA_CPP_ANCHOR_ISA:-native}" = avx2 ] || ! grep -qw avx512f /proc/cpuinfo; then ll_isa=avx2; else ll_isa=avx512; fi
 
 echo "== sgemm 1024^3: ingot (criterion) and numpy, alternating, 3 rounds" >&2
 venv=target/compare-venv
@@ -108,13 +118,14 @@ PY
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 echo
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $threads threads; $(date -u +%F)"
+echo "isa: ingot $in_isa, llama.cpp $ll_isa (built for this CPU${LLAMA_CPP_ANCHOR_ISA:+, LLAMA_CPP_ANCHOR_ISA=$LLAMA_CPP_ANCHOR_ISA})"
 printf '%-44s %12s %12s %8s\n' "measure" "ingot" "reference" "ratio"
 printf '%-44s %12s %12s %8s\n' "prefill 512 tok/s (vs llama.cpp pp512)" "$in_pp" "$ll_pp" "$(ratio "$in_pp" "$ll_pp")"
 printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs tg128 @ d512)" "$in_tg" "$ll_tgd" "$(ratio "$in_tg" "$ll_tgd")"
-printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs plain tg128)" "$in_tg" "$ll_tg" "$(ratio "$in_tg" "$ll_tg")"
+printf '%-44s %12s %12s %8s\n' "decode tok/s, empty context (vs tg128)" "$in_tg0" "$ll_tg" "$(ratio "$in_tg0" "$ll_tg")"
 printf '%-44s %12s %12s %8s\n' "decode, --threads 2 vs --threads 1" "$in_tg" "$in_tg1" "$(ratio "$in_tg" "$in_tg1")"
 printf '%-44s %12s %12s %8s\n' "Gemma 3 270M Q4_K_M prefill 512 (vs pp512)" "$gi_pp" "$gl_pp" "$(ratio "$gi_pp" "$gl_pp")"
 printf '%-44s %12s %12s %8s\n' "Gemma 3 decode after 512 (vs tg128 @ d512)" "$gi_tg" "$gl_tgd" "$(ratio "$gi_tg" "$gl_tgd")"
-printf '%-44s %12s %12s %8s\n' "Gemma 3 decode after 512 (vs plain tg128)" "$gi_tg" "$gl_tg" "$(ratio "$gi_tg" "$gl_tg")"
+printf '%-44s %12s %12s %8s\n' "Gemma 3 decode, empty context (vs tg128)" "$gi_tg0" "$gl_tg" "$(ratio "$gi_tg0" "$gl_tg")"
 printf '%-44s %12s %12s %8s\n' "sgemm 1024^3 GFLOP/s (vs numpy/OpenBLAS)" "$sg" "$(printf %.1f "$np")" "$(ratio "$sg" "$np")"
 printf '%-44s %12s %12s %8s\n' "tokenizer encode MiB/s (vs HF tokenizers)" "$tk" "$(printf %.2f "$hf")" "$(ratio "$tk" "$hf")"

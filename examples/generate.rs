@@ -5,7 +5,8 @@
 //! cargo run --release --example generate -- --chat --prompt "What is the capital of France?"
 //! ```
 //! Only generated text goes to stdout; the final stderr line gives load time, token
-//! counts and speeds: `load: 0.10 s | prefill: 37 tok, 812.4 tok/s | decode: 64 tok, 151.2 tok/s`.
+//! counts, speeds and the kernels' instruction set:
+//! `load: 0.10 s | prefill: 37 tok, 812.4 tok/s | decode: 64 tok, 151.2 tok/s | isa: avx512`.
 
 mod common;
 
@@ -298,6 +299,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if s.shifts > 0 {
         eprintln!("note: the context window of {ctx} tokens filled up; {} context shifts dropped older text", s.shifts);
     }
-    eprintln!("load: {load_s:.2} s | {}", speeds(s));
+    eprintln!(
+        "load: {load_s:.2} s | {} | isa: {}",
+        speeds(s),
+        ingot::kernels::cpu::isa().name()
+    );
     Ok(())
 }
