@@ -22,17 +22,11 @@ const MODELS: [&str; 10] = [
     "llama", "llama3", "mistral", "qwen2", "gemma3", "gpt2", "qwen3", "phi3", "gemma2", "smollm3",
 ];
 
-fn tiny_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/reference/tiny")
-        .join(name)
-}
-
 #[test]
 fn every_architecture_matches_transformers() {
     for name in MODELS {
         for mode in [ComputeMode::F32, ComputeMode::Native] {
-            let model = Model::load(tiny_dir(name), LoadOptions { mode })
+            let model = Model::load(common::tiny_dir(name), LoadOptions { mode })
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             common::check_tiny_sequences(&model, name, &format!("{mode:?}"), usize::MAX, TOL);
         }
@@ -41,18 +35,18 @@ fn every_architecture_matches_transformers() {
 
 #[test]
 fn folder_settings_are_read() {
-    let llama = Model::load(tiny_dir("llama"), LoadOptions::default()).unwrap();
+    let llama = Model::load(common::tiny_dir("llama"), LoadOptions::default()).unwrap();
     assert!(llama
         .chat_template()
         .is_some_and(|t| t.contains("im_start")));
     assert!(llama.eos_ids().contains(&2));
-    let gemma = Model::load(tiny_dir("gemma3"), LoadOptions::default()).unwrap();
+    let gemma = Model::load(common::tiny_dir("gemma3"), LoadOptions::default()).unwrap();
     let c = gemma.config();
     assert_eq!(c.sliding_window, Some(5));
     assert_eq!(c.sliding_layers, [true, true, true, true, true, false]);
     assert_eq!(c.final_softcap, Some(5.0));
     assert!((c.attn_scale - 24f32.powf(-0.5)).abs() < 1e-7);
-    let mistral = Model::load(tiny_dir("mistral"), LoadOptions::default()).unwrap();
+    let mistral = Model::load(common::tiny_dir("mistral"), LoadOptions::default()).unwrap();
     assert_eq!(mistral.config().head_dim, 24);
 }
 
@@ -61,7 +55,7 @@ fn scratch_copy(name: &str, tag: &str) -> PathBuf {
     let dst = std::env::temp_dir().join(format!("ingot-hf-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::create_dir_all(&dst).unwrap();
-    for e in std::fs::read_dir(tiny_dir(name)).unwrap() {
+    for e in std::fs::read_dir(common::tiny_dir(name)).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
     }
@@ -128,7 +122,7 @@ fn hub_cache_layout_resolves_to_its_snapshot() {
     std::fs::create_dir_all(&snap).unwrap();
     std::fs::create_dir_all(entry.join("refs")).unwrap();
     std::fs::write(entry.join("refs/main"), "0123abcd\n").unwrap();
-    for e in std::fs::read_dir(tiny_dir("llama")).unwrap() {
+    for e in std::fs::read_dir(common::tiny_dir("llama")).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), snap.join(e.file_name())).unwrap();
     }

@@ -8,7 +8,7 @@
 //! Gemma 3 is left to the real Gemma GGUF (`gemma3.rs`): GGUF cannot express the tiny
 //! model's `query_pre_attn_scalar`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod common;
 
@@ -22,14 +22,8 @@ const MODELS: [&str; 9] = [
     "llama", "llama3", "mistral", "qwen2", "gpt2", "qwen3", "phi3", "gemma2", "smollm3",
 ];
 
-fn tiny(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/reference/tiny")
-        .join(name)
-}
-
 fn gguf(name: &str) -> PathBuf {
-    tiny("gguf").join(format!("{name}.gguf"))
+    common::tiny_dir("gguf").join(format!("{name}.gguf"))
 }
 
 #[test]
@@ -53,7 +47,7 @@ fn converted_vocabularies_encode_as_transformers() {
     for name in MODELS {
         let g = &common::tiny_goldens()["models"][name];
         let from_gguf = Tokenizer::from_gguf_file(gguf(name)).unwrap();
-        let folder = Model::load(tiny(name), LoadOptions::default()).unwrap();
+        let folder = Model::load(common::tiny_dir(name), LoadOptions::default()).unwrap();
         let cases = g["tokenizer_cases"].as_array().unwrap();
         let seqs = g["sequences"].as_array().unwrap();
         for case in cases.iter().chain(seqs) {
@@ -77,7 +71,7 @@ fn converted_vocabularies_encode_as_transformers() {
 #[test]
 fn converted_metadata_is_read() {
     let load = |name: &str| Model::load(gguf(name), LoadOptions::default()).unwrap();
-    let folder = |name: &str| Model::load(tiny(name), LoadOptions::default()).unwrap();
+    let folder = |name: &str| Model::load(common::tiny_dir(name), LoadOptions::default()).unwrap();
 
     let phi3 = load("phi3");
     let c = phi3.config();

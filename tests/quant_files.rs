@@ -25,6 +25,8 @@
 
 use std::path::PathBuf;
 
+mod common;
+
 use ingot::io::Gguf;
 use ingot::{ComputeMode, GenerateOptions, LoadOptions, Model, Sampler, SamplerConfig};
 use serde_json::Value;
@@ -169,11 +171,7 @@ fn parting(path: &PathBuf, prompt: &str, prefix: &[u32], (a, b): (u32, u32)) -> 
         s.forward(&ids).unwrap()
     };
     let (native, f32) = (logits(ComputeMode::Native), logits(ComputeMode::F32));
-    let diff = native
-        .iter()
-        .zip(&f32)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max);
+    let diff = common::max_err(&native, &f32);
     let top = f32.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     (diff, f32[a as usize] - f32[b as usize], top)
 }

@@ -397,13 +397,7 @@ pub fn config_from_json(j: &Value) -> Result<Config> {
             .as_f64()
             .map(|x| x as f32)
             .or(float_opt(&["rope_local_base_freq"])?);
-        rope.scaling = rope_scaling(global)?;
-        if global["rope_type"] == "longrope"
-            || global["type"] == "longrope"
-            || global["type"] == "su"
-        {
-            rope.scaling = longrope(j, global, seq_len)?;
-        }
+        rope.scaling = rope_scaling(j, global, seq_len)?;
         if let Some(p) = global["partial_rotary_factor"]
             .as_f64()
             .filter(|&p| p != 1.0)
@@ -538,8 +532,9 @@ fn longrope(j: &Value, p: &Value, seq_len: usize) -> Result<RopeScaling> {
     })
 }
 
-/// A `rope_scaling` / `rope_parameters` object: default, linear or llama3.
-fn rope_scaling(p: &Value) -> Result<RopeScaling> {
+/// A `rope_scaling` / `rope_parameters` object `p` of `config.json` `j`: default, linear,
+/// llama3 or longrope (whose defaults depend on the context length `seq_len`).
+fn rope_scaling(j: &Value, p: &Value, seq_len: usize) -> Result<RopeScaling> {
     if !p.is_object() {
         return Ok(RopeScaling::None);
     }
@@ -571,8 +566,7 @@ fn rope_scaling(p: &Value) -> Result<RopeScaling> {
                 original_context: num("original_max_position_embeddings")? as usize,
             })
         }
-        // Read by `longrope`.
-        "longrope" | "su" => Ok(RopeScaling::None),
+        "longrope" | "su" => longrope(j, p, seq_len),
         other => Err(Error::metadata(
             "rope_scaling",
             format!("RoPE type '{other}' is not supported"),

@@ -110,6 +110,13 @@ pub fn golden_perplexity(m: &Model, p: &Value) -> (f64, f64) {
     (r.perplexity(), p["perplexity"].as_f64().unwrap())
 }
 
+/// `tests/reference/tiny/NAME`: a tiny model's folder (or `gguf`, the converted files).
+pub fn tiny_dir(name: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference/tiny")
+        .join(name)
+}
+
 /// `tests/reference/tiny/goldens.json` (written by `make_tiny_models.py`), read once.
 pub fn tiny_goldens() -> &'static Value {
     static G: OnceLock<Value> = OnceLock::new();

@@ -348,14 +348,13 @@ mod x86 {
 mod neon {
     use std::arch::aarch64::*;
 
-    use super::BlockTQ1_0;
+    use super::{BlockTQ1_0, POW3};
 
     /// TQ1_0 chunk `c` (see `chunk_values`): the two halves of the chunk's source bytes,
     /// each multiplied by its digit's power of 3, then the digit extracted.
     #[inline]
     #[target_feature(enable = "neon")]
     pub unsafe fn tq1(b: &BlockTQ1_0, c: usize) -> int8x16x2_t {
-        const P: [u8; 5] = [1, 3, 9, 27, 81];
         // Digit `pow` of each byte, less 1: `(v · pow mod 256) · 3 >> 8`, then − 1.
         let trits = |v: uint8x16_t, pow: uint8x16_t| {
             let t = vmulq_u8(v, pow);
@@ -363,22 +362,17 @@ mod neon {
             let hi = vshrn_n_u16::<8>(vmull_high_u8(t, vdupq_n_u8(3)));
             vsubq_s8(vreinterpretq_s8_u8(vcombine_u8(lo, hi)), vdupq_n_s8(1))
         };
-        // SAFETY: `qs` holds 48 bytes: loads at 0, 16 and 32; the caller guarantees NEON.
-        let (head, mid, tail) = unsafe {
-            (
-                vld1q_u8(b.qs.as_ptr()),
-                vld1q_u8(b.qs.as_ptr().add(16)),
-                vld1q_u8(b.qs.as_ptr().add(32)),
-            )
-        };
-        match c {
-            0..=4 => int8x16x2_t(trits(head, vdupq_n_u8(P[c])), trits(mid, vdupq_n_u8(P[c]))),
+        // SAFETY (each load): 16 bytes at 0, 16 or 32 of the 48 in `qs`.
+        let at = |i: usize| unsafe { vld1q_u8(b.qs.as_ptr().add(i)) };
+        let ((lo, lo_pow), (hi, hi_pow)) = match c {
+            0..=4 => {
+                let pow = vdupq_n_u8(POW3[c]);
+                ((at(0), pow), (at(16), pow))
+            }
             5 | 6 => {
                 let k = 2 * (c - 5);
-                int8x16x2_t(
-                    trits(tail, vdupq_n_u8(P[k])),
-                    trits(tail, vdupq_n_u8(P[k + 1])),
-                )
+                let tail = at(32);
+                ((tail, vdupq_n_u8(POW3[k])), (tail, vdupq_n_u8(POW3[k + 1])))
             }
             _ => {
                 // Values 16..32: qh[(l − 16) % 4] for digit (l − 16) / 4.
@@ -387,8 +381,9 @@ mod neon {
                     vcreate_u8(0x0303_0303_0101_0101),
                     vcreate_u8(0x1b1b_1b1b_0909_0909),
                 );
-                int8x16x2_t(trits(tail, vdupq_n_u8(P[4])), trits(h, pow))
+                ((at(32), vdupq_n_u8(POW3[4])), (h, pow))
             }
-        }
+        };
+        int8x16x2_t(trits(lo, lo_pow), trits(hi, hi_pow))
     }
 }
