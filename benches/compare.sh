@@ -12,7 +12,7 @@
 # - the instruction set each side ran: ingot's from `generate` (INGOT_ISA forces one),
 #   llama.cpp's from its build (LLAMA_CPP_ANCHOR_ISA=avx2 builds it without AVX-512);
 # - sgemm 1024³: ingot's criterion bench `sgemm/1024x1024x1024` against numpy (OpenBLAS,
-#   2 threads) in a venv under target/;
+#   2 threads; its AVX2 kernels when INGOT_ISA=avx2) in a venv under target/;
 # - tokenizer: encoding ~1 MB of prose, ingot's `tokenizer/encode/1MB` against HF
 #   `tokenizers` (Python, one call, parallelism off) with SmolLM2's pipeline.
 # Prints a table of figures and ratios. Needs python3 with pip (for numpy) and a C/C++
@@ -77,8 +77,10 @@ echo "== sgemm 1024^3: ingot (criterion) and numpy, alternating, 3 rounds" >&2
 venv=target/compare-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import numpy, tokenizers, gguf" 2>/dev/null || "$venv/bin/pip" install --quiet numpy tokenizers gguf
+# OpenBLAS picks its kernels for this CPU, or its AVX2 (Haswell) ones beside INGOT_ISA=avx2.
+blas_core=(-u OPENBLAS_CORETYPE); [ "${INGOT_ISA:-}" = avx2 ] && blas_core=(OPENBLAS_CORETYPE=Haswell)
 numpy_gflops() {
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$venv/bin/python" - <<'PY'
+  env -u OPENBLAS_L2_SIZE "${blas_core[@]}" OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$venv/bin/python" - <<'PY'
 import time, numpy as np
 a = np.random.rand(1024, 1024).astype(np.float32); b = np.random.rand(1024, 1024).astype(np.float32)
 for _ in range(20): a @ b

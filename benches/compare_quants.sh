@@ -41,10 +41,6 @@ TQ2_0 TQ1_0 Q2_0 Q1_0"}
 bin=$("$anchor" bin llama-quantize)
 bindir=$(dirname "$bin")
 llama() { LD_LIBRARY_PATH="$bindir" "$bindir/$1" "${@:2}"; }
-if [ ! -x "$bindir/llama-imatrix" ]; then
-  echo "== building llama-imatrix beside the anchor build" >&2
-  cmake --build "$bindir/.." --target llama-imatrix >/dev/null
-fi
 source_of() { case $1 in smollm2) weights/fetch.sh ;; gemma3) weights/fetch.sh gemma3 ;; esac; }
 text=target/quants-ppl.txt
 head -c 49152 tests/reference/tokenizers/corpus.txt > "$text"
@@ -52,6 +48,12 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 needs_imatrix() { case $1 in IQ* | Q2_K*) return 0 ;; *) return 1 ;; esac; }
 
 files() {
+  if [ ! -x "$bindir/llama-imatrix" ]; then
+    echo "== building llama-imatrix beside the anchor build" >&2
+    # The anchor script's own cmake (in its venv beside the builds), else the system's.
+    cm="$bindir/../../venv/bin/cmake"; [ -x "$cm" ] || cm=cmake
+    PATH="$(dirname "$cm"):$PATH" "$cm" --build "$bindir/.." --target llama-imatrix >/dev/null
+  fi
   for m in $MODELS; do
     src=$(source_of "$m")
     f16="$out/$m-F16.gguf"
