@@ -2,11 +2,124 @@
 //! `Sampler::sample` in llama.cpp's order: logit bias, penalties, top-k, typical-p,
 //! top-p, min-p, temperature, then a draw.
 //!
-//! A candidate list holds `(token, logit)` pairs; the filters that need probabilities
-//! compute the softmax of the list they are given. Every filter keeps at least one token.
+//! A `Candidates` list holds `(token, logit)` pairs and owns its scratch buffers, so a
+//! sampler that keeps one allocates nothing per token once warm. The list is sorted best
+//! first only when a filter needs the order: top-k sorts its `k` survivors, top-p sorts
+//! the smallest prefix that holds its mass (found by selection, not by sorting the whole
+//! vocabulary; Gemma's has 262,144 entries), typical-p re-sorts what it keeps. With those
+//! filters off, sampling is three linear passes: build, softmax, draw. Every filter keeps
+//! at least one token.
 
-/// `(token id, logit)` pairs still in the running.
-pub type Candidates = Vec<(u32, f32)>;
+use crate::kernels::cpu::isa;
+use crate::kernels::simd::exp_shift_sum;
+
+/// `(token id, logit)` pairs still in the running, with scratch for the filters.
+#[derive(Clone, Debug, Default)]
+pub struct Candidates {
+    /// (n) the candidates; best first when `sorted`, else in token-id order.
+    pub list: Vec<(u32, f32)>,
+    sorted: bool,
+    /// (n) softmax of `list`, in its order (scratch for the filters that need it).
+    probs: Vec<f32>,
+    /// (n) typical-p's (distance, index) order (scratch).
+    order: Vec<(f32, u32)>,
+}
+
+/// Best first: higher logit, ties by lower id.
+fn better(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+impl Candidates {
+    /// Every token of `logits` as a candidate, in id order; a NaN logit counts as `-inf`.
+    /// Reuses this value's buffers.
+    pub fn fill(&mut self, logits: &[f32]) {
+        self.list.clear();
+        self.list.extend(
+            logits
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (i as u32, if l.is_nan() { f32::NEG_INFINITY } else { l })),
+        );
+        self.sorted = false;
+    }
+
+    /// A sorted list of every token (tests and small vocabularies).
+    pub fn sorted_from(logits: &[f32]) -> Candidates {
+        let mut c = Candidates::default();
+        c.fill(logits);
+        c.sort();
+        c
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The candidate ids, in the list's order.
+    pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.list.iter().map(|x| x.0)
+    }
+
+    /// Sorts best first (no-op when already sorted).
+    pub fn sort(&mut self) {
+        if !self.sorted {
+            self.list.sort_unstable_by(better);
+            self.sorted = true;
+        }
+    }
+
+    /// Given the `done` best already sorted at the front, moves the next best up to `k`
+    /// in total after them, sorted, leaving the rest unordered. Linear in the length of
+    /// the unsorted rest plus `k log k`.
+    fn sort_prefix(&mut self, done: usize, k: usize) {
+        if self.sorted {
+            return;
+        }
+        if k >= self.list.len() {
+            self.list[done..].sort_unstable_by(better);
+            self.sorted = true;
+            return;
+        }
+        let rest = &mut self.list[done..];
+        rest.select_nth_unstable_by(k - done, better);
+        rest[..k - done].sort_unstable_by(better);
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.list.truncate(n.max(1));
+    }
+
+    /// Fills `self.probs` with `exp(logit - max)` of the list, in its order (one SIMD
+    /// pass), and returns their sum.
+    fn exp_weights(&mut self) -> f32 {
+        let max = self.list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+        self.probs.clear();
+        if !max.is_finite() {
+            // All -inf (or +inf somewhere): every candidate weighs the same.
+            self.probs.resize(self.list.len(), 1.0);
+            return self.list.len() as f32;
+        }
+        self.probs.extend(self.list.iter().map(|x| x.1));
+        exp_shift_sum(isa(), &mut self.probs, max)
+    }
+
+    /// Fills `self.probs` with the softmax of the list, in its order.
+    fn softmax(&mut self) {
+        let sum = self.exp_weights();
+        self.probs.iter_mut().for_each(|p| *p /= sum);
+    }
+
+    /// The softmax of the list, in its order.
+    pub fn probs(&mut self) -> &[f32] {
+        self.softmax();
+        &self.probs
+    }
+}
 
 /// Adds `bias` to the logits of the listed tokens (ids outside the vocabulary are ignored;
 /// `-inf` bans a token).
@@ -21,168 +134,184 @@ pub fn logit_bias(logits: &mut [f32], bias: &[(u32, f32)]) {
 /// Penalises tokens seen in `recent` (llama.cpp `penalties`, after CTRL, Keskar et al.
 /// 2019, and OpenAI's frequency/presence penalties): a positive logit is divided by
 /// `repeat` and a negative one multiplied by it; then `count · frequency + presence` is
-/// subtracted for each token that occurs `count > 0` times.
-pub fn penalties(logits: &mut [f32], recent: &[u32], repeat: f32, frequency: f32, presence: f32) {
+/// subtracted for each token that occurs `count > 0` times. `recent` is sorted in place
+/// (its order does not matter to the result).
+pub fn penalties(
+    logits: &mut [f32],
+    recent: &mut [u32],
+    repeat: f32,
+    frequency: f32,
+    presence: f32,
+) {
     if recent.is_empty() || (repeat == 1.0 && frequency == 0.0 && presence == 0.0) {
         return;
     }
-    let mut counts: Vec<(u32, u32)> = Vec::with_capacity(recent.len());
-    let mut sorted = recent.to_vec();
-    sorted.sort_unstable();
-    for t in sorted {
-        match counts.last_mut() {
-            Some((id, c)) if *id == t => *c += 1,
-            _ => counts.push((t, 1)),
-        }
-    }
-    for (id, count) in counts {
-        let Some(l) = logits.get_mut(id as usize) else {
+    recent.sort_unstable();
+    for run in recent.chunk_by(|a, b| a == b) {
+        let Some(l) = logits.get_mut(run[0] as usize) else {
             continue;
         };
         *l = if *l > 0.0 { *l / repeat } else { *l * repeat };
-        *l -= count as f32 * frequency + presence;
+        *l -= run.len() as f32 * frequency + presence;
     }
 }
 
-/// All tokens as candidates, best first. A NaN logit counts as `-inf`.
-pub fn candidates(logits: &[f32]) -> Candidates {
-    let mut c: Candidates = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| (i as u32, if l.is_nan() { f32::NEG_INFINITY } else { l }))
-        .collect();
-    sort(&mut c);
-    c
-}
-
-/// Sorts by logit, best first; ties by lower id.
-pub fn sort(c: &mut Candidates) {
-    c.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-}
-
-/// The `k` most likely tokens (all if `k` is 0), best first. Selecting before sorting
-/// keeps this linear in the vocabulary size for small `k`.
-pub fn top_k_candidates(logits: &[f32], k: usize) -> Candidates {
-    if k == 0 || k >= logits.len() {
-        return candidates(logits);
-    }
-    let mut c: Candidates = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| (i as u32, if l.is_nan() { f32::NEG_INFINITY } else { l }))
-        .collect();
-    c.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    c.truncate(k);
-    sort(&mut c);
-    c
-}
-
-/// Keeps the `k` most likely (0 keeps all). `c` must be sorted.
+/// Keeps the `k` most likely, sorted (0 keeps all, unsorted). Linear in the list's length
+/// for small `k`: a selection, then a sort of the survivors.
 pub fn top_k(c: &mut Candidates, k: usize) {
-    if k > 0 {
-        c.truncate(k.max(1));
-    }
-}
-
-/// Softmax of the candidates' logits, in their order.
-pub fn probs(c: &Candidates) -> Vec<f32> {
-    let max = c.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
-    let mut p: Vec<f32> = c
-        .iter()
-        .map(|x| {
-            if max.is_finite() {
-                (x.1 - max).exp()
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    let sum: f32 = p.iter().sum();
-    p.iter_mut().for_each(|x| *x /= sum);
-    p
-}
-
-/// Nucleus sampling (Holtzman et al. 2019): keeps the smallest prefix whose probability
-/// mass reaches `p`. `c` must be sorted; `p >= 1` keeps all.
-pub fn top_p(c: &mut Candidates, p: f32) {
-    if p >= 1.0 {
+    if k == 0 || k >= c.len() {
         return;
     }
-    let pr = probs(c);
-    let mut cum = 0.0;
-    let mut keep = c.len();
-    for (i, &x) in pr.iter().enumerate() {
-        cum += x;
-        if cum >= p {
-            keep = i + 1;
-            break;
-        }
-    }
-    c.truncate(keep.max(1));
+    c.sort_prefix(0, k);
+    c.truncate(k);
+    c.sorted = true;
 }
 
-/// Keeps tokens whose probability is at least `p` times the best one's. `c` must be
-/// sorted; `p <= 0` keeps all.
+/// Nucleus sampling (Holtzman et al. 2019): keeps the smallest set of best tokens whose
+/// probability mass reaches `p`; `p >= 1` keeps all. On an unsorted list the best 64,
+/// 256, 1024, … are selected and sorted until their mass reaches `p`, so a peaked
+/// distribution never sorts the whole vocabulary.
+pub fn top_p(c: &mut Candidates, p: f32) {
+    if p >= 1.0 || c.is_empty() {
+        return;
+    }
+    // The softmax's sum over the whole list, accumulated in f64 (an f32 sum over 10⁵
+    // tail tokens drifts past their size), then each prefix token's weight again.
+    let max = c.list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+    c.exp_weights();
+    let sum = sum_f64(&c.probs);
+    let prob = |l: f32| if max.is_finite() { ((l - max) as f64).exp() } else { 1.0 };
+    let target = p as f64 * sum;
+    let (mut done, mut cum) = (0, 0.0);
+    let mut k = 64;
+    loop {
+        let k_now = k.min(c.len());
+        c.sort_prefix(done, k_now);
+        for (i, x) in c.list[..k_now].iter().enumerate().skip(done) {
+            cum += prob(x.1);
+            if cum >= target {
+                c.truncate(i + 1);
+                c.sorted = true;
+                return;
+            }
+        }
+        if k_now == c.len() {
+            // Rounding kept the total just under p: keep everything.
+            c.sorted = true;
+            return;
+        }
+        (done, k) = (k_now, k * 4);
+    }
+}
+
+/// `Σ x` in f64, eight lanes at a time.
+fn sum_f64(x: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+    for ch in chunks {
+        for (l, &v) in lanes.iter_mut().zip(ch) {
+            *l += v as f64;
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// Keeps tokens whose probability is at least `p` times the best one's; `p <= 0` keeps
+/// all. The list's order is kept.
 pub fn min_p(c: &mut Candidates, p: f32) {
     if p <= 0.0 || c.is_empty() {
         return;
     }
+    let max = c.list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
     // p_i ≥ p · p_max  ⟺  logit_i ≥ logit_max + ln p.
-    let threshold = c[0].1 + p.ln();
-    let keep = c.iter().take_while(|x| x.1 >= threshold).count();
-    c.truncate(keep.max(1));
+    let threshold = max + p.ln();
+    if c.sorted {
+        let keep = c.list.iter().take_while(|x| x.1 >= threshold).count();
+        c.truncate(keep);
+    } else {
+        // The best token always passes (ln p ≤ 0), so the list never empties.
+        c.list.retain(|x| x.1 >= threshold);
+    }
 }
 
 /// Locally typical sampling (Meister et al. 2022): orders tokens by how far their
 /// surprisal is from the distribution's entropy and keeps the closest ones until their
-/// mass reaches `p`. The result is re-sorted by logit. `p >= 1` keeps all.
+/// mass reaches `p`. The result is sorted by logit. `p >= 1` keeps all.
 pub fn typical_p(c: &mut Candidates, p: f32) {
     if p >= 1.0 || c.len() <= 1 {
         return;
     }
-    let pr = probs(c);
-    let entropy: f32 = pr.iter().filter(|&&x| x > 0.0).map(|&x| -x * x.ln()).sum();
-    let mut order: Vec<(f32, usize)> = pr
+    c.softmax();
+    let entropy: f32 = c
+        .probs
         .iter()
-        .enumerate()
-        .map(|(i, &x)| ((-x.ln() - entropy).abs(), i))
-        .collect();
-    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        .filter(|&&x| x > 0.0)
+        .map(|&x| -x * x.ln())
+        .sum();
+    c.order.clear();
+    c.order.extend(
+        c.probs
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| ((-x.ln() - entropy).abs(), i as u32)),
+    );
+    // Ties by token id, whatever the list's order.
+    let list = &c.list;
+    c.order.sort_unstable_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(list[a.1 as usize].0.cmp(&list[b.1 as usize].0))
+    });
     let mut cum = 0.0;
-    let mut keep = order.len();
-    for (n, &(_, i)) in order.iter().enumerate() {
-        cum += pr[i];
+    let mut keep = c.order.len();
+    for (n, &(_, i)) in c.order.iter().enumerate() {
+        cum += c.probs[i as usize];
         if cum >= p {
             keep = n + 1;
             break;
         }
     }
-    let mut kept: Candidates = order[..keep.max(1)].iter().map(|&(_, i)| c[i]).collect();
-    sort(&mut kept);
-    *c = kept;
+    // Keep the chosen indices, compacting the list in place.
+    c.order.truncate(keep.max(1));
+    c.order.sort_unstable_by_key(|&(_, i)| i);
+    let mut next = 0;
+    let mut w = 0;
+    for r in 0..c.list.len() {
+        if next < c.order.len() && c.order[next].1 as usize == r {
+            c.list[w] = c.list[r];
+            w += 1;
+            next += 1;
+        }
+    }
+    c.list.truncate(w);
+    c.sorted = false;
+    c.sort();
 }
 
 /// Divides the logits by `t` (> 0).
 pub fn temperature(c: &mut Candidates, t: f32) {
-    c.iter_mut().for_each(|x| x.1 /= t);
+    c.list.iter_mut().for_each(|x| x.1 /= t);
 }
 
-/// Draws a token from the softmax of the candidates with a uniform `u` in [0, 1).
-pub fn draw(c: &Candidates, u: f64) -> u32 {
-    let pr = probs(c);
-    let mut u = u as f32;
-    for (x, &p) in c.iter().zip(&pr) {
+/// Draws a token from the softmax of the candidates with a uniform `u` in [0, 1), walking
+/// the list in its order.
+pub fn draw(c: &mut Candidates, u: f64) -> u32 {
+    // Unnormalised weights against u scaled by their sum: one pass fewer.
+    let sum = c.exp_weights();
+    let mut u = u as f32 * sum;
+    for (x, &p) in c.list.iter().zip(&c.probs) {
         if u < p {
             return x.0;
         }
         u -= p;
     }
     // Rounding left u just past the end: the last candidate with any mass.
-    c.iter()
-        .zip(&pr)
+    c.list
+        .iter()
+        .zip(&c.probs)
         .rev()
         .find(|(_, &p)| p > 0.0)
-        .map_or(c[0].0, |(x, _)| x.0)
+        .map_or(c.list[0].0, |(x, _)| x.0)
 }
 
 #[cfg(test)]
@@ -190,12 +319,12 @@ mod tests {
     use super::*;
 
     fn ids(c: &Candidates) -> Vec<u32> {
-        c.iter().map(|x| x.0).collect()
+        c.ids().collect()
     }
 
     /// Probabilities 0.5, 0.25, 0.125, 0.0625, 0.0625 for tokens 0..5.
     fn halving() -> Candidates {
-        candidates(&[
+        Candidates::sorted_from(&[
             0.5f32.ln(),
             0.25f32.ln(),
             0.125f32.ln(),
@@ -210,7 +339,7 @@ mod tests {
         logit_bias(&mut l, &[(3, 5.0), (99, 1.0)]);
         assert_eq!(l, [2.0, -2.0, 1.0, 5.0]);
         let mut l = vec![2.0, -2.0, 1.0, 0.5];
-        penalties(&mut l, &[0, 1, 1, 3], 2.0, 0.1, 0.5);
+        penalties(&mut l, &mut [3, 1, 0, 1], 2.0, 0.1, 0.5);
         // token 0: 2/2 - 0.1 - 0.5; token 1: -2*2 - 0.2 - 0.5; token 2 unseen; token 3: 0.25 - 0.6
         let want = [0.4, -4.7, 1.0, -0.35];
         for (a, b) in l.iter().zip(want) {
@@ -220,15 +349,21 @@ mod tests {
 
     #[test]
     fn sorting_and_top_k() {
-        let mut c = candidates(&[1.0, 3.0, f32::NAN, 3.0, 2.0]);
+        let mut c = Candidates::sorted_from(&[1.0, 3.0, f32::NAN, 3.0, 2.0]);
         assert_eq!(ids(&c), [1, 3, 4, 0, 2]);
         top_k(&mut c, 2);
         assert_eq!(ids(&c), [1, 3]);
         top_k(&mut c, 0);
         assert_eq!(c.len(), 2);
         let l = [0.5, 3.0, -1.0, 3.0, 2.0, 7.0];
-        assert_eq!(ids(&top_k_candidates(&l, 3)), [5, 1, 3]);
-        assert_eq!(ids(&top_k_candidates(&l, 0)), [5, 1, 3, 4, 0, 2]);
+        let mut c = Candidates::default();
+        c.fill(&l);
+        top_k(&mut c, 3);
+        assert_eq!(ids(&c), [5, 1, 3]);
+        // Off: every token, in id order (no sort).
+        c.fill(&l);
+        top_k(&mut c, 0);
+        assert_eq!(ids(&c), [0, 1, 2, 3, 4, 5]);
     }
 
     #[test]
@@ -237,8 +372,11 @@ mod tests {
         top_p(&mut c, 0.7);
         assert_eq!(ids(&c), [0, 1]); // 0.5 < 0.7 <= 0.75
         let mut c = halving();
-        top_p(&mut c, 0.75);
+        top_p(&mut c, 0.74);
         assert_eq!(ids(&c), [0, 1]);
+        let mut c = halving();
+        top_p(&mut c, 0.76);
+        assert_eq!(ids(&c), [0, 1, 2]);
         let mut c = halving();
         top_p(&mut c, 0.0);
         assert_eq!(ids(&c), [0]);
@@ -272,15 +410,96 @@ mod tests {
 
     #[test]
     fn draw_follows_the_probabilities() {
-        let c = halving();
-        assert_eq!(draw(&c, 0.0), 0);
-        assert_eq!(draw(&c, 0.49), 0);
-        assert_eq!(draw(&c, 0.51), 1);
-        assert_eq!(draw(&c, 0.76), 2);
-        assert_eq!(draw(&c, 0.999), 4);
+        let mut c = halving();
+        assert_eq!(draw(&mut c, 0.0), 0);
+        assert_eq!(draw(&mut c, 0.49), 0);
+        assert_eq!(draw(&mut c, 0.51), 1);
+        assert_eq!(draw(&mut c, 0.76), 2);
+        assert_eq!(draw(&mut c, 0.999), 4);
         let mut t = halving();
         temperature(&mut t, 0.5); // squares the probabilities, renormalised
-        let p = probs(&t);
+        let p = t.probs();
         assert!((p[0] - 0.25 / (0.25 + 0.0625 + 0.015625 + 2.0 * 0.00390625)).abs() < 1e-6);
+    }
+
+    /// A vocabulary-sized list of logits with a few likely tokens and a long flat tail.
+    fn vocab(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = crate::sampling::Rng::new(seed);
+        (0..n)
+            .map(|_| {
+                let u = rng.next_f64() as f32;
+                if u > 0.999 {
+                    8.0 + 4.0 * u
+                } else {
+                    10.0 * u - 5.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unsorted_filters_keep_what_a_full_sort_keeps() {
+        for seed in 0..6 {
+            let l = vocab(20_000, seed);
+            // The reference: sort everything, smallest prefix whose mass reaches p (f64).
+            let all = Candidates::sorted_from(&l);
+            let max = all.list[0].1;
+            let e: Vec<f64> = all.list.iter().map(|x| ((x.1 - max) as f64).exp()).collect();
+            let total: f64 = e.iter().sum();
+            for p in [0.0, 0.3, 0.9, 0.99, 0.999_9] {
+                let mut fast = Candidates::default();
+                fast.fill(&l);
+                top_p(&mut fast, p);
+                // The best tokens in order, and the smallest such set whose mass reaches
+                // p (up to the rounding of a sum over 20,000 floats).
+                let got = ids(&fast);
+                let n = got.len();
+                assert!(all.ids().take(n).eq(got.iter().copied()), "top_p {p}");
+                let mass = |n: usize| e[..n].iter().sum::<f64>() / total;
+                let p = p as f64;
+                assert!(mass(n) >= p - 1e-6, "top_p {p}: {} short", p - mass(n));
+                assert!(n == 1 || mass(n - 1) < p + 1e-6, "top_p {p}: one too many");
+            }
+            for p in [0.01, 0.2, 0.9] {
+                let mut full = Candidates::sorted_from(&l);
+                min_p(&mut full, p);
+                let mut fast = Candidates::default();
+                fast.fill(&l);
+                min_p(&mut fast, p);
+                let mut b = ids(&fast);
+                b.sort_unstable_by(|x, y| l[*y as usize].total_cmp(&l[*x as usize]).then(x.cmp(y)));
+                assert_eq!(ids(&full), b, "min_p {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsorted_draws_follow_the_same_distribution() {
+        // 200 tokens, drawn from in id order and best first: both match the softmax.
+        let l: Vec<f32> = (0..200).map(|i| 3.0 * (i as f32 * 0.37).sin()).collect();
+        let mut want = Candidates::default();
+        want.fill(&l);
+        let p: Vec<f32> = want.probs().to_vec();
+        let mut rng = crate::sampling::Rng::new(5);
+        let n = 100_000;
+        for sorted in [false, true] {
+            let mut hits = vec![0u32; l.len()];
+            let mut c = Candidates::default();
+            for _ in 0..n {
+                c.fill(&l);
+                if sorted {
+                    c.sort();
+                }
+                hits[draw(&mut c, rng.next_f64()) as usize] += 1;
+            }
+            // Total variation distance between the draws and the softmax.
+            let tv: f32 = hits
+                .iter()
+                .zip(&p)
+                .map(|(&h, &q)| (h as f32 / n as f32 - q).abs())
+                .sum::<f32>()
+                / 2.0;
+            assert!(tv < 0.05, "sorted {sorted}: total variation {tv}");
+        }
     }
 }

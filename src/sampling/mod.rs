@@ -129,8 +129,12 @@ pub struct Sampler {
     rng: Rng,
     /// The last `repeat_last_n` accepted tokens.
     recent: VecDeque<u32>,
-    /// Scratch copy of the logits.
+    /// (vocab_size) scratch copy of the logits, biased and penalised.
     scratch: Vec<f32>,
+    /// (repeat_last_n) the recent tokens, sorted for counting.
+    recent_sorted: Vec<u32>,
+    /// (≤ vocab_size) the candidates and the filters' scratch.
+    cands: filters::Candidates,
 }
 
 impl Sampler {
@@ -140,6 +144,8 @@ impl Sampler {
             rng: Rng::new(config.seed),
             recent: VecDeque::new(),
             scratch: Vec::new(),
+            recent_sorted: Vec::new(),
+            cands: filters::Candidates::default(),
             config,
         })
     }
@@ -176,34 +182,26 @@ impl Sampler {
         self.scratch.extend_from_slice(logits);
         let l = &mut self.scratch;
         filters::logit_bias(l, &c.logit_bias);
-        let (a, b) = self.recent.as_slices();
-        if b.is_empty() {
-            filters::penalties(
-                l,
-                a,
-                c.repeat_penalty,
-                c.frequency_penalty,
-                c.presence_penalty,
-            );
-        } else {
-            let recent: Vec<u32> = self.recent.iter().copied().collect();
-            filters::penalties(
-                l,
-                &recent,
-                c.repeat_penalty,
-                c.frequency_penalty,
-                c.presence_penalty,
-            );
-        }
+        self.recent_sorted.clear();
+        self.recent_sorted.extend(self.recent.iter());
+        filters::penalties(
+            l,
+            &mut self.recent_sorted,
+            c.repeat_penalty,
+            c.frequency_penalty,
+            c.presence_penalty,
+        );
         if c.temperature == 0.0 {
             return Ok(argmax(l));
         }
-        let mut cands = filters::top_k_candidates(l, c.top_k);
-        filters::typical_p(&mut cands, c.typical_p);
-        filters::top_p(&mut cands, c.top_p);
-        filters::min_p(&mut cands, c.min_p);
-        filters::temperature(&mut cands, c.temperature);
-        Ok(filters::draw(&cands, self.rng.next_f64()))
+        let cands = &mut self.cands;
+        cands.fill(l);
+        filters::top_k(cands, c.top_k);
+        filters::typical_p(cands, c.typical_p);
+        filters::top_p(cands, c.top_p);
+        filters::min_p(cands, c.min_p);
+        filters::temperature(cands, c.temperature);
+        Ok(filters::draw(cands, self.rng.next_f64()))
     }
 }
 
