@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ingot::kernels::attention::{attention, AttnShape};
+use ingot::kernels::attention::{attention, AttnScratch, AttnShape};
 use ingot::kernels::cpu::isa;
 
 fn data(n: usize, seed: f32) -> Vec<f32> {
@@ -32,6 +32,7 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
 
+    let mut ws = AttnScratch::default();
     let n_q = 512;
     let q = data(n_q * n_heads * hd, 3.0);
     let mut out = vec![0.0; q.len()];
@@ -39,14 +40,14 @@ fn bench(c: &mut Criterion) {
     let flops = (n_q * (n_q + 1) / 2) * n_heads * hd * 4;
     g.throughput(Throughput::Elements(flops as u64));
     g.bench_function("prefill/512", |b| {
-        b.iter(|| attention(isa(), &q, &k, &v, &mut out, 0, s))
+        b.iter(|| attention(isa(), &mut ws, &q, &k, &v, &mut out, 0, s))
     });
 
     let q1 = data(n_heads * hd, 4.0);
     let mut out1 = vec![0.0; q1.len()];
     g.throughput(Throughput::Elements((513 * n_heads * hd * 4) as u64));
     g.bench_function("decode/512", |b| {
-        b.iter(|| attention(isa(), &q1, &k, &v, &mut out1, 512, s))
+        b.iter(|| attention(isa(), &mut ws, &q1, &k, &v, &mut out1, 512, s))
     });
     g.finish();
 }

@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("prefill/128", |b| {
         b.iter(|| {
             session.reset();
-            session.forward(&prompt).unwrap()
+            session.forward(&prompt).unwrap()[0]
         })
     });
 
@@ -43,9 +43,9 @@ fn bench(c: &mut Criterion) {
             session.forward(&ctx).unwrap();
             b.iter(|| {
                 // Decode one token, then drop it so every step runs at the same depth.
-                let logits = session.forward(&[42]).unwrap();
+                let logit = session.forward(&[42]).unwrap()[0];
                 session.truncate(depth);
-                logits
+                logit
             })
         });
     }

@@ -12,7 +12,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ingot::kernels::cpu::isa;
 use ingot::kernels::formats::{BlockQ4K, BlockQ4_1, BlockQ5_0, BlockQ6K, BlockQ8_0, Quantize};
 use ingot::kernels::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
-use ingot::kernels::matmul::{matmul, WeightView};
+use ingot::kernels::matmul::{matmul, MatmulScratch, WeightView};
+use ingot::kernels::qdot::QuantActs;
 use ingot::kernels::qmatmul::{qmatmul, QWeights};
 
 fn data(n: usize) -> Vec<f32> {
@@ -41,6 +42,7 @@ fn bench(c: &mut Criterion) {
         let q41: Vec<BlockQ4_1> = w.chunks_exact(32).map(BlockQ4_1::quantize).collect();
         let q80: Vec<BlockQ8_0> = w.chunks_exact(32).map(BlockQ8_0::quantize).collect();
         let mut out = vec![0.0f32; m * n];
+        let (mut ws, mut acts) = (MatmulScratch::default(), QuantActs::default());
         g.throughput(Throughput::Elements((2 * m * k * n) as u64));
         let id = |f: &str| BenchmarkId::new(f, format!("{m}x{k}x{n}"));
         if n == 49152 {
@@ -49,6 +51,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     matmul(
                         isa(),
+                        &mut ws,
                         &x,
                         WeightView::Quant(QWeights::of(&q80)),
                         &mut out,
@@ -64,6 +67,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 matmul(
                     isa(),
+                    &mut ws,
                     &x,
                     WeightView::Quant(QWeights::of(&q41)),
                     &mut out,
@@ -77,6 +81,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 matmul(
                     isa(),
+                    &mut ws,
                     &x,
                     WeightView::Quant(QWeights::of(&q80)),
                     &mut out,
@@ -88,7 +93,7 @@ fn bench(c: &mut Criterion) {
         });
         if m > 1 {
             g.bench_function(id("q4_1-int"), |b| {
-                b.iter(|| qmatmul(isa(), &x, &q41, &mut out, m, k, n))
+                b.iter(|| qmatmul(isa(), &mut acts, &x, &q41, &mut out, m, k, n))
             });
             g.bench_function(id("q4_1-gemm"), |b| {
                 b.iter(|| {
@@ -135,6 +140,7 @@ fn bench_kquants(c: &mut Criterion) {
         ] {
             let x = data(m * k);
             let mut out = vec![0.0f32; m * n];
+            let mut ws = MatmulScratch::default();
             let (q50, q4k, q6k);
             let w = match fmt {
                 "q5_0" => {
@@ -154,7 +160,7 @@ fn bench_kquants(c: &mut Criterion) {
             };
             g.throughput(Throughput::Elements((2 * m * k * n) as u64));
             g.bench_function(BenchmarkId::new(fmt, format!("{m}x{k}x{n}")), |b| {
-                b.iter(|| matmul(isa(), &x, WeightView::Quant(w), &mut out, m, k, n))
+                b.iter(|| matmul(isa(), &mut ws, &x, WeightView::Quant(w), &mut out, m, k, n))
             });
         }
     }

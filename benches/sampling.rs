@@ -53,7 +53,9 @@ fn bench(c: &mut Criterion) {
             ),
         ] {
             let mut s = Sampler::new(cfg).unwrap();
-            g.bench_function(format!("{vocab}/{name}"), |b| b.iter(|| s.sample(&l).unwrap()));
+            g.bench_function(format!("{vocab}/{name}"), |b| {
+                b.iter(|| s.sample(&l).unwrap())
+            });
         }
     }
     g.finish();

@@ -88,8 +88,9 @@ pub struct Generation<'s, 'm> {
     sampler: &'s mut Sampler,
     opts: GenerateOptions,
     prompt: Vec<u32>,
-    /// Logits for the next token; `None` before the prefill.
-    logits: Option<Vec<f32>>,
+    /// Whether the prompt has run: from then on the session's logits predict the next
+    /// token.
+    prefilled: bool,
     decoder: StreamDecoder,
     /// Decoded text not yet yielded: it may be the start of a stop string.
     held: String,
@@ -119,7 +120,7 @@ impl<'m> Session<'m> {
             sampler,
             opts,
             prompt: prompt.to_vec(),
-            logits: None,
+            prefilled: false,
             decoder: StreamDecoder::new(),
             held: String::new(),
             stats: GenerationStats::default(),
@@ -142,32 +143,29 @@ impl Generation<'_, '_> {
     /// Runs one token: the prefill first, then sample, decode and feed back. Returns the
     /// token's text, or `None` when generation has ended (`stats.stop` says why).
     fn step(&mut self) -> Result<Option<String>> {
-        let logits = match self.logits.take() {
-            Some(l) => l,
-            None => {
-                if self.prompt.is_empty() {
-                    return Err(Error::InvalidArgument("the prompt is empty".into()));
-                }
-                let needed = self.session.pos() + self.prompt.len();
-                if needed > self.session.context_len() {
-                    return Err(Error::ContextOverflow {
-                        needed,
-                        context: self.session.context_len(),
-                    });
-                }
-                let t = Instant::now();
-                let l = self.session.forward(&self.prompt)?;
-                self.stats.prefill_time = t.elapsed();
-                self.stats.prompt_tokens = self.prompt.len();
-                self.prompt.iter().for_each(|&t| self.sampler.accept(t));
-                l
+        if !self.prefilled {
+            if self.prompt.is_empty() {
+                return Err(Error::InvalidArgument("the prompt is empty".into()));
             }
-        };
+            let needed = self.session.pos() + self.prompt.len();
+            if needed > self.session.context_len() {
+                return Err(Error::ContextOverflow {
+                    needed,
+                    context: self.session.context_len(),
+                });
+            }
+            let t = Instant::now();
+            self.session.forward(&self.prompt)?;
+            self.stats.prefill_time = t.elapsed();
+            self.stats.prompt_tokens = self.prompt.len();
+            self.prompt.iter().for_each(|&t| self.sampler.accept(t));
+            self.prefilled = true;
+        }
         if self.tokens.len() >= self.opts.max_tokens {
             self.stats.stop = Some(StopReason::MaxTokens);
             return Ok(None);
         }
-        let tok = self.sampler.sample(&logits)?;
+        let tok = self.sampler.sample(self.session.logits())?;
         self.sampler.accept(tok);
         self.tokens.push(tok);
         self.stats.generated_tokens += 1;
@@ -185,7 +183,7 @@ impl Generation<'_, '_> {
         let keep = self.opts.keep.min(cached);
         if cached < self.session.context_len() {
             let t = Instant::now();
-            self.logits = Some(self.session.forward(&[tok])?);
+            self.session.forward(&[tok])?;
             self.stats.decode_time += t.elapsed();
             self.stats.decode_steps += 1;
         } else if self.opts.context_shift && cached - keep >= 2 {
@@ -196,7 +194,7 @@ impl Generation<'_, '_> {
             tokens.push(tok);
             let t = Instant::now();
             self.session.reset();
-            self.logits = Some(self.session.forward(&tokens)?);
+            self.session.forward(&tokens)?;
             self.stats.decode_time += t.elapsed();
             self.stats.decode_steps += 1;
             self.stats.shifts += 1;

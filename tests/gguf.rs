@@ -298,8 +298,18 @@ fn tiny_llama_loads_and_generates() {
         .unwrap();
         let prompt = native.tokenizer().encode("hello tiny model", true);
         assert_eq!(prompt.len(), 16);
-        let a = native.session(128).unwrap().forward(&prompt).unwrap();
-        let b = f32m.session(128).unwrap().forward(&prompt).unwrap();
+        let a = native
+            .session(128)
+            .unwrap()
+            .forward(&prompt)
+            .unwrap()
+            .to_vec();
+        let b = f32m
+            .session(128)
+            .unwrap()
+            .forward(&prompt)
+            .unwrap()
+            .to_vec();
         assert_eq!(a.len(), 257);
         assert!(a.iter().all(|x| x.is_finite()));
         let err = a
@@ -487,8 +497,13 @@ fn llama_cpp_style_perplexity_scores_the_second_half_of_whole_windows() {
     for w in ids.chunks_exact(8) {
         let mut input = w[..7].to_vec();
         input[0] = bos;
-        let all = m.session(8).unwrap().forward_all(&input).unwrap();
-        let tail = m.session(8).unwrap().forward_from(&input, 4).unwrap();
+        let all = m.session(8).unwrap().forward_all(&input).unwrap().to_vec();
+        let tail = m
+            .session(8)
+            .unwrap()
+            .forward_from(&input, 4)
+            .unwrap()
+            .to_vec();
         assert_eq!(tail, all[4 * v..]);
         for (row, &t) in tail.chunks_exact(v).zip(&w[5..]) {
             nll += log_sum_exp(row) - row[t as usize] as f64;

@@ -128,8 +128,8 @@ fn hub_cache_layout_resolves_to_its_snapshot() {
     }
     let a = Model::load(&entry, LoadOptions::default()).unwrap();
     let b = Model::load(&snap, LoadOptions::default()).unwrap();
-    let la = a.session(8).unwrap().forward(&[5, 6, 7]).unwrap();
-    let lb = b.session(8).unwrap().forward(&[5, 6, 7]).unwrap();
+    let la = a.session(8).unwrap().forward(&[5, 6, 7]).unwrap().to_vec();
+    let lb = b.session(8).unwrap().forward(&[5, 6, 7]).unwrap().to_vec();
     assert_eq!(la, lb);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -168,7 +168,7 @@ fn parting(path: &PathBuf, prompt: &str, prefix: &[u32], (a, b): (u32, u32)) -> 
         let mut ids = m.tokenizer().encode(prompt, true);
         ids.extend_from_slice(prefix);
         let mut s = m.session(256).unwrap();
-        s.forward(&ids).unwrap()
+        s.forward(&ids).unwrap().to_vec()
     };
     let (native, f32) = (logits(ComputeMode::Native), logits(ComputeMode::F32));
     let diff = common::max_err(&native, &f32);

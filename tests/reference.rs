@@ -169,11 +169,11 @@ fn prefill_equals_token_by_token_decode() {
         (ComputeMode::Native, NATIVE_LOGIT_TOL),
     ] {
         let m = model(mode);
-        let whole = m.session(64).unwrap().forward(&prompt).unwrap();
+        let whole = m.session(64).unwrap().forward(&prompt).unwrap().to_vec();
         let mut b = m.session(64).unwrap();
         let mut last = Vec::new();
         for &t in &prompt {
-            last = b.forward(&[t]).unwrap();
+            last = b.forward(&[t]).unwrap().to_vec();
         }
         let err = whole
             .iter()
@@ -204,9 +204,9 @@ fn logits_do_not_depend_on_the_thread_count() {
                 .unwrap();
             pool.install(|| {
                 let mut s = m.session(128).unwrap();
-                let mut all = s.forward(&prompt).unwrap();
+                let mut all = s.forward(&prompt).unwrap().to_vec();
                 for t in [504, 3458, 28] {
-                    all.extend(s.forward(&[t]).unwrap());
+                    all.extend(s.forward(&[t]).unwrap().to_vec());
                 }
                 all
             })

@@ -50,11 +50,29 @@ impl AttnShape {
 }
 
 /// Online-softmax state of the rows of one task: running max, running sum of
-/// exponentials and the unnormalised output, per (query, head) row.
-struct Partial {
-    m: Vec<f32>,   // (rows)
-    l: Vec<f32>,   // (rows)
-    acc: Vec<f32>, // (rows, head_dim)
+/// exponentials and the unnormalised output, per (query, head) row; a view into
+/// `AttnScratch`.
+struct Partial<'a> {
+    m: &'a mut [f32],   // (rows)
+    l: &'a mut [f32],   // (rows)
+    acc: &'a mut [f32], // (rows, head_dim)
+}
+
+impl<'a> Partial<'a> {
+    /// Cuts one task's stretch of scratch into its `m`, `l` and `acc` for `rows` rows.
+    fn new(buf: &'a mut [f32], rows: usize) -> Partial<'a> {
+        let (m, rest) = buf.split_at_mut(rows);
+        let (l, acc) = rest.split_at_mut(rows);
+        Partial { m, l, acc }
+    }
+}
+
+/// The tasks' partial results, owned by the caller (the session's workspace) and reused:
+/// a warm call allocates nothing.
+#[derive(Clone, Debug, Default)]
+pub struct AttnScratch {
+    /// (tasks, Q_TILE · group · (head_dim + 2)): each task's `m`, `l` and `acc`.
+    partials: Vec<f32>,
 }
 
 /// Attention for `n_q` queries at positions `pos0 .. pos0 + n_q`, each attending to
@@ -63,8 +81,10 @@ struct Partial {
 /// - `q`: `(n_q, n_heads, head_dim)`
 /// - `k_cache`, `v_cache`: `(n_kv_heads, max_seq, head_dim)`, filled up to `pos0 + n_q`
 /// - `out`: `(n_q, n_heads, head_dim)`
+#[allow(clippy::too_many_arguments)]
 pub fn attention(
     isa: Isa,
+    ws: &mut AttnScratch,
     q: &[f32],
     k_cache: &[f32],
     v_cache: &[f32],
@@ -102,49 +122,59 @@ pub fn attention(
     let n_tiles = n_q.div_ceil(Q_TILE);
     let n_chunks = n_ctx.div_ceil(chunk);
 
-    // Tasks in (kv head, query tile, key chunk) order; the results come back in that order.
-    let tasks: Vec<(usize, usize, usize)> = (0..n_kv_heads)
-        .flat_map(|g| (0..n_tiles).flat_map(move |t| (0..n_chunks).map(move |c| (g, t, c))))
-        .collect();
-    let run = |&(g, t, c): &(usize, usize, usize)| -> Partial {
+    // Tasks in (kv head, query tile, key chunk) order, each with its own stretch of the
+    // scratch for its partial result.
+    let n_tasks = n_kv_heads * n_tiles * n_chunks;
+    let max_rows = Q_TILE.min(n_q) * group;
+    let stride = max_rows * (hd + 2);
+    ws.partials.resize(n_tasks * stride, 0.0);
+    let task = |i: usize| {
+        (
+            i / (n_tiles * n_chunks),
+            i / n_chunks % n_tiles,
+            i % n_chunks,
+        )
+    };
+    let run = |(i, buf): (usize, &mut [f32])| {
+        let (g, t, c) = task(i);
         let (i0, i1) = (t * Q_TILE, ((t + 1) * Q_TILE).min(n_q));
         // Keys this tile can see at all, clipped to the chunk.
         let k0 = (c * chunk).max(s.first_key(pos0 + i0));
         let k1 = ((c + 1) * chunk).min(pos0 + i1);
         let keys = &k_cache[g * max_seq * hd..][..max_seq * hd];
         let vals = &v_cache[g * max_seq * hd..][..max_seq * hd];
-        attend(isa, q, keys, vals, (i0, i1), (k0, k1), g, group, pos0, s)
+        let p = Partial::new(buf, max_rows);
+        attend(isa, q, keys, vals, (i0, i1), (k0, k1), g, group, pos0, s, p)
     };
-    let partials: Vec<Partial> = if tasks.len() > 1 && rayon::current_num_threads() > 1 {
-        tasks.par_iter().map(run).collect()
+    let parts = &mut ws.partials[..n_tasks * stride];
+    if n_tasks > 1 && rayon::current_num_threads() > 1 {
+        parts.par_chunks_mut(stride).enumerate().for_each(run);
     } else {
-        tasks.iter().map(run).collect()
-    };
+        parts.chunks_mut(stride).enumerate().for_each(run);
+    }
 
     // Merge each tile's chunks in order and normalise.
-    for (task_block, &(g, t, _)) in partials
-        .chunks(n_chunks)
-        .zip(tasks.iter().step_by(n_chunks))
-    {
+    for (first, block) in parts.chunks_mut(stride * n_chunks).enumerate() {
+        let (g, t, _) = task(first * n_chunks);
         let (i0, i1) = (t * Q_TILE, ((t + 1) * Q_TILE).min(n_q));
         let rows = (i1 - i0) * group;
         for r in 0..rows {
             let (i, hg) = (i0 + r / group, r % group);
             let h = g * group + hg;
             let o = &mut out[(i * n_heads + h) * hd..][..hd];
-            let m = task_block
-                .iter()
-                .map(|p| p.m[r])
-                .fold(f32::NEG_INFINITY, f32::max);
+            let chunks = || block.chunks(stride);
+            let m_of = |b: &[f32]| b[r];
+            let l_of = |b: &[f32]| b[max_rows + r];
+            let m = chunks().map(m_of).fold(f32::NEG_INFINITY, f32::max);
             o.fill(0.0);
             let mut l = 0.0;
-            for p in task_block {
-                if p.l[r] == 0.0 {
+            for p in chunks() {
+                if l_of(p) == 0.0 {
                     continue; // a chunk wholly after this query
                 }
-                let w = (p.m[r] - m).exp();
-                l += p.l[r] * w;
-                axpy(isa, o, w, &p.acc[r * hd..(r + 1) * hd]);
+                let w = (m_of(p) - m).exp();
+                l += l_of(p) * w;
+                axpy(isa, o, w, &p[2 * max_rows + r * hd..][..hd]);
             }
             let inv = 1.0 / l;
             o.iter_mut().for_each(|x| *x *= inv);
@@ -165,14 +195,13 @@ fn attend(
     group: usize,
     pos0: usize,
     s: AttnShape,
-) -> Partial {
+    p: Partial,
+) {
     let (hd, scale) = (s.head_dim, s.scale);
     let rows = (i1 - i0) * group;
-    let mut p = Partial {
-        m: vec![f32::NEG_INFINITY; rows],
-        l: vec![0.0; rows],
-        acc: vec![0.0; rows * hd],
-    };
+    p.m[..rows].fill(f32::NEG_INFINITY);
+    p.l[..rows].fill(0.0);
+    p.acc[..rows * hd].fill(0.0);
     let mut scores = [0.0f32; K_TILE];
     let mut t0 = k0;
     while t0 < k1 {
@@ -208,7 +237,6 @@ fn attend(
         }
         t0 = t1;
     }
-    p
 }
 
 #[cfg(test)]
@@ -292,7 +320,16 @@ mod tests {
                 let want = reference(&q, &k, &v, pos0, s);
                 for isa in supported_isas() {
                     let mut out = vec![f32::NAN; q.len()];
-                    attention(isa, &q, &k, &v, &mut out, pos0, s);
+                    attention(
+                        isa,
+                        &mut AttnScratch::default(),
+                        &q,
+                        &k,
+                        &v,
+                        &mut out,
+                        pos0,
+                        s,
+                    );
                     for (a, b) in out.iter().zip(&want) {
                         assert!((a - b).abs() < 1e-5, "{isa:?} heads {n_heads}/{n_kv} hd {hd} n_q {n_q} pos0 {pos0} window {window:?} cap {softcap:?}: {a} vs {b}");
                     }
@@ -323,7 +360,16 @@ mod tests {
                     .unwrap();
                 let mut out = vec![0.0; q.len()];
                 pool.install(|| {
-                    attention(crate::kernels::cpu::isa(), &q, &k, &v, &mut out, pos0, s)
+                    attention(
+                        crate::kernels::cpu::isa(),
+                        &mut AttnScratch::default(),
+                        &q,
+                        &k,
+                        &v,
+                        &mut out,
+                        pos0,
+                        s,
+                    )
                 });
                 out
             };

@@ -22,7 +22,8 @@ use half::{bf16, f16};
 use super::gemm::{sgemm, HalfRowsT, MatMut, MatRef, QuantRowsT};
 use super::halfdot;
 use super::prod;
-use super::qmatmul::{qmatmul, qmatmul_many, QWeights};
+use super::qdot::QuantActs;
+use super::qmatmul::{qmatmul, qmatmul_many, QWeights, MAX_JOBS};
 use super::simd;
 
 /// From this many activation rows on, projections use the packed GEMM.
@@ -60,8 +61,27 @@ impl<'a> WeightView<'a> {
     }
 }
 
+/// What a projection needs besides its input and output, owned by the caller (the
+/// session's workspace) and reused, so that a warm call allocates nothing. The GEMM's
+/// packing buffers are per thread, in `gemm`.
+#[derive(Clone, Debug, Default)]
+pub struct MatmulScratch {
+    /// The activations quantized for the integer kernels.
+    pub acts: QuantActs,
+}
+
 /// `dst (m, n) = lhs (m, k) · Wᵀ`.
-pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k: usize, n: usize) {
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    isa: Isa,
+    ws: &mut MatmulScratch,
+    lhs: &[f32],
+    w: WeightView,
+    dst: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
     assert_eq!(lhs.len(), prod(m, k), "matmul: lhs must be (m, k)");
     assert_eq!(dst.len(), prod(m, n), "matmul: dst must be (m, n)");
     let a = MatRef::row_major(lhs, m, k);
@@ -79,7 +99,7 @@ pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k
             if gemm {
                 sgemm(isa, a, &QuantRowsT { blocks, k, n }, c)
             } else {
-                qmatmul(isa, lhs, blocks, c.data, m, k, n)
+                qmatmul(isa, &mut ws.acts, lhs, blocks, c.data, m, k, n)
             }
         }, else => unreachable!("QWeights holds a block format")),
     }
@@ -87,27 +107,23 @@ pub fn matmul(isa: Isa, lhs: &[f32], w: WeightView, dst: &mut [f32], m: usize, k
 
 /// Several projections of the same activations: `dst_j (m, n_j) = lhs (m, k) · W_jᵀ`.
 /// Few rows of quantized weights run as one parallel region (`qmatmul_many`); otherwise
-/// each product runs on its own.
-pub fn matmul_many(
+/// each product runs on its own. At most `MAX_JOBS` products.
+pub fn matmul_many<const N: usize>(
     isa: Isa,
+    ws: &mut MatmulScratch,
     lhs: &[f32],
     m: usize,
     k: usize,
-    jobs: &mut [(WeightView, &mut [f32])],
+    jobs: [(WeightView, &mut [f32]); N],
 ) {
-    if m < GEMM_MIN_ROWS {
-        let quant: Option<Vec<QWeights>> = jobs.iter().map(|(w, _)| w.quant()).collect();
-        if let Some(qs) = quant {
-            let mut qjobs: Vec<(QWeights, &mut [f32])> = qs
-                .into_iter()
-                .zip(jobs.iter_mut().map(|(_, d)| &mut **d))
-                .collect();
-            return qmatmul_many(isa, lhs, m, k, &mut qjobs);
-        }
+    const { assert!(N <= MAX_JOBS) };
+    if m < GEMM_MIN_ROWS && jobs.iter().all(|(w, _)| w.quant().is_some()) {
+        let mut qjobs = jobs.map(|(w, dst)| (w.quant().expect("checked above"), dst));
+        return qmatmul_many(isa, &mut ws.acts, lhs, m, k, &mut qjobs);
     }
-    for (w, dst) in jobs.iter_mut() {
+    for (w, dst) in jobs {
         let n = dst.len() / m.max(1);
-        matmul(isa, lhs, *w, dst, m, k, n);
+        matmul(isa, ws, lhs, w, dst, m, k, n);
     }
 }
 
@@ -219,7 +235,16 @@ mod tests {
                 let want = naive(&lhs, &wd, m, k, n);
                 for isa in supported_isas() {
                     let mut d = vec![f32::NAN; m * n];
-                    matmul(isa, &lhs, wt, &mut d, m, k, n);
+                    matmul(
+                        isa,
+                        &mut MatmulScratch::default(),
+                        &lhs,
+                        wt,
+                        &mut d,
+                        m,
+                        k,
+                        n,
+                    );
                     let scale = (k as f32).sqrt();
                     for (x, y) in d.iter().zip(&want) {
                         assert!(

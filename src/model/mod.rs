@@ -202,7 +202,8 @@ impl Model {
             model: self,
             cache: KvCache::new(&self.config, context)?,
             scratch: Scratch::default(),
-            tokens: Vec::new(),
+            // As long as the cache, so that decoding never grows it.
+            tokens: Vec::with_capacity(context),
         })
     }
 }
@@ -250,21 +251,23 @@ impl<'m> Session<'m> {
 
     /// Runs `tokens` after those already in the cache and returns the `(vocab_size)`
     /// logits that predict the token after the last one. A whole prompt in one call is a
-    /// prefill; a single token is a decode step.
-    pub fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+    /// prefill; a single token is a decode step. The logits are lent from the session's
+    /// workspace until the next call (copy them with `to_vec` to keep them): a warm
+    /// decode step allocates nothing.
+    pub fn forward(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         self.run(tokens, Logits::Last)
     }
 
     /// Like `forward`, but returns the logits after every token: `(tokens.len(),
     /// vocab_size)`, row `i` predicting token `i + 1`.
-    pub fn forward_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+    pub fn forward_all(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         self.run(tokens, Logits::All)
     }
 
     /// Like `forward_all`, but only the logits after tokens `first..`: `(tokens.len() -
     /// first, vocab_size)` (the LM head, a large share of a long prefill's work, runs for
     /// those rows only).
-    pub fn forward_from(&mut self, tokens: &[u32], first: usize) -> Result<Vec<f32>> {
+    pub fn forward_from(&mut self, tokens: &[u32], first: usize) -> Result<&[f32]> {
         if first >= tokens.len() {
             return Err(Error::InvalidArgument(format!(
                 "logits from position {first} of a batch of {} tokens",
@@ -274,7 +277,18 @@ impl<'m> Session<'m> {
         self.run(tokens, Logits::From(first))
     }
 
-    fn run(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>> {
+    /// The logits of the last `forward*` call (empty before the first, and after a call
+    /// that failed its checks keeps the previous ones).
+    pub fn logits(&self) -> &[f32] {
+        &self.scratch.logits
+    }
+
+    /// The last logits, to be overwritten in place (perplexity's log-sum-exp).
+    pub(crate) fn logits_mut(&mut self) -> &mut [f32] {
+        &mut self.scratch.logits
+    }
+
+    fn run(&mut self, tokens: &[u32], want: Logits) -> Result<&[f32]> {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument(
                 "forward needs at least one token".into(),
@@ -297,9 +311,8 @@ impl<'m> Session<'m> {
         // Run the whole pass on a rayon worker: the kernels' parallel regions then start
         // from inside the pool (a cheap fork) rather than from an outside thread, which
         // would have to wake the pool and sleep on a lock for each of ~250 regions.
-        let logits =
-            rayon::scope(|_| transformer::forward(c, w, cache, scratch, tokens, pos0, want));
+        rayon::scope(|_| transformer::forward(c, w, cache, scratch, tokens, pos0, want));
         self.tokens.extend_from_slice(tokens);
-        Ok(logits)
+        Ok(&self.scratch.logits)
     }
 }

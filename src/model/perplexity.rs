@@ -82,8 +82,9 @@ pub fn perplexity_with(
             input[0] = b;
         }
         session.reset();
-        let mut logits = session.forward_from(&input, first)?; // (len - 1 - first, vocab)
-                                                               // Rows in parallel, summed in order: the same result on any number of threads.
+        session.forward_from(&input, first)?;
+        let logits = session.logits_mut(); // (len - 1 - first, vocab)
+                                           // Rows in parallel, summed in order: the same result on any number of threads.
         let nll: Vec<f64> = logits
             .par_chunks_exact_mut(vocab)
             .zip(&window[1 + first..])

@@ -9,8 +9,9 @@
 //! No intrinsics and no thread code here: those live in `kernels`.
 
 use crate::error::{Error, Result};
-use crate::kernels::attention::{attention, AttnShape};
+use crate::kernels::attention::{attention, AttnScratch, AttnShape};
 use crate::kernels::cpu::isa;
+use crate::kernels::matmul::MatmulScratch;
 use crate::kernels::ops::{add_assign, add_bias, layernorm, rmsnorm, rope, rope_angles, softcap};
 use crate::kernels::simd::{gated, Gate};
 use crate::model::config::{Config, Ffn, Rope, RopeScaling};
@@ -73,7 +74,8 @@ pub(crate) fn physical_memory() -> Option<u64> {
     kb.checked_mul(1024)
 }
 
-/// Activations for a batch of `m` tokens, grown on demand and reused across calls.
+/// The session's workspace: every buffer a forward pass of `m` tokens needs, grown on
+/// demand and reused, so that a warm decode step allocates nothing.
 #[derive(Default)]
 pub struct Scratch {
     x: Vec<f32>,    // (m, dim) residual stream
@@ -91,6 +93,14 @@ pub struct Scratch {
     inv_freq: [Vec<f32>; 2], // (head_dim / 2)
     /// Whether `inv_freq[0]` holds LongRoPE's long factors (else the short ones).
     long: bool,
+    /// (head_dim) one head's copy for QK-norm.
+    head: Vec<f32>,
+    /// The projections' quantized activations.
+    mm: MatmulScratch,
+    /// Attention's partial results.
+    attn: AttnScratch,
+    /// (rows, vocab_size) the logits of the rows asked for.
+    pub logits: Vec<f32>,
 }
 
 impl Scratch {
@@ -111,6 +121,7 @@ impl Scratch {
         .into_iter()
         .chain(self.cos.iter_mut().map(|b| (b, m * half)))
         .chain(self.sin.iter_mut().map(|b| (b, m * half)))
+        .chain([(&mut self.head, c.head_dim)])
         {
             buf.resize(len, 0.0);
         }
@@ -200,8 +211,8 @@ fn bias(out: &mut [f32], p: &Proj) {
 }
 
 /// Runs `tokens` (already checked to be in the vocabulary) at positions `pos0 ..`,
-/// appending their keys and values to `cache`. Returns `(vocab_size)` logits for the last
-/// token, or `(m, vocab_size)` for all of them.
+/// appending their keys and values to `cache`. Leaves in `s.logits` the `(vocab_size)`
+/// logits of the last token, or `(rows, vocab_size)` for the rows `want` asks for.
 pub fn forward(
     c: &Config,
     w: &Weights,
@@ -210,7 +221,7 @@ pub fn forward(
     tokens: &[u32],
     pos0: usize,
     want: Logits,
-) -> Vec<f32> {
+) {
     let m = tokens.len();
     debug_assert!(m > 0 && pos0 + m <= cache.max_seq);
     s.fit(c, m, pos0 + m);
@@ -255,9 +266,10 @@ pub fn forward(
         // Attention block.
         norm(c, &mut s.xb, &s.x, &lw.attn_norm);
         Linear::matmul_many(
+            &mut s.mm,
             &s.xb,
             m,
-            &mut [
+            [
                 (&lw.wq.w, &mut s.q),
                 (&lw.wk.w, &mut s.k),
                 (&lw.wv.w, &mut s.v),
@@ -268,8 +280,8 @@ pub fn forward(
         bias(&mut s.v, &lw.wv);
         if let (Some(qn), Some(kn)) = (&lw.q_norm, &lw.k_norm) {
             // Each head is one row of head_dim values.
-            rmsnorm_in_place(&mut s.q, qn, c.norm_eps);
-            rmsnorm_in_place(&mut s.k, kn, c.norm_eps);
+            rmsnorm_in_place(&mut s.q, qn, c.norm_eps, &mut s.head);
+            rmsnorm_in_place(&mut s.k, kn, c.norm_eps, &mut s.head);
         }
         let window = c.window(l);
         if let Some(rope_cfg) = c.rope.as_ref().filter(|_| c.rope_layers[l]) {
@@ -314,8 +326,17 @@ pub fn forward(
             softcap: c.attn_softcap,
             window,
         };
-        attention(isa(), &s.q, k_cache, v_cache, &mut s.att, pos0, shape);
-        lw.wo.w.matmul(&s.att, m, &mut s.xb);
+        attention(
+            isa(),
+            &mut s.attn,
+            &s.q,
+            k_cache,
+            v_cache,
+            &mut s.att,
+            pos0,
+            shape,
+        );
+        lw.wo.w.matmul(&mut s.mm, &s.att, m, &mut s.xb);
         bias(&mut s.xb, &lw.wo);
         residual(
             c,
@@ -330,9 +351,10 @@ pub fn forward(
         match (&lw.w_gate, c.ffn) {
             (Some(gate), Ffn::SiluGated | Ffn::GeluGated) => {
                 Linear::matmul_many(
+                    &mut s.mm,
                     &s.xb,
                     m,
-                    &mut [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
+                    [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
                 );
                 let act = if c.ffn == Ffn::SiluGated {
                     Gate::Silu
@@ -342,12 +364,12 @@ pub fn forward(
                 gated(isa(), act, &mut s.gate, Some(&s.up));
             }
             _ => {
-                lw.w_up.w.matmul(&s.xb, m, &mut s.gate);
+                lw.w_up.w.matmul(&mut s.mm, &s.xb, m, &mut s.gate);
                 bias(&mut s.gate, &lw.w_up);
                 gated(isa(), Gate::GeluTanh, &mut s.gate, None);
             }
         }
-        lw.w_down.w.matmul(&s.gate, m, &mut s.xb);
+        lw.w_down.w.matmul(&mut s.mm, &s.gate, m, &mut s.xb);
         bias(&mut s.xb, &lw.w_down);
         residual(c, &mut s.x, &mut s.xb, &mut s.xc, lw.post_ffn_norm.as_ref());
     }
@@ -363,12 +385,11 @@ pub fn forward(
         &mut s.xb[..rows.len() * dim],
     );
     norm(c, xb, x, &w.output_norm);
-    let mut logits = vec![0.0; rows.len() * c.vocab_size];
-    w.lm_head().matmul(xb, rows.len(), &mut logits);
+    s.logits.resize(rows.len() * c.vocab_size, 0.0);
+    w.lm_head().matmul(&mut s.mm, xb, rows.len(), &mut s.logits);
     if let Some(cap) = c.final_softcap {
-        softcap(&mut logits, cap);
+        softcap(&mut s.logits, cap);
     }
-    logits
 }
 
 /// `x += out`, through the sub-layer's post-norm when it has one (`tmp` is scratch).
@@ -382,11 +403,11 @@ fn residual(c: &Config, x: &mut [f32], out: &mut [f32], tmp: &mut [f32], post: O
     }
 }
 
-/// RMSNorm of each `weight.len()`-wide row of `x`, in place (QK-norm over heads).
-fn rmsnorm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
-    let mut row = vec![0.0; weight.len()];
+/// RMSNorm of each `weight.len()`-wide row of `x`, in place (QK-norm over heads); `row`
+/// is scratch of that width.
+fn rmsnorm_in_place(x: &mut [f32], weight: &[f32], eps: f32, row: &mut [f32]) {
     for head in x.chunks_exact_mut(weight.len()) {
         row.copy_from_slice(head);
-        rmsnorm(head, &row, weight, eps);
+        rmsnorm(head, row, weight, eps);
     }
 }

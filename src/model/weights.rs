@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::io::Gguf;
 use crate::kernels::cpu::isa;
-use crate::kernels::matmul::{matmul, matmul_many, WeightView};
+use crate::kernels::matmul::{matmul, matmul_many, MatmulScratch, WeightView};
 
 use crate::model::config::{Config, Ffn, NormKind};
 use crate::tensor::{DType, Tensor};
@@ -93,14 +93,19 @@ impl Linear {
             .expect("checked in Linear::new")
     }
 
-    /// `out (m, rows) = x (m, cols) · Wᵀ`.
-    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        matmul(isa(), x, self.view(), out, m, self.cols, self.rows);
+    /// `out (m, rows) = x (m, cols) · Wᵀ`; `ws` holds the kernel's reusable buffers.
+    pub fn matmul(&self, ws: &mut MatmulScratch, x: &[f32], m: usize, out: &mut [f32]) {
+        matmul(isa(), ws, x, self.view(), out, m, self.cols, self.rows);
     }
 
     /// `out_j (m, rows_j) = x (m, cols) · W_jᵀ` for several matrices of the same input
     /// width, in one parallel region where the kernels allow it.
-    pub fn matmul_many(x: &[f32], m: usize, jobs: &mut [(&Linear, &mut [f32])]) {
+    pub fn matmul_many<const N: usize>(
+        ws: &mut MatmulScratch,
+        x: &[f32],
+        m: usize,
+        jobs: [(&Linear, &mut [f32]); N],
+    ) {
         let Some(cols) = jobs.first().map(|(l, _)| l.cols) else {
             return;
         };
@@ -108,9 +113,7 @@ impl Linear {
             jobs.iter().all(|(l, _)| l.cols == cols),
             "matmul_many: input widths differ"
         );
-        let mut views: Vec<(WeightView, &mut [f32])> =
-            jobs.iter_mut().map(|(l, o)| (l.view(), &mut **o)).collect();
-        matmul_many(isa(), x, m, cols, &mut views);
+        matmul_many(isa(), ws, x, m, cols, jobs.map(|(l, o)| (l.view(), o)));
     }
 
     /// Rows `r0 .. r0 + n` as a matrix of their own (a view when the data is one).

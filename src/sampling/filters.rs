@@ -97,7 +97,11 @@ impl Candidates {
     /// Fills `self.probs` with `exp(logit - max)` of the list, in its order (one SIMD
     /// pass), and returns their sum.
     fn exp_weights(&mut self) -> f32 {
-        let max = self.list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+        let max = self
+            .list
+            .iter()
+            .map(|x| x.1)
+            .fold(f32::NEG_INFINITY, f32::max);
         self.probs.clear();
         if !max.is_finite() {
             // All -inf (or +inf somewhere): every candidate weighs the same.
@@ -180,7 +184,13 @@ pub fn top_p(c: &mut Candidates, p: f32) {
     let max = c.list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
     c.exp_weights();
     let sum = sum_f64(&c.probs);
-    let prob = |l: f32| if max.is_finite() { ((l - max) as f64).exp() } else { 1.0 };
+    let prob = |l: f32| {
+        if max.is_finite() {
+            ((l - max) as f64).exp()
+        } else {
+            1.0
+        }
+    };
     let target = p as f64 * sum;
     let (mut done, mut cum) = (0, 0.0);
     let mut k = 64;
@@ -444,7 +454,11 @@ mod tests {
             // The reference: sort everything, smallest prefix whose mass reaches p (f64).
             let all = Candidates::sorted_from(&l);
             let max = all.list[0].1;
-            let e: Vec<f64> = all.list.iter().map(|x| ((x.1 - max) as f64).exp()).collect();
+            let e: Vec<f64> = all
+                .list
+                .iter()
+                .map(|x| ((x.1 - max) as f64).exp())
+                .collect();
             let total: f64 = e.iter().sum();
             for p in [0.0, 0.3, 0.9, 0.99, 0.999_9] {
                 let mut fast = Candidates::default();

@@ -140,11 +140,14 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(config: SamplerConfig) -> Result<Sampler> {
         config.validate()?;
+        // Room for the whole penalty window up front (within reason), so that accepting
+        // tokens does not allocate as the window fills.
+        let window = config.repeat_last_n.min(1 << 12);
         Ok(Sampler {
             rng: Rng::new(config.seed),
-            recent: VecDeque::new(),
+            recent: VecDeque::with_capacity(window),
             scratch: Vec::new(),
-            recent_sorted: Vec::new(),
+            recent_sorted: Vec::with_capacity(window),
             cands: filters::Candidates::default(),
             config,
         })

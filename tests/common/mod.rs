@@ -77,7 +77,8 @@ pub fn last_logits(m: &Model, c: &Value) -> Vec<f32> {
         .session(prompt.len() + 1)
         .unwrap()
         .forward(&prompt)
-        .unwrap();
+        .unwrap()
+        .to_vec();
     assert_eq!(logits.len(), m.config().vocab_size);
     logits
 }
@@ -85,12 +86,12 @@ pub fn last_logits(m: &Model, c: &Value) -> Vec<f32> {
 /// `n` greedy tokens after `prompt`, one decode step at a time through the KV cache.
 pub fn greedy(m: &Model, prompt: &[u32], n: usize) -> Vec<u32> {
     let mut s = m.session(prompt.len() + n + 1).unwrap();
-    let mut logits = s.forward(prompt).unwrap();
+    let mut logits = s.forward(prompt).unwrap().to_vec();
     let mut out = Vec::new();
     for _ in 0..n {
         let t = argmax(&logits);
         out.push(t);
-        logits = s.forward(&[t]).unwrap();
+        logits = s.forward(&[t]).unwrap().to_vec();
     }
     out
 }
@@ -156,7 +157,12 @@ pub fn check_tiny_sequences(model: &Model, name: &str, source: &str, positions: 
         let ids = ids(&seq["ids"]);
         let n = ids.len().min(positions);
         let want = &rows(&seq["logits"])[..n * vocab];
-        let got = model.session(64).unwrap().forward_all(&ids).unwrap();
+        let got = model
+            .session(64)
+            .unwrap()
+            .forward_all(&ids)
+            .unwrap()
+            .to_vec();
         let err = max_err(&got[..n * vocab], want);
         let what = format!("{name} ({source}) {}", seq["name"]);
         println!(
@@ -168,9 +174,9 @@ pub fn check_tiny_sequences(model: &Model, name: &str, source: &str, positions: 
         let split = if name == "phi3" { 10 } else { 3 };
         if ids.len() > split + 1 && n == ids.len() {
             let mut s = model.session(64).unwrap();
-            let mut stepped = s.forward_all(&ids[..split]).unwrap();
+            let mut stepped = s.forward_all(&ids[..split]).unwrap().to_vec();
             for &t in &ids[split..] {
-                stepped.extend(s.forward(&[t]).unwrap());
+                stepped.extend(s.forward(&[t]).unwrap().to_vec());
             }
             let err = max_err(&stepped, want);
             assert!(err < tol, "{what} stepped: max |err| {err}");

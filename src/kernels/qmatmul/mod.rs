@@ -73,9 +73,15 @@ impl<'a> QWeights<'a> {
     }
 }
 
-/// `dst (m, n) = lhs (m, k) · w (n, k)ᵀ`.
+/// Most products one `qmatmul_many` call takes (q, k and v; gate and up).
+pub const MAX_JOBS: usize = 4;
+
+/// `dst (m, n) = lhs (m, k) · w (n, k)ᵀ`; `acts` is the caller's buffer for the quantized
+/// activations (reused across calls, so a warm one allocates nothing).
+#[allow(clippy::too_many_arguments)]
 pub fn qmatmul<B: Block>(
     isa: Isa,
+    acts: &mut QuantActs,
     lhs: &[f32],
     w: &[B],
     dst: &mut [f32],
@@ -99,19 +105,21 @@ pub fn qmatmul<B: Block>(
     if m == 0 || n == 0 {
         return;
     }
-    let mut acts = QuantActs::default();
     acts.quantize(lhs, m, k);
+    let acts = &*acts;
     let out = SendPtr(dst.as_mut_ptr());
     split(m.saturating_mul(n).saturating_mul(k), n, |r0, r1| {
-        rows(isa, w, &acts, r0, r1, out, n)
+        rows(isa, w, acts, r0, r1, out, n)
     });
 }
 
 /// Several products of the same activations, `dst_j (m, n_j) = lhs (m, k) · W_jᵀ`, in one
 /// parallel region: the activations are quantized once and the rows of all the matrices
 /// are split together (q, k and v, or gate and up, cost one fork-join instead of three).
+/// At most `MAX_JOBS` products.
 pub fn qmatmul_many(
     isa: Isa,
+    acts: &mut QuantActs,
     lhs: &[f32],
     m: usize,
     k: usize,
@@ -127,26 +135,30 @@ pub fn qmatmul_many(
         jobs.iter_mut().for_each(|(_, dst)| dst.fill(0.0));
         return;
     }
-    // (first global row, rows, weights, output) per job.
-    let mut table = Vec::with_capacity(jobs.len());
+    assert!(
+        jobs.len() <= MAX_JOBS,
+        "qmatmul_many: more than {MAX_JOBS} products"
+    );
+    // (first global row, rows, weights, output) per job, on the stack.
+    let mut table = [None; MAX_JOBS];
     let mut total = 0;
-    for (w, dst) in jobs.iter_mut() {
+    for ((w, dst), slot) in jobs.iter_mut().zip(&mut table) {
         assert_eq!(w.values() % k, 0, "qmatmul: weights must be (n, k)");
         let n = w.values() / k;
         assert_eq!(dst.len(), prod(m, n), "qmatmul: dst must be (m, n)");
-        table.push((total, n, *w, SendPtr(dst.as_mut_ptr())));
+        *slot = Some((total, n, *w, SendPtr(dst.as_mut_ptr())));
         total += n;
     }
-    let mut acts = QuantActs::default();
     acts.quantize(lhs, m, k);
+    let acts = &*acts;
     split(
         m.saturating_mul(total).saturating_mul(k),
         total,
         |g0, g1| {
-            for &(first, n, w, out) in &table {
+            for &(first, n, w, out) in table.iter().flatten() {
                 let (r0, r1) = (g0.max(first), g1.min(first + n));
                 if r0 < r1 {
-                    w.rows(isa, &acts, r0 - first, r1 - first, out, n);
+                    w.rows(isa, acts, r0 - first, r1 - first, out, n);
                 }
             }
         },

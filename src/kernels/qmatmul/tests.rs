@@ -30,7 +30,7 @@ fn check<B: Quantize>() {
         let nb = k / QK;
         for isa in supported_isas() {
             let mut dst = vec![f32::NAN; m * n];
-            qmatmul(isa, &lhs, &w, &mut dst, m, k, n);
+            qmatmul(isa, &mut QuantActs::default(), &lhs, &w, &mut dst, m, k, n);
             for i in 0..m {
                 for r in 0..n {
                     let mut want = [0.0f32; 1];
@@ -71,7 +71,7 @@ fn kquant_rows_match_dequantized_weights() {
         let lhs = data(m * k, 4.0);
         for isa in supported_isas() {
             let mut dst = vec![f32::NAN; m * n];
-            qmatmul(isa, &lhs, &w, &mut dst, m, k, n);
+            qmatmul(isa, &mut QuantActs::default(), &lhs, &w, &mut dst, m, k, n);
             for i in 0..m {
                 for r in 0..n {
                     let want: f32 =
@@ -112,12 +112,22 @@ fn many_equals_one_at_a_time() {
         .collect();
     for isa in supported_isas() {
         let (mut a1, mut a2, mut a3) = (vec![0.0; m * 40], vec![0.0; m * 300], vec![0.0; m * 7]);
-        qmatmul(isa, &lhs, &w1, &mut a1, m, k, 40);
-        qmatmul(isa, &lhs, &w2, &mut a2, m, k, 300);
-        qmatmul(isa, &lhs, &w3, &mut a3, m, k, 7);
+        qmatmul(isa, &mut QuantActs::default(), &lhs, &w1, &mut a1, m, k, 40);
+        qmatmul(
+            isa,
+            &mut QuantActs::default(),
+            &lhs,
+            &w2,
+            &mut a2,
+            m,
+            k,
+            300,
+        );
+        qmatmul(isa, &mut QuantActs::default(), &lhs, &w3, &mut a3, m, k, 7);
         let (mut b1, mut b2, mut b3) = (vec![0.0; m * 40], vec![0.0; m * 300], vec![0.0; m * 7]);
         qmatmul_many(
             isa,
+            &mut QuantActs::default(),
             &lhs,
             m,
             k,
@@ -145,7 +155,18 @@ fn same_bits_with_one_and_two_threads() {
             .build()
             .unwrap();
         let mut dst = vec![0.0; m * n];
-        pool.install(|| qmatmul(crate::kernels::cpu::isa(), &lhs, &w, &mut dst, m, k, n));
+        pool.install(|| {
+            qmatmul(
+                crate::kernels::cpu::isa(),
+                &mut QuantActs::default(),
+                &lhs,
+                &w,
+                &mut dst,
+                m,
+                k,
+                n,
+            )
+        });
         dst
     };
     assert_eq!(run(1), run(2));
