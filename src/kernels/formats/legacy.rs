@@ -104,6 +104,15 @@ unsafe impl Block for BlockQ8_0 {
         // SAFETY: `qs` is 32 bytes.
         unsafe { std::arch::x86_64::_mm256_loadu_si256(self.qs.as_ptr().cast()) }
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_i16_avx2(
+        &self,
+        _: usize,
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::widen_bytes(&self.qs) }
+    }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
     unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
@@ -134,6 +143,15 @@ unsafe impl Block for BlockQ4_0 {
     unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::nibbles(&self.qs, 8) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_i16_avx2(
+        &self,
+        _: usize,
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::nibbles_i16(&self.qs, 8) }
     }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
@@ -166,6 +184,15 @@ unsafe impl Block for BlockQ4_1 {
     unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::nibbles(&self.qs, 0) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_i16_avx2(
+        &self,
+        _: usize,
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::nibbles_i16(&self.qs, 0) }
     }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
@@ -313,6 +340,37 @@ mod x86 {
             v
         } else {
             _mm256_sub_epi8(v, _mm256_set1_epi8(bias))
+        }
+    }
+
+    /// The 32 nibbles of `qs` minus `bias`, widened to 16 bits: byte `i` zero-extended
+    /// into lane `i` holds value `i` in its low nibble and `i + 16` in its high one, so
+    /// one widening load, a mask and a shift give both halves in order.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn nibbles_i16(qs: &[u8; 16], bias: i16) -> (__m256i, __m256i) {
+        // SAFETY: `qs` is 16 bytes.
+        let x = _mm256_cvtepu8_epi16(unsafe { _mm_loadu_si128(qs.as_ptr().cast()) });
+        let m4 = _mm256_set1_epi16(0x0f);
+        let (lo, hi) = (_mm256_and_si256(x, m4), _mm256_srli_epi16(x, 4));
+        if bias == 0 {
+            (lo, hi)
+        } else {
+            let b = _mm256_set1_epi16(bias);
+            (_mm256_sub_epi16(lo, b), _mm256_sub_epi16(hi, b))
+        }
+    }
+
+    /// 32 signed bytes widened to 16 bits, straight from memory.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn widen_bytes(qs: &[i8; 32]) -> (__m256i, __m256i) {
+        // SAFETY: `qs` is 32 bytes.
+        unsafe {
+            (
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(qs.as_ptr().cast())),
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(qs.as_ptr().add(16).cast())),
+            )
         }
     }
 

@@ -154,6 +154,30 @@ pub unsafe trait Block: Pod + Send + Sync {
         unsafe { std::arch::x86_64::_mm256_loadu_si256(v.as_ptr().cast()) }
     }
 
+    /// `chunk_values` widened to 16 bits, as two registers (values 0..16, 16..32): what
+    /// the AVX2 kernel multiplies with `vpmaddwd`. The default widens `chunk_bytes_avx2`;
+    /// formats whose values sit whole in bytes or nibbles widen straight from memory.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `c < CHUNKS`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn chunk_i16_avx2(
+        &self,
+        c: usize,
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller guarantees AVX2 and c < CHUNKS.
+        let b = unsafe { self.chunk_bytes_avx2(c) };
+        // SAFETY: the caller guarantees AVX2.
+        unsafe {
+            (
+                _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)),
+                _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)),
+            )
+        }
+    }
+
     /// `chunk_values` as two NEON registers (values 0..16, 16..32). The default decodes
     /// with `chunk_values` and loads the result.
     ///

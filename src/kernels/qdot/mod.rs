@@ -229,28 +229,35 @@ mod x86 {
         (d, m)
     }
 
-    /// `head_scales16` for 8 blocks with AVX2 (lanes where `mask` is all ones).
+    /// `head_scales16` for blocks `j0 .. j0 + g` (`g ≤ 8`; lanes from `g` on are zero),
+    /// with AVX2: eight scalar loads inserted into one register. A `vpgatherdd` is
+    /// microcoded on AMD (Zen 3 and 4) and its latency showed in profiles as the kernel's
+    /// hottest instruction.
     ///
     /// # Safety
-    /// AVX2 and F16C; `B::HEAD_SCALE`; the masked-in blocks lie inside `w`.
+    /// AVX2 and F16C; `B::HEAD_SCALE`; blocks `j0 .. j0 + g` lie inside `w`.
     #[inline]
     #[target_feature(enable = "avx2,f16c")]
-    unsafe fn head_scales8<B: Block>(w: &[B], j0: usize, mask: __m256i) -> (__m256, __m256) {
+    unsafe fn head_scales8<B: Block>(w: &[B], j0: usize, g: usize) -> (__m256, __m256) {
         const { assert!(!B::HEAD_SCALE || std::mem::size_of::<B>() >= 4) };
-        let size = std::mem::size_of::<B>() as i32;
-        let offsets = _mm256_mullo_epi32(
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-            _mm256_set1_epi32(size),
-        );
-        // SAFETY: as in `head_scales16`.
-        let raw = unsafe {
-            _mm256_mask_i32gather_epi32::<1>(
-                _mm256_setzero_si256(),
-                w.as_ptr().add(j0).cast(),
-                offsets,
-                mask,
-            )
+        let head = |i: usize| -> i32 {
+            if i < g {
+                // SAFETY: block j0 + i lies inside `w` (i < g) and is at least 4 bytes.
+                unsafe { std::ptr::read_unaligned(w.as_ptr().add(j0 + i).cast::<i32>()) }
+            } else {
+                0
+            }
         };
+        let raw = _mm256_setr_epi32(
+            head(0),
+            head(1),
+            head(2),
+            head(3),
+            head(4),
+            head(5),
+            head(6),
+            head(7),
+        );
         // The low (d) or high (m) 16 bits of each lane, packed into 8 u16, converted.
         let half = |x: __m256i| {
             let p = _mm256_packus_epi32(x, x);
@@ -445,7 +452,11 @@ mod x86 {
     }
 
     /// AVX2: groups of 8 chunks; each chunk's halves widened to 16 i16 and multiplied
-    /// with `vpmaddwd`, one FMA per half by its scale.
+    /// with `vpmaddwd`, one FMA per half by its scale. The group's scales times the
+    /// activation scales stay in registers, and each chunk picks its lane with a permute:
+    /// a round trip through the stack would stall on store forwarding. The scales of
+    /// one-chunk formats are gathered one group ahead, so the gather's latency hides
+    /// behind the current group's work.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_rows_avx2<B: Block, const R: usize>(
         w: &[B],
@@ -458,22 +469,33 @@ mod x86 {
         // by constants only, so that they stay in registers.
         let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); R], [_mm256_setzero_ps(); R]);
         let mut corr = [_mm256_setzero_ps(); R];
-        let (mut sc_lo, mut sc_hi) = ([[0.0f32; 8]; R], [[0.0f32; 8]; R]);
+        let (mut sc_lo, mut sc_hi) = ([_mm256_setzero_ps(); R], [_mm256_setzero_ps(); R]);
+        // Lanes past the row's end read nothing: a mask for partial groups.
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mask_at =
+            |t0: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32((nb - t0).min(8) as i32), lanes);
         // Scales decoded one group ahead, as in the AVX-512 kernel.
         let mut next = if B::HEAD_SCALE {
             [[0.0; 8]; 4]
         } else {
             group_scales::<B, 8>(w, 0)
         };
+        let mut next_head = if B::HEAD_SCALE {
+            // SAFETY: blocks 0..min(nb, 8) lie inside `w` (one chunk each).
+            unsafe { head_scales8(w, 0, nb.min(8)) }
+        } else {
+            (_mm256_setzero_ps(), _mm256_setzero_ps())
+        };
         let mut t0 = 0;
         while t0 < nb {
             let g = (nb - t0).min(8);
-            // Lanes past g read nothing: a mask for partial groups.
-            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(g as i32), lanes);
+            let mask = mask_at(t0);
             let (lo, hi, off, off_lo) = if B::HEAD_SCALE {
-                // SAFETY: t0 + g ≤ nb = w.len() (one chunk per block).
-                let (d, m) = unsafe { head_scales8(w, t0, mask) };
+                let (d, m) = next_head;
+                if t0 + g < nb {
+                    // SAFETY: as above, for the next group.
+                    next_head = unsafe { head_scales8(w, t0 + g, (nb - t0 - g).min(8)) };
+                }
                 (d, d, m, _mm256_setzero_ps())
             } else {
                 let [lo, hi, off, off_lo] = next;
@@ -494,12 +516,9 @@ mod x86 {
                 let b = (row0 + r) * nb + t0;
                 // SAFETY: rows row0..row0+R exist; masked lanes (≥ g) are not read.
                 let da = unsafe { _mm256_maskload_ps(a.d.as_ptr().add(b), mask) };
-                // SAFETY: `sc_lo[r]`, `sc_hi[r]` hold 8 floats.
-                unsafe {
-                    _mm256_storeu_ps(sc_lo[r].as_mut_ptr(), _mm256_mul_ps(lo, da));
-                    if !B::UNIFORM {
-                        _mm256_storeu_ps(sc_hi[r].as_mut_ptr(), _mm256_mul_ps(hi, da));
-                    }
+                sc_lo[r] = _mm256_mul_ps(lo, da);
+                if !B::UNIFORM {
+                    sc_hi[r] = _mm256_mul_ps(hi, da);
                 }
                 if B::OFFSET {
                     // SAFETY: as for `da`.
@@ -517,12 +536,8 @@ mod x86 {
                 let t = t0 + tt;
                 // SAFETY: t < nb, so block t / CHUNKS < w.len() and t % CHUNKS < CHUNKS;
                 // AVX2 is enabled here.
-                let bytes = unsafe {
-                    w.get_unchecked(t / B::CHUNKS)
-                        .chunk_bytes_avx2(t % B::CHUNKS)
-                };
-                let w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(bytes));
-                let w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(bytes, 1));
+                let (w0, w1) =
+                    unsafe { w.get_unchecked(t / B::CHUNKS).chunk_i16_avx2(t % B::CHUNKS) };
                 for r in 0..R {
                     let b = (row0 + r) * nb + t;
                     // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
@@ -530,19 +545,24 @@ mod x86 {
                         let p = a.qs.as_ptr().add(b) as *const __m256i;
                         (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
                     };
+                    let lane = _mm256_set1_epi32(tt as i32);
                     if B::UNIFORM {
                         let p =
                             _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
                         a0[r] = _mm256_fmadd_ps(
                             _mm256_cvtepi32_ps(p),
-                            _mm256_set1_ps(sc_lo[r][tt]),
+                            _mm256_permutevar8x32_ps(sc_lo[r], lane),
                             a0[r],
                         );
                     } else {
                         let p0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(w0, x0));
                         let p1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(w1, x1));
-                        a0[r] = _mm256_fmadd_ps(p0, _mm256_set1_ps(sc_lo[r][tt]), a0[r]);
-                        a1[r] = _mm256_fmadd_ps(p1, _mm256_set1_ps(sc_hi[r][tt]), a1[r]);
+                        let (s0, s1) = (
+                            _mm256_permutevar8x32_ps(sc_lo[r], lane),
+                            _mm256_permutevar8x32_ps(sc_hi[r], lane),
+                        );
+                        a0[r] = _mm256_fmadd_ps(p0, s0, a0[r]);
+                        a1[r] = _mm256_fmadd_ps(p1, s1, a1[r]);
                     }
                 }
             };
