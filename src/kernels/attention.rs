@@ -13,8 +13,6 @@
 //! (flash-decoding), so two threads share even one KV head's work. Tile and chunk
 //! boundaries never depend on the thread count, so neither do the results.
 
-use rayon::prelude::*;
-
 use super::cpu::Isa;
 use super::simd::{axpy, axpy_rows, dot_rows, exp_shift_sum};
 
@@ -135,7 +133,7 @@ pub fn attention(
             i % n_chunks,
         )
     };
-    let run = |(i, buf): (usize, &mut [f32])| {
+    let run = |i: usize, buf: &mut [f32]| {
         let (g, t, c) = task(i);
         let (i0, i1) = (t * Q_TILE, ((t + 1) * Q_TILE).min(n_q));
         // Keys this tile can see at all, clipped to the chunk.
@@ -147,11 +145,9 @@ pub fn attention(
         attend(isa, q, keys, vals, (i0, i1), (k0, k1), g, group, pos0, s, p)
     };
     let parts = &mut ws.partials[..n_tasks * stride];
-    if n_tasks > 1 && rayon::current_num_threads() > 1 {
-        parts.par_chunks_mut(stride).enumerate().for_each(run);
-    } else {
-        parts.chunks_mut(stride).enumerate().for_each(run);
-    }
+    // Work: the cached keys and values the tasks read, in bytes.
+    let work = 2 * n_kv_heads * n_ctx * hd * std::mem::size_of::<f32>();
+    super::par::for_each_chunk_mut(parts, stride, work, run);
 
     // Merge each tile's chunks in order and normalise.
     for (first, block) in parts.chunks_mut(stride * n_chunks).enumerate() {

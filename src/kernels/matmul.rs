@@ -13,14 +13,13 @@
 //! 0.25 ms vs 0.43 ms, 32 rows 0.48 vs 0.48, 64 rows 1.08 vs 0.63). The GEMM pays a fixed
 //! cost to decode the whole matrix into packed panels, which only many rows amortise.
 
-use rayon::prelude::*;
-
 use super::cpu::Isa;
 use super::formats::{with_block, DType};
 use half::{bf16, f16};
 
 use super::gemm::{sgemm, HalfRowsT, MatMut, MatRef, QuantRowsT};
 use super::halfdot;
+use super::par;
 use super::prod;
 use super::qdot::QuantActs;
 use super::qmatmul::{qmatmul, qmatmul_many, QWeights, MAX_JOBS};
@@ -89,11 +88,11 @@ pub fn matmul(
     let gemm = m >= GEMM_MIN_ROWS;
     match w {
         WeightView::F32(w) if gemm => sgemm(isa, a, &MatRef::row_major(w, n, k).t(), c),
-        WeightView::F32(w) => matvec(isa, lhs, w, c.data, m, k, n, simd::dot),
+        WeightView::F32(w) => matvec(isa, lhs, w, c.data, k, n, simd::dot),
         WeightView::F16(w) if gemm => sgemm(isa, a, &HalfRowsT { rows: w, k, n }, c),
-        WeightView::F16(w) => matvec(isa, lhs, w, c.data, m, k, n, halfdot::dot),
+        WeightView::F16(w) => matvec(isa, lhs, w, c.data, k, n, halfdot::dot),
         WeightView::BF16(w) if gemm => sgemm(isa, a, &HalfRowsT { rows: w, k, n }, c),
-        WeightView::BF16(w) => matvec(isa, lhs, w, c.data, m, k, n, halfdot::dot),
+        WeightView::BF16(w) => matvec(isa, lhs, w, c.data, k, n, halfdot::dot),
         WeightView::Quant(q) => with_block!(q.dtype(), B => {
             let blocks = q.blocks::<B>();
             if gemm {
@@ -135,24 +134,18 @@ fn matvec<W: Sync>(
     lhs: &[f32],
     w: &[W],
     dst: &mut [f32],
-    m: usize,
     k: usize,
     n: usize,
     dot: fn(Isa, &[f32], &[W]) -> f32,
 ) {
     assert_eq!(w.len(), prod(n, k), "matmul: float weights must be (n, k)");
     for (x, out) in lhs.chunks_exact(k).zip(dst.chunks_exact_mut(n)) {
-        let job = |(c, o): (usize, &mut [f32])| {
+        par::for_each_chunk_mut(out, CHUNK_N, w.len(), |c, o| {
             for (j, v) in o.iter_mut().enumerate() {
                 let r = c * CHUNK_N + j;
                 *v = dot(isa, x, &w[r * k..(r + 1) * k]);
             }
-        };
-        if w.len().saturating_mul(m) < super::qmatmul::PARALLEL_MIN_MACS {
-            out.chunks_mut(CHUNK_N).enumerate().for_each(job);
-        } else {
-            out.par_chunks_mut(CHUNK_N).enumerate().for_each(job);
-        }
+        });
     }
 }
 

@@ -8,6 +8,7 @@ pub mod gemm;
 pub mod halfdot;
 pub mod matmul;
 pub mod ops;
+pub mod par;
 pub mod qdot;
 pub mod qmatmul;
 pub mod simd;

@@ -1,7 +1,9 @@
 //! Perplexity over consecutive windows (the evaluation behind `examples/perplexity.rs`
 //! and the reference tests).
 
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::kernels::par::for_each_chunk_mut;
 
 use crate::error::{Error, Result};
 use crate::kernels::{cpu::isa, simd::exp_shift_sum};
@@ -85,13 +87,16 @@ pub fn perplexity_with(
         session.forward_from(&input, first)?;
         let logits = session.logits_mut(); // (len - 1 - first, vocab)
                                            // Rows in parallel, summed in order: the same result on any number of threads.
-        let nll: Vec<f64> = logits
-            .par_chunks_exact_mut(vocab)
-            .zip(&window[1 + first..])
-            .map(|(row, &target)| {
-                let t = row[target as usize] as f64;
-                log_sum_exp_in_place(row) - t
-            })
+        let targets = &window[1 + first..];
+        let nll: Vec<AtomicU64> = targets.iter().map(|_| AtomicU64::new(0)).collect();
+        for_each_chunk_mut(logits, vocab, logits_len(targets.len(), vocab), |i, row| {
+            let t = row[targets[i] as usize] as f64;
+            let v = log_sum_exp_in_place(row) - t;
+            nll[i].store(v.to_bits(), Ordering::Relaxed);
+        });
+        let nll: Vec<f64> = nll
+            .iter()
+            .map(|v| f64::from_bits(v.load(Ordering::Relaxed)))
             .collect();
         r.nll_sum += nll.iter().sum::<f64>();
         r.scored += nll.len();
@@ -104,6 +109,12 @@ pub fn perplexity_with(
         )));
     }
     Ok(r)
+}
+
+/// Work of a region over `rows` rows of logits: their bytes.
+fn logits_len(rows: usize, vocab: usize) -> usize {
+    rows.saturating_mul(vocab)
+        .saturating_mul(std::mem::size_of::<f32>())
 }
 
 /// `ln Σ exp(x)` with the SIMD exponentials of the attention kernel, summed in f32 over

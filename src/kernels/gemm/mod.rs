@@ -25,15 +25,11 @@ pub mod pack;
 
 use std::cell::RefCell;
 
-use rayon::prelude::*;
-
 use super::cpu::Isa;
+use super::par;
 pub use microkernel::MicroKernel;
 use microkernel::Scalar;
 pub use pack::{HalfRowsT, MatRef, PackB, QuantRowsT};
-
-/// Below this many multiply-adds the product runs on the calling thread.
-const PARALLEL_MIN_MACS: usize = 1 << 18;
 
 /// A writable strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
 pub struct MatMut<'a> {
@@ -129,11 +125,8 @@ fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
     let panels = n.div_ceil(K::NR);
     let threads = rayon::current_num_threads();
     let macs = m.saturating_mul(n).saturating_mul(k);
-    let parts = if macs < PARALLEL_MIN_MACS || !disjoint {
-        1
-    } else {
-        threads.min(panels)
-    };
+    // Column ranges, one per thread; `par` runs them serially when the product is small.
+    let parts = if disjoint { threads.min(panels) } else { 1 };
     let range = |p: usize| {
         let (p0, p1) = (p * panels / parts, (p + 1) * panels / parts);
         (p0 * K::NR, (p1 * K::NR).min(n))
@@ -150,9 +143,7 @@ fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
     let a_len = a_panels * K::MR * kc_step.min(k);
     // The packed A of one depth block is shared by all threads: reuse this thread's buffer
     // unless a nested call on this thread holds it.
-    // From outside the pool, hop onto a worker once: the 2 regions per depth block then
-    // fork from inside it instead of waking the pool from outside each time.
-    let run = || {
+    {
         SHARED_A.with(|cell| {
             let mut own;
             let mut guard = cell.try_borrow_mut();
@@ -173,34 +164,16 @@ fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
                     K::pack_a(&a, i0, K::MR.min(m - i0), pc, kc, dst);
                 };
                 let packed = &mut abuf[..a_panels * K::MR * kc];
-                if parts == 1 {
-                    packed
-                        .chunks_mut(K::MR * kc)
-                        .enumerate()
-                        .for_each(|(ip, d)| pack(ip, d));
-                } else {
-                    packed
-                        .par_chunks_mut(K::MR * kc)
-                        .enumerate()
-                        .for_each(|(ip, d)| pack(ip, d));
-                }
+                let pack_work = if parts == 1 { 0 } else { packed.len() };
+                par::for_each_chunk_mut(packed, K::MR * kc, pack_work, pack);
                 let packed: &[f32] = packed;
                 let block = Depth { pc, kc, a: packed };
-                if parts == 1 {
-                    gemm_columns::<K>(m, b, cp, 0, n, &block);
-                } else {
-                    (0..parts).into_par_iter().for_each(|p| {
-                        let (j0, j1) = range(p);
-                        gemm_columns::<K>(m, b, cp, j0, j1, &block);
-                    });
-                }
+                par::for_each_task(parts, macs, |p| {
+                    let (j0, j1) = range(p);
+                    gemm_columns::<K>(m, b, cp, j0, j1, &block);
+                });
             }
         })
-    };
-    if parts > 1 && rayon::current_thread_index().is_none() {
-        rayon::scope(|_| run());
-    } else {
-        run();
     }
 }
 
