@@ -82,7 +82,7 @@ impl QuantActs {
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let (mut lo, mut hi) = (0i32, 0i32);
             for (j, (q, &v)) in self.qs[i].iter_mut().zip(xb).enumerate() {
-                *q = (v * id).round() as i16;
+                *q = round_i16(v * id);
                 if j < 16 {
                     lo += *q as i32;
                 } else {
@@ -94,6 +94,16 @@ impl QuantActs {
             self.ds_lo[i] = d * lo as f32;
         }
     }
+}
+
+/// `x.round() as i16` for |x| ≤ 32767 (half away from zero), without the libm call that
+/// `f32::round` is on baseline x86-64: truncate, then step by the exact fraction. The
+/// compiler vectorizes it.
+#[inline(always)]
+fn round_i16(x: f32) -> i16 {
+    let t = x as i32;
+    let f = x - t as f32; // exact: |x| < 2^23
+    (t + i32::from(f >= 0.5) - i32::from(f <= -0.5)) as i16
 }
 
 /// Most activation rows one kernel call handles.
@@ -664,3 +674,30 @@ mod neon {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod round_tests {
+    #[test]
+    fn round_i16_is_f32_round() {
+        let mut x = -32767.0f32;
+        while x <= 32767.0 {
+            assert_eq!(super::round_i16(x), x.round() as i16, "{x}");
+            x += 0.123_456_7;
+        }
+        for x in [
+            0.5f32,
+            -0.5,
+            1.5,
+            -1.5,
+            0.499_999_97,
+            -0.499_999_97,
+            2.5,
+            32766.5,
+            -32766.5,
+            0.0,
+            -0.0,
+        ] {
+            assert_eq!(super::round_i16(x), x.round() as i16, "{x}");
+        }
+    }
+}
