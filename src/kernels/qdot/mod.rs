@@ -30,6 +30,8 @@
 use super::cpu::Isa;
 use super::formats::{Block, QK};
 
+pub mod rows;
+
 /// Activations quantized to 16 bits: `rows` rows of `nb` blocks of 32 values, each block
 /// `x ≈ d · q` with `d = max|x| / 32767`. Stored as arrays (not per-block structs) so that
 /// kernels load 16 scales with one instruction.

@@ -6,45 +6,47 @@
 //! its own slice of the matrix). Every output is computed by the same kernel call whatever
 //! the split, so the result does not depend on the thread count.
 
+use super::cpu;
 use super::cpu::Isa;
 use super::formats::{with_block, Block, DType, QK};
 use super::par;
 use super::prod;
-use super::qdot::{self, QuantActs, MAX_ROWS};
+use super::qdot::rows::{rows_fn, run_rows, Out, RowsFn};
+use super::qdot::QuantActs;
 
 /// Weight rows per task when split: a multiple of 16 keeps chunks aligned to cache lines
 /// of the output.
 const ROW_GRAIN: usize = 16;
 
-/// A pointer that may be sent to the threads writing disjoint parts of one buffer.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: only used to write disjoint elements from different threads (see `qmatmul`).
-unsafe impl Send for SendPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SendPtr {}
-
-/// Quantized weights of one projection, `(n, k)` row-major in blocks of `dtype`.
+/// Quantized weights of one projection, `(n, k)` row-major in blocks of `dtype`, with the
+/// row loop of their format for this CPU's ISA (`qdot::rows`), chosen when made.
 #[derive(Clone, Copy, Debug)]
 pub struct QWeights<'a> {
     dtype: DType,
     bytes: &'a [u8],
+    isa: Isa,
+    kernel: RowsFn,
 }
 
 impl<'a> QWeights<'a> {
     /// `bytes` in `dtype`'s block layout; `None` for a float type, or bytes that are
     /// misaligned or not a whole number of blocks.
     pub fn new(dtype: DType, bytes: &'a [u8]) -> Option<Self> {
-        with_block!(dtype, B => bytemuck::try_cast_slice::<u8, B>(bytes).ok().map(|_| QWeights { dtype, bytes }),
-            else => None)
+        let fits = with_block!(dtype, B => bytemuck::try_cast_slice::<u8, B>(bytes).is_ok(),
+            else => false);
+        let isa = cpu::isa();
+        let kernel = rows_fn(dtype, isa).filter(|_| fits)?;
+        Some(QWeights {
+            dtype,
+            bytes,
+            isa,
+            kernel,
+        })
     }
 
     /// A typed slice of blocks.
     pub fn of<B: Block>(blocks: &'a [B]) -> Self {
-        QWeights {
-            dtype: B::DTYPE,
-            bytes: bytemuck::cast_slice(blocks),
-        }
+        QWeights::new(B::DTYPE, bytemuck::cast_slice(blocks)).expect("a slice of blocks")
     }
 
     pub fn dtype(&self) -> DType {
@@ -62,9 +64,18 @@ impl<'a> QWeights<'a> {
         self.bytes.len() / self.dtype.type_size() * self.dtype.block_size()
     }
 
-    fn rows(&self, isa: Isa, acts: &QuantActs, r0: usize, r1: usize, out: SendPtr, n: usize) {
-        with_block!(self.dtype, B => rows::<B>(isa, self.blocks(), acts, r0, r1, out, n),
-            else => unreachable!("QWeights holds a block format"))
+    /// The row loop for `isa`: the one chosen when made, unless asked for another.
+    fn kernel(&self, isa: Isa) -> RowsFn {
+        if isa == self.isa {
+            self.kernel
+        } else {
+            rows_fn(self.dtype, isa).expect("QWeights holds a block format")
+        }
+    }
+
+    /// Weight rows `r0 .. r1` against every activation row, into `out`.
+    fn rows(&self, kernel: RowsFn, acts: &QuantActs, r0: usize, r1: usize, out: Out) {
+        run_rows(kernel, self.dtype, self.bytes, acts, (r0, r1), out)
     }
 }
 
@@ -102,9 +113,11 @@ pub fn qmatmul<B: Block>(
     }
     acts.quantize(lhs, m, k);
     let acts = &*acts;
-    let out = SendPtr(dst.as_mut_ptr());
+    let w = QWeights::of(w);
+    let kernel = w.kernel(isa);
+    let out = Out::new(dst, m, n);
     split(m.saturating_mul(n).saturating_mul(k), n, |r0, r1| {
-        rows(isa, w, acts, r0, r1, out, n)
+        w.rows(kernel, acts, r0, r1, out)
     });
 }
 
@@ -134,14 +147,13 @@ pub fn qmatmul_many(
         jobs.len() <= MAX_JOBS,
         "qmatmul_many: more than {MAX_JOBS} products"
     );
-    // (first global row, rows, weights, output) per job, on the stack.
+    // (first global row, rows, weights, their row loop, output) per job, on the stack.
     let mut table = [None; MAX_JOBS];
     let mut total = 0;
     for ((w, dst), slot) in jobs.iter_mut().zip(&mut table) {
         assert_eq!(w.values() % k, 0, "qmatmul: weights must be (n, k)");
         let n = w.values() / k;
-        assert_eq!(dst.len(), prod(m, n), "qmatmul: dst must be (m, n)");
-        *slot = Some((total, n, *w, SendPtr(dst.as_mut_ptr())));
+        *slot = Some((total, n, *w, w.kernel(isa), Out::new(dst, m, n)));
         total += n;
     }
     acts.quantize(lhs, m, k);
@@ -150,10 +162,10 @@ pub fn qmatmul_many(
         m.saturating_mul(total).saturating_mul(k),
         total,
         |g0, g1| {
-            for &(first, n, w, out) in table.iter().flatten() {
+            for &(first, n, w, kernel, out) in table.iter().flatten() {
                 let (r0, r1) = (g0.max(first), g1.min(first + n));
                 if r0 < r1 {
-                    w.rows(isa, acts, r0 - first, r1 - first, out, n);
+                    w.rows(kernel, acts, r0 - first, r1 - first, out);
                 }
             }
         },
@@ -169,59 +181,6 @@ fn split(macs: usize, n: usize, job: impl Fn(usize, usize) + Sync) {
     par::for_each_task(n.div_ceil(chunk), macs, |c| {
         job(c * chunk, ((c + 1) * chunk).min(n))
     });
-}
-
-/// Weight rows `r0 .. r1` of `w` against every activation row, into `dst (m, n)` at `out`.
-fn rows<B: Block>(
-    isa: Isa,
-    w: &[B],
-    acts: &QuantActs,
-    r0: usize,
-    r1: usize,
-    out: SendPtr,
-    n: usize,
-) {
-    let m = acts.rows;
-    // Weight blocks per row.
-    let nb = acts.nb * QK / B::BLOCK;
-    assert!(
-        r1 <= n && w.len() == n * nb,
-        "qmatmul: weights must be (n, k)"
-    );
-    for r in r0..r1 {
-        let wr = &w[r * nb..(r + 1) * nb];
-        let mut i = 0;
-        while i < m {
-            match m - i {
-                1 => group::<B, 1>(isa, wr, acts, i, out, n, r),
-                2 => group::<B, 2>(isa, wr, acts, i, out, n, r),
-                3 => group::<B, 3>(isa, wr, acts, i, out, n, r),
-                _ => group::<B, 4>(isa, wr, acts, i, out, n, r),
-            }
-            i += (m - i).min(MAX_ROWS);
-        }
-    }
-}
-
-/// Computes weight row `r` against activation rows `i .. i + R` and writes the results to
-/// column `r` of `dst` (`(m, n)` at `out`).
-#[inline]
-fn group<B: Block, const R: usize>(
-    isa: Isa,
-    wr: &[B],
-    acts: &QuantActs,
-    i: usize,
-    out: SendPtr,
-    n: usize,
-    r: usize,
-) {
-    let mut o = [0.0f32; R];
-    qdot::dot_rows::<B, R>(isa, wr, acts, i, &mut o);
-    for (t, v) in o.into_iter().enumerate() {
-        // Each column `r` belongs to exactly one task: no two threads write one element.
-        // SAFETY: row i + t < m, column r < n: inside `dst` (m × n, checked on entry).
-        unsafe { *out.0.add((i + t) * n + r) = v };
-    }
 }
 
 #[cfg(test)]

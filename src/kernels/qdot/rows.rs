@@ -1,0 +1,196 @@
+//! The row loop of the integer matvec, dispatched once: `rows_fn(dtype, isa)` picks one
+//! function for the format and the instruction set, and the whole loop over weight rows
+//! and activation-row groups runs inside that `#[target_feature]` function, with the dot
+//! kernel inlined into it (matrixmultiply's `detect` and gemm's cached function pointer
+//! do the same). A weight prepared at load keeps the pointer (`QWeights::prepared`), so a
+//! matmul call does no format or ISA dispatch at all.
+
+use super::{dot_rows_scalar, QuantActs, MAX_ROWS};
+use crate::kernels::cpu::Isa;
+use crate::kernels::formats::{with_block, Block, DType, QK};
+
+/// Where a matmul's results go: `dst (m, n)` row-major, written one column per weight
+/// row, from several threads at disjoint columns.
+#[derive(Clone, Copy, Debug)]
+pub struct Out {
+    ptr: *mut f32,
+    m: usize,
+    n: usize,
+}
+
+// SAFETY: the row loops write element (i, r) only for the weight rows r of their task, and
+// tasks own disjoint row ranges (see `run_rows`).
+unsafe impl Send for Out {}
+// SAFETY: as above.
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// `dst` as an `(m, n)` matrix.
+    pub fn new(dst: &mut [f32], m: usize, n: usize) -> Out {
+        assert_eq!(
+            Some(dst.len()),
+            m.checked_mul(n),
+            "qmatmul: dst must be (m, n)"
+        );
+        Out {
+            ptr: dst.as_mut_ptr(),
+            m,
+            n,
+        }
+    }
+
+    /// Writes `o[t]` to element `(i + t, r)`.
+    ///
+    /// # Safety
+    /// `i + R ≤ m` and `r < n`, and no other thread writes these elements now.
+    #[inline(always)]
+    unsafe fn put<const R: usize>(&self, i: usize, r: usize, o: [f32; R]) {
+        for (t, v) in o.into_iter().enumerate() {
+            // SAFETY: inside the (m, n) buffer by the caller's contract.
+            unsafe { *self.ptr.add((i + t) * self.n + r) = v };
+        }
+    }
+}
+
+/// Weight rows `r0 .. r1` of the blocks in the bytes, against every activation row, into
+/// `Out`.
+///
+/// # Safety
+/// The bytes are `n` rows of `acts.nb · QK / BLOCK` blocks of the function's format,
+/// aligned for it; `r1 ≤ n = out.n`; `acts.rows == out.m` and its arrays hold `rows × nb`
+/// blocks; the CPU has the function's ISA; no other thread writes columns `r0 .. r1`.
+pub type RowsFn = unsafe fn(&[u8], &QuantActs, usize, usize, Out);
+
+/// The row loop of `dtype` on `isa`; `None` for a float type.
+pub fn rows_fn(dtype: DType, isa: Isa) -> Option<RowsFn> {
+    with_block!(dtype, B => Some(rows_fn_of::<B>(isa)), else => None)
+}
+
+fn rows_fn_of<B: Block>(isa: Isa) -> RowsFn {
+    match isa.checked() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => rows_vnni::<B>,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => rows_avx2::<B>,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => rows_neon::<B>,
+        _ => rows_scalar::<B>,
+    }
+}
+
+/// Checks every precondition of a `RowsFn` but the ISA and the format, then runs it.
+pub fn run_rows(
+    kernel: RowsFn,
+    dtype: DType,
+    bytes: &[u8],
+    acts: &QuantActs,
+    (r0, r1): (usize, usize),
+    out: Out,
+) {
+    let row_bytes = dtype
+        .row_bytes(acts.nb * QK)
+        .expect("qmatmul: k a multiple of the block size");
+    let blocks = acts.rows * acts.nb;
+    assert!(
+        r0 <= r1
+            && r1 <= out.n
+            && bytes.len() == out.n * row_bytes
+            && acts.rows == out.m
+            && acts.qs.len() >= blocks
+            && acts.d.len() >= blocks
+            && acts.ds.len() >= blocks
+            && acts.ds_lo.len() >= blocks,
+        "qmatmul: weights, activations and output disagree in shape"
+    );
+    // SAFETY: shapes checked above; `kernel` came from `rows_fn(dtype, isa)` with an ISA
+    // this CPU has (`Isa::checked`), and the bytes were checked to cast to `dtype`'s
+    // blocks when the `QWeights` holding them was made. Callers give each task its own
+    // rows.
+    unsafe { kernel(bytes, acts, r0, r1, out) }
+}
+
+/// The loop every `RowsFn` runs: each weight row against groups of up to `MAX_ROWS`
+/// activation rows, with `$dot::<B, R>` for the group.
+macro_rules! row_loop {
+    ($bytes:ident, $a:ident, $r0:ident, $r1:ident, $out:ident, $($dot:ident)::+) => {{
+        let w: &[B] = bytemuck::cast_slice($bytes);
+        let nb = $a.nb * QK / B::BLOCK;
+        let m = $a.rows;
+        for r in $r0..$r1 {
+            // SAFETY: r < n and w holds n rows of nb blocks (the caller's contract).
+            let wr = unsafe { w.get_unchecked(r * nb..(r + 1) * nb) };
+            let mut i = 0;
+            while i < m {
+                // SAFETY (each arm): rows i..i + R < m exist in `$a` and `$out`, column r
+                // is this task's (the caller's contract).
+                match m - i {
+                    1 => {
+                        let mut o = [0.0; 1];
+                        unsafe { $($dot)::+::<B, 1>(wr, $a, i, &mut o) };
+                        unsafe { $out.put(i, r, o) };
+                    }
+                    2 => {
+                        let mut o = [0.0; 2];
+                        unsafe { $($dot)::+::<B, 2>(wr, $a, i, &mut o) };
+                        unsafe { $out.put(i, r, o) };
+                    }
+                    3 => {
+                        let mut o = [0.0; 3];
+                        unsafe { $($dot)::+::<B, 3>(wr, $a, i, &mut o) };
+                        unsafe { $out.put(i, r, o) };
+                    }
+                    _ => {
+                        let mut o = [0.0; 4];
+                        unsafe { $($dot)::+::<B, 4>(wr, $a, i, &mut o) };
+                        unsafe { $out.put(i, r, o) };
+                    }
+                }
+                i += (m - i).min(MAX_ROWS);
+            }
+        }
+    }};
+}
+
+/// The scalar reference's dot as an `unsafe fn`, so that `row_loop` treats all alike.
+///
+/// # Safety
+/// None beyond `dot_rows_scalar`'s own checks.
+#[inline(always)]
+unsafe fn dot_scalar<B: Block, const R: usize>(
+    w: &[B],
+    a: &QuantActs,
+    row0: usize,
+    out: &mut [f32; R],
+) {
+    dot_rows_scalar::<B, R>(w, a, row0, out)
+}
+
+/// # Safety
+/// As `RowsFn`.
+unsafe fn rows_scalar<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize, out: Out) {
+    row_loop!(bytes, a, r0, r1, out, dot_scalar)
+}
+
+/// # Safety
+/// As `RowsFn`, on a CPU with AVX-512 F/BW/VL, VNNI, AVX2, FMA and F16C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn rows_vnni<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize, out: Out) {
+    row_loop!(bytes, a, r0, r1, out, super::x86::dot_rows_vnni)
+}
+
+/// # Safety
+/// As `RowsFn`, on a CPU with AVX2, FMA and F16C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_avx2<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize, out: Out) {
+    row_loop!(bytes, a, r0, r1, out, super::x86::dot_rows_avx2)
+}
+
+/// # Safety
+/// As `RowsFn`, on a CPU with NEON.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn rows_neon<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize, out: Out) {
+    row_loop!(bytes, a, r0, r1, out, super::neon::dot_rows_neon)
+}
