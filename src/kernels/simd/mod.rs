@@ -58,6 +58,9 @@ pub fn dot_rows(isa: Isa, q: &[f32], rows: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` implies AVX-512F; shapes checked above.
         Isa::Avx512 if d.is_multiple_of(16) => unsafe { x86::dot_rows_avx512(q, rows, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` implies AVX2 and FMA; shapes checked above.
+        Isa::Avx2 if d.is_multiple_of(8) => unsafe { x86::dot_rows_avx2(q, rows, out) },
         #[cfg(target_arch = "aarch64")]
         // SAFETY: `Isa::Neon` implies NEON; shapes checked above.
         Isa::Neon if d.is_multiple_of(4) => unsafe { neon::dot_rows_neon(q, rows, out) },
@@ -82,6 +85,9 @@ pub fn axpy_rows(isa: Isa, acc: &mut [f32], p: &[f32], rows: &[f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512` implies AVX-512F; shapes checked above.
         Isa::Avx512 if d.is_multiple_of(64) => unsafe { x86::axpy_rows_avx512(acc, p, rows) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` implies AVX2 and FMA; shapes checked above.
+        Isa::Avx2 if d.is_multiple_of(32) => unsafe { x86::axpy_rows_avx2(acc, p, rows) },
         #[cfg(target_arch = "aarch64")]
         // SAFETY: `Isa::Neon` implies NEON; shapes checked above.
         Isa::Neon if d.is_multiple_of(16) => unsafe { neon::axpy_rows_neon(acc, p, rows) },

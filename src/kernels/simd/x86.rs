@@ -417,3 +417,59 @@ pub fn axpy_avx2(y: &mut [f32], alpha: f32, x: &[f32]) {
         *yv += alpha * xv;
     }
 }
+
+/// `out[t] = q · rows[t]` with AVX2, four rows at a time: four accumulators share each
+/// load of `q`, and one interleaved reduction turns them into four sums (no horizontal
+/// sum per row). `q.len()` a multiple of 8.
+#[target_feature(enable = "avx2,fma")]
+pub fn dot_rows_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    let (d, n) = (q.len(), out.len());
+    assert!(d.is_multiple_of(8) && rows.len() >= n * d);
+    let mut t = 0;
+    while t + 4 <= n {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for i in (0..d).step_by(8) {
+            let qv = load8(q, i);
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(qv, load8(rows, (t + j) * d + i), *a);
+            }
+        }
+        // hadd pairs twice: lanes 0..3 (and 4..7) hold partial sums of rows 0..3.
+        let h01 = _mm256_hadd_ps(acc[0], acc[1]);
+        let h23 = _mm256_hadd_ps(acc[2], acc[3]);
+        let h = _mm256_hadd_ps(h01, h23);
+        let sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        let dst = &mut out[t..t + 4];
+        // SAFETY: `dst` holds the 4 floats written.
+        unsafe { _mm_storeu_ps(dst.as_mut_ptr(), sums) };
+        t += 4;
+    }
+    for (t, o) in out.iter_mut().enumerate().skip(t) {
+        *o = dot_avx2(q, &rows[t * d..(t + 1) * d]);
+    }
+}
+
+/// `acc += Σ_t p[t] · rows[t]` with AVX2: 32 floats of `acc` at a time stay in four
+/// registers across all rows. `acc.len()` a multiple of 32.
+#[target_feature(enable = "avx2,fma")]
+pub fn axpy_rows_avx2(acc: &mut [f32], p: &[f32], rows: &[f32]) {
+    let d = acc.len();
+    assert!(d.is_multiple_of(32) && rows.len() >= p.len() * d);
+    for i in (0..d).step_by(32) {
+        let mut a = [
+            load8(acc, i),
+            load8(acc, i + 8),
+            load8(acc, i + 16),
+            load8(acc, i + 24),
+        ];
+        for (t, &pt) in p.iter().enumerate() {
+            let w = _mm256_set1_ps(pt);
+            for (j, aj) in a.iter_mut().enumerate() {
+                *aj = _mm256_fmadd_ps(w, load8(rows, t * d + i + 8 * j), *aj);
+            }
+        }
+        for (j, aj) in a.into_iter().enumerate() {
+            store8(acc, i + 8 * j, aj);
+        }
+    }
+}
