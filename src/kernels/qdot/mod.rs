@@ -59,6 +59,11 @@ impl QuantActs {
             (1..=MAX_ROWS).contains(&R) && row0 + R <= self.rows,
             "dot_rows: rows out of range"
         );
+        self.check_blocks();
+    }
+
+    /// Panics unless every array holds `rows × nb` blocks.
+    pub fn check_blocks(&self) {
         let blocks = self.rows * self.nb;
         assert!(
             self.qs.len() >= blocks

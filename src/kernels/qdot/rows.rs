@@ -2,8 +2,8 @@
 //! function for the format and the instruction set, and the whole loop over weight rows
 //! and activation-row groups runs inside that `#[target_feature]` function, with the dot
 //! kernel inlined into it (matrixmultiply's `detect` and gemm's cached function pointer
-//! do the same). A weight prepared at load keeps the pointer (`QWeights::prepared`), so a
-//! matmul call does no format or ISA dispatch at all.
+//! do the same). A `QWeights` keeps the `RowsKernel` chosen when it is made, so its
+//! matmul does no format or ISA dispatch per row.
 
 use super::{dot_rows_scalar, QuantActs, MAX_ROWS};
 use crate::kernels::cpu::Isa;
@@ -19,7 +19,7 @@ pub struct Out {
 }
 
 // SAFETY: the row loops write element (i, r) only for the weight rows r of their task, and
-// tasks own disjoint row ranges (see `run_rows`).
+// tasks own disjoint row ranges (`run_rows`' contract).
 unsafe impl Send for Out {}
 // SAFETY: as above.
 unsafe impl Sync for Out {}
@@ -59,15 +59,34 @@ impl Out {
 /// The bytes are `n` rows of `acts.nb · QK / BLOCK` blocks of the function's format,
 /// aligned for it; `r1 ≤ n = out.n`; `acts.rows == out.m` and its arrays hold `rows × nb`
 /// blocks; the CPU has the function's ISA; no other thread writes columns `r0 .. r1`.
-pub type RowsFn = unsafe fn(&[u8], &QuantActs, usize, usize, Out);
+type RowsFn = unsafe fn(&[u8], &QuantActs, usize, usize, Out);
 
-/// The row loop of `dtype` on `isa`; `None` for a float type.
-pub fn rows_fn(dtype: DType, isa: Isa) -> Option<RowsFn> {
-    with_block!(dtype, B => Some(rows_fn_of::<B>(isa)), else => None)
+/// The row loop of one format on one ISA: only `rows_kernel` makes one, so the format
+/// and the ISA it was made for travel with the function.
+#[derive(Clone, Copy, Debug)]
+pub struct RowsKernel {
+    dtype: DType,
+    isa: Isa,
+    f: RowsFn,
+}
+
+impl RowsKernel {
+    /// The ISA the row loop runs (`Isa::checked` of the one asked for).
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+/// The row loop of `dtype` on `isa` (or the best this CPU has, `Isa::checked`); `None`
+/// for a float type.
+pub fn rows_kernel(dtype: DType, isa: Isa) -> Option<RowsKernel> {
+    let isa = isa.checked();
+    let f = with_block!(dtype, B => rows_fn_of::<B>(isa), else => return None);
+    Some(RowsKernel { dtype, isa, f })
 }
 
 fn rows_fn_of<B: Block>(isa: Isa) -> RowsFn {
-    match isa.checked() {
+    match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => rows_vnni::<B>,
         #[cfg(target_arch = "x86_64")]
@@ -78,35 +97,32 @@ fn rows_fn_of<B: Block>(isa: Isa) -> RowsFn {
     }
 }
 
-/// Checks every precondition of a `RowsFn` but the ISA and the format, then runs it.
-pub fn run_rows(
-    kernel: RowsFn,
-    dtype: DType,
+/// Weight rows `r0 .. r1` of `bytes` (blocks of the kernel's format) against every
+/// activation row, into `out`, after checking every shape the row loop relies on.
+///
+/// # Safety
+/// No other thread writes columns `r0 .. r1` of `out` during the call (tasks of one
+/// matmul own disjoint row ranges).
+pub unsafe fn run_rows(
+    kernel: RowsKernel,
     bytes: &[u8],
     acts: &QuantActs,
     (r0, r1): (usize, usize),
     out: Out,
 ) {
-    let row_bytes = dtype
+    let row_bytes = kernel
+        .dtype
         .row_bytes(acts.nb * QK)
         .expect("qmatmul: k a multiple of the block size");
-    let blocks = acts.rows * acts.nb;
+    acts.check_blocks();
     assert!(
-        r0 <= r1
-            && r1 <= out.n
-            && bytes.len() == out.n * row_bytes
-            && acts.rows == out.m
-            && acts.qs.len() >= blocks
-            && acts.d.len() >= blocks
-            && acts.ds.len() >= blocks
-            && acts.ds_lo.len() >= blocks,
+        r0 <= r1 && r1 <= out.n && bytes.len() == out.n * row_bytes && acts.rows == out.m,
         "qmatmul: weights, activations and output disagree in shape"
     );
-    // SAFETY: shapes checked above; `kernel` came from `rows_fn(dtype, isa)` with an ISA
-    // this CPU has (`Isa::checked`), and the bytes were checked to cast to `dtype`'s
-    // blocks when the `QWeights` holding them was made. Callers give each task its own
-    // rows.
-    unsafe { kernel(bytes, acts, r0, r1, out) }
+    // SAFETY: shapes checked above; `kernel` came from `rows_kernel` for its format, with
+    // an ISA this CPU has (`Isa::checked`); the row loop casts the bytes to that format's
+    // blocks (checked, it panics if misaligned); the columns are ours (our contract).
+    unsafe { (kernel.f)(bytes, acts, r0, r1, out) }
 }
 
 /// The loop every `RowsFn` runs: each weight row against groups of up to `MAX_ROWS`
@@ -121,28 +137,42 @@ macro_rules! row_loop {
             let wr = unsafe { w.get_unchecked(r * nb..(r + 1) * nb) };
             let mut i = 0;
             while i < m {
-                // SAFETY (each arm): rows i..i + R < m exist in `$a` and `$out`, column r
-                // is this task's (the caller's contract).
                 match m - i {
                     1 => {
                         let mut o = [0.0; 1];
-                        unsafe { $($dot)::+::<B, 1>(wr, $a, i, &mut o) };
-                        unsafe { $out.put(i, r, o) };
+                        // SAFETY: rows i..i + 1 ≤ m exist in `$a` and `$out`; column r is
+                        // this task's (the caller's contract).
+                        unsafe {
+                            $($dot)::+::<B, 1>(wr, $a, i, &mut o);
+                            $out.put(i, r, o);
+                        }
                     }
                     2 => {
                         let mut o = [0.0; 2];
-                        unsafe { $($dot)::+::<B, 2>(wr, $a, i, &mut o) };
-                        unsafe { $out.put(i, r, o) };
+                        // SAFETY: rows i..i + 2 ≤ m exist in `$a` and `$out`; column r is
+                        // this task's (the caller's contract).
+                        unsafe {
+                            $($dot)::+::<B, 2>(wr, $a, i, &mut o);
+                            $out.put(i, r, o);
+                        }
                     }
                     3 => {
                         let mut o = [0.0; 3];
-                        unsafe { $($dot)::+::<B, 3>(wr, $a, i, &mut o) };
-                        unsafe { $out.put(i, r, o) };
+                        // SAFETY: rows i..i + 3 ≤ m exist in `$a` and `$out`; column r is
+                        // this task's (the caller's contract).
+                        unsafe {
+                            $($dot)::+::<B, 3>(wr, $a, i, &mut o);
+                            $out.put(i, r, o);
+                        }
                     }
                     _ => {
                         let mut o = [0.0; 4];
-                        unsafe { $($dot)::+::<B, 4>(wr, $a, i, &mut o) };
-                        unsafe { $out.put(i, r, o) };
+                        // SAFETY: rows i..i + 4 ≤ m exist in `$a` and `$out`; column r is
+                        // this task's (the caller's contract).
+                        unsafe {
+                            $($dot)::+::<B, 4>(wr, $a, i, &mut o);
+                            $out.put(i, r, o);
+                        }
                     }
                 }
                 i += (m - i).min(MAX_ROWS);

@@ -6,12 +6,11 @@
 //! its own slice of the matrix). Every output is computed by the same kernel call whatever
 //! the split, so the result does not depend on the thread count.
 
-use super::cpu;
-use super::cpu::Isa;
+use super::cpu::{self, Isa};
 use super::formats::{with_block, Block, DType, QK};
 use super::par;
 use super::prod;
-use super::qdot::rows::{rows_fn, run_rows, Out, RowsFn};
+use super::qdot::rows::{rows_kernel, run_rows, Out, RowsKernel};
 use super::qdot::QuantActs;
 
 /// Weight rows per task when split: a multiple of 16 keeps chunks aligned to cache lines
@@ -24,8 +23,7 @@ const ROW_GRAIN: usize = 16;
 pub struct QWeights<'a> {
     dtype: DType,
     bytes: &'a [u8],
-    isa: Isa,
-    kernel: RowsFn,
+    kernel: RowsKernel,
 }
 
 impl<'a> QWeights<'a> {
@@ -34,12 +32,10 @@ impl<'a> QWeights<'a> {
     pub fn new(dtype: DType, bytes: &'a [u8]) -> Option<Self> {
         let fits = with_block!(dtype, B => bytemuck::try_cast_slice::<u8, B>(bytes).is_ok(),
             else => false);
-        let isa = cpu::isa();
-        let kernel = rows_fn(dtype, isa).filter(|_| fits)?;
+        let kernel = rows_kernel(dtype, cpu::isa()).filter(|_| fits)?;
         Some(QWeights {
             dtype,
             bytes,
-            isa,
             kernel,
         })
     }
@@ -65,17 +61,12 @@ impl<'a> QWeights<'a> {
     }
 
     /// The row loop for `isa`: the one chosen when made, unless asked for another.
-    fn kernel(&self, isa: Isa) -> RowsFn {
-        if isa == self.isa {
+    fn kernel(&self, isa: Isa) -> RowsKernel {
+        if isa.checked() == self.kernel.isa() {
             self.kernel
         } else {
-            rows_fn(self.dtype, isa).expect("QWeights holds a block format")
+            rows_kernel(self.dtype, isa).expect("QWeights holds a block format")
         }
-    }
-
-    /// Weight rows `r0 .. r1` against every activation row, into `out`.
-    fn rows(&self, kernel: RowsFn, acts: &QuantActs, r0: usize, r1: usize, out: Out) {
-        run_rows(kernel, self.dtype, self.bytes, acts, (r0, r1), out)
     }
 }
 
@@ -108,17 +99,10 @@ pub fn qmatmul<B: Block>(
         "qmatmul: w must be (n, k)"
     );
     assert_eq!(dst.len(), prod(m, n), "qmatmul: dst must be (m, n)");
-    if m == 0 || n == 0 {
+    if n == 0 {
         return;
     }
-    acts.quantize(lhs, m, k);
-    let acts = &*acts;
-    let w = QWeights::of(w);
-    let kernel = w.kernel(isa);
-    let out = Out::new(dst, m, n);
-    split(m.saturating_mul(n).saturating_mul(k), n, |r0, r1| {
-        w.rows(kernel, acts, r0, r1, out)
-    });
+    qmatmul_many(isa, acts, lhs, m, k, &mut [(QWeights::of(w), dst)]);
 }
 
 /// Several products of the same activations, `dst_j (m, n_j) = lhs (m, k) · W_jᵀ`, in one
@@ -165,7 +149,9 @@ pub fn qmatmul_many(
             for &(first, n, w, kernel, out) in table.iter().flatten() {
                 let (r0, r1) = (g0.max(first), g1.min(first + n));
                 if r0 < r1 {
-                    w.rows(kernel, acts, r0 - first, r1 - first, out);
+                    // SAFETY: `split` hands each task its own global rows, so rows
+                    // r0..r1 of this job are written by this task only.
+                    unsafe { run_rows(kernel, w.bytes, acts, (r0 - first, r1 - first), out) };
                 }
             }
         },
