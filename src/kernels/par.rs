@@ -20,7 +20,7 @@
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -122,9 +122,13 @@ struct Team {
     /// A task panicked on a worker.
     panicked: AtomicBool,
     job: UnsafeCell<Job>,
-    /// Spawned workers, each with its parked flag.
-    workers: std::sync::Mutex<Vec<(Thread, &'static AtomicBool)>>,
+    /// Worker `i`'s thread, once spawned (the first `spawned` are).
+    threads: [OnceLock<Thread>; MAX_WORKERS],
+    /// Worker `i` is parked, or about to park.
+    parked: [AtomicBool; MAX_WORKERS],
     spawned: AtomicUsize,
+    /// Held while spawning workers.
+    spawning: Mutex<()>,
 }
 
 // SAFETY: `job` is written only by the caller holding `busy`, before it publishes the epoch
@@ -147,8 +151,10 @@ fn team() -> &'static Team {
             task: &|_| {},
             n: 0,
         }),
-        workers: std::sync::Mutex::new(Vec::new()),
+        threads: std::array::from_fn(|_| OnceLock::new()),
+        parked: std::array::from_fn(|_| AtomicBool::new(false)),
         spawned: AtomicUsize::new(0),
+        spawning: Mutex::new(()),
     })
 }
 
@@ -174,12 +180,9 @@ impl Team {
         self.pending.store(helpers, Ordering::Relaxed);
         let region = (self.epoch.load(Ordering::Relaxed) >> 8) + 1;
         self.epoch.store((region << 8) | helpers, Ordering::SeqCst);
-        {
-            let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-            for (thread, parked) in workers.iter().take(helpers) {
-                if parked.load(Ordering::SeqCst) {
-                    thread.unpark();
-                }
+        for (thread, parked) in self.threads.iter().zip(&self.parked).take(helpers) {
+            if parked.load(Ordering::SeqCst) {
+                thread.get().expect("spawned").unpark();
             }
         }
         let mine = catch_unwind(AssertUnwindSafe(|| self.take_tasks(task, n)));
@@ -209,28 +212,30 @@ impl Team {
         if self.spawned.load(Ordering::Acquire) >= want {
             return;
         }
-        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        while workers.len() < want {
-            let id = workers.len();
-            let parked: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+        let _lock = self.spawning.lock().unwrap_or_else(|e| e.into_inner());
+        let mut id = self.spawned.load(Ordering::Acquire);
+        while id < want {
             // The epoch as of now, before the region that needs this worker is published:
             // read inside the thread, it could already be that region's and be skipped.
             let seen = self.epoch.load(Ordering::Acquire);
             let spawned = std::thread::Builder::new()
                 .name(format!("ingot-team-{id}"))
-                .spawn(move || self.work(id, seen, parked));
+                .spawn(move || self.work(id, seen));
             match spawned {
-                Ok(h) => workers.push((h.thread().clone(), parked)),
+                Ok(h) => {
+                    let _ = self.threads[id].set(h.thread().clone());
+                    id += 1;
+                }
                 Err(_) => break,
             }
         }
-        self.spawned.store(workers.len(), Ordering::Release);
+        self.spawned.store(id, Ordering::Release);
     }
 
     /// A worker's life: wait for a region it takes part in, take tasks, report, repeat.
-    fn work(&self, id: usize, mut seen: usize, parked: &AtomicBool) {
+    fn work(&self, id: usize, mut seen: usize) {
         loop {
-            let e = self.wait_for_new_epoch(seen, parked);
+            let e = self.wait_for_new_epoch(seen, &self.parked[id]);
             seen = e;
             if id >= e & 0xff {
                 continue;
