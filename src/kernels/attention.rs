@@ -158,19 +158,20 @@ pub fn attention(
             let (i, hg) = (i0 + r / group, r % group);
             let h = g * group + hg;
             let o = &mut out[(i * n_heads + h) * hd..][..hd];
-            let chunks = || block.chunks(stride);
-            let m_of = |b: &[f32]| b[r];
-            let l_of = |b: &[f32]| b[max_rows + r];
-            let m = chunks().map(m_of).fold(f32::NEG_INFINITY, f32::max);
+            let m = block
+                .chunks_mut(stride)
+                .map(|b| Partial::new(b, max_rows).m[r])
+                .fold(f32::NEG_INFINITY, f32::max);
             o.fill(0.0);
             let mut l = 0.0;
-            for p in chunks() {
-                if l_of(p) == 0.0 {
+            for b in block.chunks_mut(stride) {
+                let p = Partial::new(b, max_rows);
+                if p.l[r] == 0.0 {
                     continue; // a chunk wholly after this query
                 }
-                let w = (m_of(p) - m).exp();
-                l += l_of(p) * w;
-                axpy(isa, o, w, &p[2 * max_rows + r * hd..][..hd]);
+                let w = (p.m[r] - m).exp();
+                l += p.l[r] * w;
+                axpy(isa, o, w, &p.acc[r * hd..(r + 1) * hd]);
             }
             let inv = 1.0 / l;
             o.iter_mut().for_each(|x| *x *= inv);

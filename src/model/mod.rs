@@ -310,9 +310,9 @@ impl<'m> Session<'m> {
         let (cache, scratch) = (&mut self.cache, &mut self.scratch);
         // The pass runs on the calling thread; the kernels' regions go to the thread
         // team (`kernels::par`), whose workers spin between regions. (Running it on a
-        // rayon worker instead left one more runnable thread than cores: 7% slower.)
+        // rayon worker instead left one more runnable thread than cores: 8% slower.)
         transformer::forward(c, w, cache, scratch, tokens, pos0, want);
         self.tokens.extend_from_slice(tokens);
-        Ok(&self.scratch.logits)
+        Ok(self.logits())
     }
 }

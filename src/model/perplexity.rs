@@ -1,11 +1,8 @@
 //! Perplexity over consecutive windows (the evaluation behind `examples/perplexity.rs`
 //! and the reference tests).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::kernels::par::for_each_chunk_mut;
-
 use crate::error::{Error, Result};
+use crate::kernels::par::for_each_chunk_mut;
 use crate::kernels::{cpu::isa, simd::exp_shift_sum};
 use crate::model::Model;
 
@@ -85,21 +82,22 @@ pub fn perplexity_with(
         }
         session.reset();
         session.forward_from(&input, first)?;
-        let logits = session.logits_mut(); // (len - 1 - first, vocab)
-                                           // Rows in parallel, summed in order: the same result on any number of threads.
+        // Rows in parallel, each with its own NLL; summed in order: the same result on any
+        // number of threads.
         let targets = &window[1 + first..];
-        let nll: Vec<AtomicU64> = targets.iter().map(|_| AtomicU64::new(0)).collect();
-        for_each_chunk_mut(logits, vocab, logits_len(targets.len(), vocab), |i, row| {
+        let mut rows: Vec<(&mut [f32], f64)> = session
+            .logits_mut()
+            .chunks_exact_mut(vocab)
+            .map(|row| (row, 0.0))
+            .collect(); // (len - 1 - first) rows of vocab logits, and their NLL
+        let bytes = targets.len() * vocab * std::mem::size_of::<f32>();
+        for_each_chunk_mut(&mut rows, 1, bytes, |i, one| {
+            let (row, nll) = &mut one[0];
             let t = row[targets[i] as usize] as f64;
-            let v = log_sum_exp_in_place(row) - t;
-            nll[i].store(v.to_bits(), Ordering::Relaxed);
+            *nll = log_sum_exp_in_place(row) - t;
         });
-        let nll: Vec<f64> = nll
-            .iter()
-            .map(|v| f64::from_bits(v.load(Ordering::Relaxed)))
-            .collect();
-        r.nll_sum += nll.iter().sum::<f64>();
-        r.scored += nll.len();
+        r.nll_sum += rows.iter().map(|(_, nll)| nll).sum::<f64>();
+        r.scored += rows.len();
         r.windows += 1;
     }
     if r.scored == 0 {
@@ -109,12 +107,6 @@ pub fn perplexity_with(
         )));
     }
     Ok(r)
-}
-
-/// Work of a region over `rows` rows of logits: their bytes.
-fn logits_len(rows: usize, vocab: usize) -> usize {
-    rows.saturating_mul(vocab)
-        .saturating_mul(std::mem::size_of::<f32>())
 }
 
 /// `ln Σ exp(x)` with the SIMD exponentials of the attention kernel, summed in f32 over

@@ -143,38 +143,36 @@ fn gemm<K: MicroKernel>(a: MatRef, b: &dyn PackB, c: MatMut) {
     let a_len = a_panels * K::MR * kc_step.min(k);
     // The packed A of one depth block is shared by all threads: reuse this thread's buffer
     // unless a nested call on this thread holds it.
-    {
-        SHARED_A.with(|cell| {
-            let mut own;
-            let mut guard = cell.try_borrow_mut();
-            let abuf: &mut Vec<f32> = match guard.as_deref_mut() {
-                Ok(buf) => buf,
-                Err(_) => {
-                    own = Vec::new();
-                    &mut own
-                }
-            };
-            abuf.resize(a_len.max(abuf.len()), 0.0);
-            // Loop 4 (outermost here): depth blocks of KC. Threads share A's packing for the
-            // block, then each runs loops 5, 3, 2, 1 over its own columns.
-            for pc in (0..k).step_by(kc_step) {
-                let kc = kc_step.min(k - pc);
-                let pack = |ip: usize, dst: &mut [f32]| {
-                    let i0 = ip * K::MR;
-                    K::pack_a(&a, i0, K::MR.min(m - i0), pc, kc, dst);
-                };
-                let packed = &mut abuf[..a_panels * K::MR * kc];
-                let pack_work = if parts == 1 { 0 } else { packed.len() };
-                par::for_each_chunk_mut(packed, K::MR * kc, pack_work, pack);
-                let packed: &[f32] = packed;
-                let block = Depth { pc, kc, a: packed };
-                par::for_each_task(parts, macs, |p| {
-                    let (j0, j1) = range(p);
-                    gemm_columns::<K>(m, b, cp, j0, j1, &block);
-                });
+    SHARED_A.with(|cell| {
+        let mut own;
+        let mut guard = cell.try_borrow_mut();
+        let abuf: &mut Vec<f32> = match guard.as_deref_mut() {
+            Ok(buf) => buf,
+            Err(_) => {
+                own = Vec::new();
+                &mut own
             }
-        })
-    }
+        };
+        abuf.resize(a_len.max(abuf.len()), 0.0);
+        // Loop 4 (outermost here): depth blocks of KC. Threads share A's packing for the
+        // block, then each runs loops 5, 3, 2, 1 over its own columns.
+        for pc in (0..k).step_by(kc_step) {
+            let kc = kc_step.min(k - pc);
+            let pack = |ip: usize, dst: &mut [f32]| {
+                let i0 = ip * K::MR;
+                K::pack_a(&a, i0, K::MR.min(m - i0), pc, kc, dst);
+            };
+            let packed = &mut abuf[..a_panels * K::MR * kc];
+            let pack_work = if parts == 1 { 0 } else { packed.len() };
+            par::for_each_chunk_mut(packed, K::MR * kc, pack_work, pack);
+            let packed: &[f32] = packed;
+            let block = Depth { pc, kc, a: packed };
+            par::for_each_task(parts, macs, |p| {
+                let (j0, j1) = range(p);
+                gemm_columns::<K>(m, b, cp, j0, j1, &block);
+            });
+        }
+    })
 }
 
 /// One depth block: rows `pc .. pc + kc` of B against A's packed panels for them.
