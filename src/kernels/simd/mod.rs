@@ -123,6 +123,23 @@ pub fn exp_shift_sum(isa: Isa, x: &mut [f32], shift: f32) -> f32 {
     }
 }
 
+/// `e^x` as every SIMD path computes it: `x = n·ln2 + r` with `ln2` split in a high part
+/// exact in few bits and a low correction (Cody–Waite), then Cephes' `expf` polynomial for
+/// `e^r` (~1 ulp): `1 + r + r²·(c0·r⁵ + c1·r⁴ + … + c5)`, coefficients highest first.
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    0.166_666_65,
+    0.5,
+];
+/// GELU-tanh's `2z = GELU_2K · (g + GELU_A · g³)` (see `Gate::GeluTanh`).
+const GELU_2K: f32 = 2.0 * 0.797_884_6;
+const GELU_A: f32 = 0.044715;
+
 /// The gate of a gated FFN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {

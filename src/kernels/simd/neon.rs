@@ -2,6 +2,8 @@
 
 use std::arch::aarch64::*;
 
+use super::{EXP_POLY, GELU_2K, GELU_A, LN2_HI, LN2_LO};
+
 #[inline(always)]
 fn load4(s: &[f32], i: usize) -> float32x4_t {
     let s = &s[i..i + 4];
@@ -63,17 +65,11 @@ fn exp_neon(x: float32x4_t) -> float32x4_t {
     let x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0)), vdupq_n_f32(88.0));
     // Round to nearest, ties to even (as `_mm256_round_ps` with NEAREST_INT).
     let n = vrndnq_f32(vmulq_n_f32(x, std::f32::consts::LOG2_E));
-    let r = vfmsq_f32(x, n, vdupq_n_f32(0.693_359_4));
-    let r = vfmsq_f32(r, n, vdupq_n_f32(-2.121_944_4e-4));
-    let mut p = vdupq_n_f32(1.987_569_1e-4);
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        0.166_666_65,
-        0.5,
-    ] {
-        p = vfmaq_f32(vdupq_n_f32(c), p, r);
+    let r = vfmsq_f32(x, n, vdupq_n_f32(LN2_HI));
+    let r = vfmsq_f32(r, n, vdupq_n_f32(LN2_LO));
+    let mut p = vdupq_n_f32(EXP_POLY[0]);
+    for c in &EXP_POLY[1..] {
+        p = vfmaq_f32(vdupq_n_f32(*c), p, r);
     }
     let p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0)), p, vmulq_f32(r, r));
     let pow2n = vreinterpretq_f32_s32(vshlq_n_s32::<23>(vaddq_s32(
@@ -91,7 +87,7 @@ fn act_neon(act: super::Gate, g: float32x4_t) -> float32x4_t {
         super::Gate::Silu => g,
         super::Gate::GeluTanh => {
             let g3 = vmulq_f32(vmulq_f32(g, g), g);
-            vmulq_n_f32(vfmaq_f32(g, vdupq_n_f32(0.044715), g3), 2.0 * 0.797_884_6)
+            vmulq_n_f32(vfmaq_f32(g, vdupq_n_f32(GELU_A), g3), GELU_2K)
         }
     };
     let e = exp_neon(vnegq_f32(t));

@@ -2,6 +2,8 @@
 
 use std::arch::x86_64::*;
 
+use super::{EXP_POLY, GELU_2K, GELU_A, LN2_HI, LN2_LO};
+
 // Bounds-checked loads and stores: the only unsafe code of the f32 kernels.
 
 #[inline(always)]
@@ -203,17 +205,11 @@ fn exp_avx512(x: __m512) -> __m512 {
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
         _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
     );
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm512_set1_ps(1.987_569_1e-4);
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        0.166_666_65,
-        0.5,
-    ] {
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+    let mut p = _mm512_set1_ps(EXP_POLY[0]);
+    for c in &EXP_POLY[1..] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(*c));
     }
     let p = _mm512_fmadd_ps(
         p,
@@ -233,8 +229,8 @@ fn act_avx512(act: super::Gate, g: __m512) -> __m512 {
         super::Gate::GeluTanh => {
             let g3 = _mm512_mul_ps(_mm512_mul_ps(g, g), g);
             _mm512_mul_ps(
-                _mm512_set1_ps(2.0 * 0.797_884_6),
-                _mm512_fmadd_ps(_mm512_set1_ps(0.044715), g3, g),
+                _mm512_set1_ps(GELU_2K),
+                _mm512_fmadd_ps(_mm512_set1_ps(GELU_A), g3, g),
             )
         }
     };
@@ -324,17 +320,11 @@ fn exp_avx2(x: __m256) -> __m256 {
         x,
         _mm256_set1_ps(std::f32::consts::LOG2_E),
     ));
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm256_set1_ps(1.987_569_1e-4);
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        0.166_666_65,
-        0.5,
-    ] {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
+    let mut p = _mm256_set1_ps(EXP_POLY[0]);
+    for c in &EXP_POLY[1..] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(*c));
     }
     let p = _mm256_fmadd_ps(
         p,
@@ -357,8 +347,8 @@ fn act_avx2(act: super::Gate, g: __m256) -> __m256 {
         super::Gate::GeluTanh => {
             let g3 = _mm256_mul_ps(_mm256_mul_ps(g, g), g);
             _mm256_mul_ps(
-                _mm256_set1_ps(2.0 * 0.797_884_6),
-                _mm256_fmadd_ps(_mm256_set1_ps(0.044715), g3, g),
+                _mm256_set1_ps(GELU_2K),
+                _mm256_fmadd_ps(_mm256_set1_ps(GELU_A), g3, g),
             )
         }
     };
