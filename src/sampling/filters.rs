@@ -94,27 +94,31 @@ impl Candidates {
         self.list.truncate(n.max(1));
     }
 
-    /// Fills `self.probs` with `exp(logit - max)` of the list, in its order (one SIMD
-    /// pass), and returns their sum.
-    fn exp_weights(&mut self) -> f32 {
-        let max = self
-            .list
+    /// The largest logit (`-inf` for an empty list).
+    fn max_logit(&self) -> f32 {
+        self.list
             .iter()
             .map(|x| x.1)
-            .fold(f32::NEG_INFINITY, f32::max);
+            .fold(f32::NEG_INFINITY, f32::max)
+    }
+
+    /// Fills `self.probs` with `exp(logit - max)` of the list, in its order (one SIMD
+    /// pass); returns `max` and the weights' sum.
+    fn exp_weights(&mut self) -> (f32, f32) {
+        let max = self.max_logit();
         self.probs.clear();
         if !max.is_finite() {
             // All -inf (or +inf somewhere): every candidate weighs the same.
             self.probs.resize(self.list.len(), 1.0);
-            return self.list.len() as f32;
+            return (max, self.list.len() as f32);
         }
         self.probs.extend(self.list.iter().map(|x| x.1));
-        exp_shift_sum(isa(), &mut self.probs, max)
+        (max, exp_shift_sum(isa(), &mut self.probs, max))
     }
 
     /// Fills `self.probs` with the softmax of the list, in its order.
     fn softmax(&mut self) {
-        let sum = self.exp_weights();
+        let (_, sum) = self.exp_weights();
         self.probs.iter_mut().for_each(|p| *p /= sum);
     }
 
@@ -181,8 +185,7 @@ pub fn top_p(c: &mut Candidates, p: f32) {
     }
     // The softmax's sum over the whole list, accumulated in f64 (an f32 sum over 10⁵
     // tail tokens drifts past their size), then each prefix token's weight again.
-    let max = c.list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
-    c.exp_weights();
+    let (max, _) = c.exp_weights();
     let sum = sum_f64(&c.probs);
     let prob = |l: f32| {
         if max.is_finite() {
@@ -233,9 +236,8 @@ pub fn min_p(c: &mut Candidates, p: f32) {
     if p <= 0.0 || c.is_empty() {
         return;
     }
-    let max = c.list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
     // p_i ≥ p · p_max  ⟺  logit_i ≥ logit_max + ln p.
-    let threshold = max + p.ln();
+    let threshold = c.max_logit() + p.ln();
     if c.sorted {
         let keep = c.list.iter().take_while(|x| x.1 >= threshold).count();
         c.truncate(keep);
@@ -307,7 +309,7 @@ pub fn temperature(c: &mut Candidates, t: f32) {
 /// the list in its order.
 pub fn draw(c: &mut Candidates, u: f64) -> u32 {
     // Unnormalised weights against u scaled by their sum: one pass fewer.
-    let sum = c.exp_weights();
+    let (_, sum) = c.exp_weights();
     let mut u = u as f32 * sum;
     for (x, &p) in c.list.iter().zip(&c.probs) {
         if u < p {
