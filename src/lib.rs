@@ -62,6 +62,7 @@ pub mod generate;
 pub mod io;
 pub mod kernels;
 pub mod model;
+pub mod roofline;
 pub mod sampling;
 pub mod tensor;
 pub mod tokenizer;

@@ -9,6 +9,7 @@ pub mod halfdot;
 pub mod matmul;
 pub mod ops;
 pub mod par;
+pub mod peak;
 pub mod qdot;
 pub mod qmatmul;
 pub mod simd;
