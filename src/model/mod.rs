@@ -283,6 +283,15 @@ impl<'m> Session<'m> {
         &self.scratch.logits
     }
 
+    /// Runs only the weight matmuls of one decode step (every projection and the LM
+    /// head, on this session's buffers, whose contents it overwrites; the cache and the
+    /// position are untouched). `benches/forward.rs` times it beside a real decode step:
+    /// the difference is the step's time outside matmuls.
+    pub fn decode_matmuls(&mut self) {
+        let (c, w) = (&self.model.config, &self.model.weights);
+        transformer::decode_matmuls(c, w, &mut self.scratch);
+    }
+
     /// The last logits, to be overwritten in place (perplexity's log-sum-exp).
     pub(crate) fn logits_mut(&mut self) -> &mut [f32] {
         &mut self.scratch.logits

@@ -392,6 +392,40 @@ pub fn forward(
     }
 }
 
+/// Only the weight matmuls of one decode step, in `forward`'s order and on its buffers
+/// (their contents are whatever the last pass left): every projection of every layer, then
+/// the LM head. A decode step's time minus this one's is what the step spends outside
+/// matmuls (attention, norms, RoPE, the cache write, and the calls between them).
+pub fn decode_matmuls(c: &Config, w: &Weights, s: &mut Scratch) {
+    s.fit(c, 1, 1);
+    for lw in &w.layers {
+        Linear::matmul_many(
+            &mut s.mm,
+            &s.xb,
+            1,
+            [
+                (&lw.wq.w, &mut s.q),
+                (&lw.wk.w, &mut s.k),
+                (&lw.wv.w, &mut s.v),
+            ],
+        );
+        lw.wo.w.matmul(&mut s.mm, &s.att, 1, &mut s.xb);
+        match (&lw.w_gate, c.ffn) {
+            (Some(gate), Ffn::SiluGated | Ffn::GeluGated) => Linear::matmul_many(
+                &mut s.mm,
+                &s.xb,
+                1,
+                [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
+            ),
+            _ => lw.w_up.w.matmul(&mut s.mm, &s.xb, 1, &mut s.gate),
+        }
+        lw.w_down.w.matmul(&mut s.mm, &s.gate, 1, &mut s.xb);
+    }
+    s.logits.resize(c.vocab_size, 0.0);
+    w.lm_head()
+        .matmul(&mut s.mm, &s.xb[..c.dim], 1, &mut s.logits);
+}
+
 /// `x += out`, through the sub-layer's post-norm when it has one (`tmp` is scratch).
 fn residual(c: &Config, x: &mut [f32], out: &mut [f32], tmp: &mut [f32], post: Option<&Norm>) {
     match post {
