@@ -28,7 +28,7 @@ threads=2
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 echo "== building ingot" >&2
-cargo build --release --quiet --example generate
+cargo build --release --quiet --example generate --example roofline
 
 # Both tokenizers split digits one per token: 512 digits are a 512-token prompt for
 # SmolLM2 (no BOS), 511 digits for Gemma (BOS first).
@@ -40,6 +40,12 @@ for mp in "$model:$prompt" "$gemma:$gprompt"; do
   n=$(cargo run --release --quiet --example tokenize -- --model "${mp%%:*}" < "${mp#*:}" | wc -w)
   [ "$n" = 512 ] || { echo "${mp#*:} is $n tokens for ${mp%%:*}, expected 512" >&2; exit 1; }
 done
+
+echo "== this machine's limits (examples/roofline)" >&2
+roof=$(target/release/examples/roofline --threads $threads --model "$model" --model "$gemma")
+read -r _ _ lim_tg0 lim_tgd lim_pp <<< "$(echo "$roof" | grep "^limits $model ")"
+read -r _ _ glim_tg0 glim_tgd glim_pp <<< "$(echo "$roof" | grep "^limits $gemma ")"
+fma_peak=$(echo "$roof" | awk -v isa="${INGOT_ISA:-}" '/^  (avx512|avx2|neon|scalar) / {p[$1] = $2} /kernels. isa:/ {k = $NF} END {print p[isa != "" ? isa : k]}')
 
 echo "== llama.cpp llama-bench" >&2
 llama() { # model -> "pp512 tg128 tg128@d512"
@@ -121,13 +127,25 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 echo
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $threads threads; $(date -u +%F)"
 echo "isa: ingot $in_isa, llama.cpp $ll_isa (built for this CPU${LLAMA_CPP_ANCHOR_ISA:+, LLAMA_CPP_ANCHOR_ISA=$LLAMA_CPP_ANCHOR_ISA})"
-printf '%-44s %12s %12s %8s\n' "measure" "ingot" "reference" "ratio"
-printf '%-44s %12s %12s %8s\n' "prefill 512 tok/s (vs llama.cpp pp512)" "$in_pp" "$ll_pp" "$(ratio "$in_pp" "$ll_pp")"
-printf '%-44s %12s %12s %8s\n' "decode tok/s after 512 (vs tg128 @ d512)" "$in_tg" "$ll_tgd" "$(ratio "$in_tg" "$ll_tgd")"
-printf '%-44s %12s %12s %8s\n' "decode tok/s, empty context (vs tg128)" "$in_tg0" "$ll_tg" "$(ratio "$in_tg0" "$ll_tg")"
-printf '%-44s %12s %12s %8s\n' "decode, --threads 2 vs --threads 1" "$in_tg" "$in_tg1" "$(ratio "$in_tg" "$in_tg1")"
-printf '%-44s %12s %12s %8s\n' "Gemma 3 270M Q4_K_M prefill 512 (vs pp512)" "$gi_pp" "$gl_pp" "$(ratio "$gi_pp" "$gl_pp")"
-printf '%-44s %12s %12s %8s\n' "Gemma 3 decode after 512 (vs tg128 @ d512)" "$gi_tg" "$gl_tgd" "$(ratio "$gi_tg" "$gl_tgd")"
-printf '%-44s %12s %12s %8s\n' "Gemma 3 decode, empty context (vs tg128)" "$gi_tg0" "$gl_tg" "$(ratio "$gi_tg0" "$gl_tg")"
-printf '%-44s %12s %12s %8s\n' "sgemm 1024^3 GFLOP/s (vs numpy/OpenBLAS)" "$sg" "$(printf %.1f "$np")" "$(ratio "$sg" "$np")"
-printf '%-44s %12s %12s %8s\n' "tokenizer encode MiB/s (vs HF tokenizers)" "$tk" "$(printf %.2f "$hf")" "$(ratio "$tk" "$hf")"
+# Each side's figure as a share of this machine's limit (examples/roofline): decode, bytes
+# read per token over the read bandwidth at that size; prefill and sgemm, operations over
+# the f32 FMA peak.
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
+row() { # label ingot reference limit
+  printf '%-44s %10s %10s %7s %9s %9s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")" \
+    "$([ -n "$4" ] && pct "$2" "$4" || echo -)" "$([ -n "$4" ] && pct "$3" "$4" || echo -)"
+}
+printf '%-44s %10s %10s %7s %9s %9s\n' "measure" "ingot" "reference" "ratio" "ingot/lim" "ref/lim"
+row "prefill 512 tok/s (vs llama.cpp pp512)" "$in_pp" "$ll_pp" "$lim_pp"
+row "decode tok/s after 512 (vs tg128 @ d512)" "$in_tg" "$ll_tgd" "$lim_tgd"
+row "decode tok/s, empty context (vs tg128)" "$in_tg0" "$ll_tg" "$lim_tg0"
+row "decode, --threads 2 vs --threads 1" "$in_tg" "$in_tg1" ""
+row "Gemma 3 270M Q4_K_M prefill 512 (vs pp512)" "$gi_pp" "$gl_pp" "$glim_pp"
+row "Gemma 3 decode after 512 (vs tg128 @ d512)" "$gi_tg" "$gl_tgd" "$glim_tgd"
+row "Gemma 3 decode, empty context (vs tg128)" "$gi_tg0" "$gl_tg" "$glim_tg0"
+row "sgemm 1024^3 GFLOP/s (vs numpy/OpenBLAS)" "$sg" "$(printf %.1f "$np")" "$fma_peak"
+row "tokenizer encode MiB/s (vs HF tokenizers)" "$tk" "$(printf %.2f "$hf")" ""
+echo
+echo "limits (tok/s): SmolLM2 decode $lim_tg0 empty, $lim_tgd at 512, prefill $lim_pp;" \
+     "Gemma 3 decode $glim_tg0 empty, $glim_tgd at 512, prefill $glim_pp; f32 FMA peak $fma_peak GFLOP/s"
+echo "$roof" | sed -n '1,/^parallel region/p'

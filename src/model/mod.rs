@@ -2,6 +2,7 @@
 //! conversation with it (`Session`: the KV cache and scratch buffers).
 
 pub mod config;
+pub mod cost;
 pub mod hf;
 pub mod perplexity;
 pub mod transformer;

@@ -88,6 +88,12 @@ impl Linear {
             && WeightView::from_bytes(tensor.dtype(), tensor.bytes()).is_some()
     }
 
+    /// Bytes a matmul reads: the whole matrix as stored (quantized blocks, or the f32
+    /// copy in f32 mode).
+    pub fn bytes(&self) -> usize {
+        self.tensor.bytes().len()
+    }
+
     fn view(&self) -> WeightView<'_> {
         WeightView::from_bytes(self.tensor.dtype(), self.tensor.bytes())
             .expect("checked in Linear::new")
