@@ -126,6 +126,15 @@ impl Tensor {
         }
     }
 
+    /// For a view into a mapped file: lets the OS drop its pages from memory (they are
+    /// read again from the file if used). For weights that were copied into another
+    /// layout at load.
+    pub fn release_pages(&self) {
+        if let Storage::View { file, offset, len } = &self.storage {
+            file.release(*offset, *len);
+        }
+    }
+
     /// True when the data is a view into the model file (no copy was made).
     pub fn is_view(&self) -> bool {
         matches!(self.storage, Storage::View { .. })

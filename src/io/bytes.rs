@@ -66,6 +66,27 @@ impl FileBytes {
         self.as_bytes().len()
     }
 
+    /// Tells the OS that bytes `offset .. offset + len` will not be read again soon (a
+    /// tensor copied into another layout at load): their pages leave this process's
+    /// resident set, and a later read brings them back from the file. A no-op for heap
+    /// bytes, and where the OS refuses.
+    pub fn release(&self, offset: usize, len: usize) {
+        #[cfg(unix)]
+        if let FileBytes::Mapped(m) = self {
+            // Whole pages inside the range only: others may hold bytes still in use.
+            const PAGE: usize = 4096;
+            let (start, end) = (offset.next_multiple_of(PAGE), (offset + len) / PAGE * PAGE);
+            if start < end && end <= m.len() {
+                // SAFETY: the map is read-only and private and never written, so dropping
+                // its pages cannot lose data: a later access reads the file again. Tensor
+                // views stay valid (the mapping itself is untouched).
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+                };
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -14,15 +14,16 @@
 //! cost to decode the whole matrix into packed panels, which only many rows amortise.
 
 use super::cpu::Isa;
-use super::formats::{with_block, DType};
+use super::formats::{with_block, Block, DType};
 use half::{bf16, f16};
+use std::marker::PhantomData;
 
-use super::gemm::{sgemm, HalfRowsT, MatMut, MatRef, QuantRowsT};
+use super::gemm::{sgemm, HalfRowsT, MatMut, MatRef, QuantRowsT, SplitRowsT};
 use super::halfdot;
 use super::par;
 use super::prod;
 use super::qdot::QuantActs;
-use super::qmatmul::{qmatmul, qmatmul_many, QWeights, MAX_JOBS};
+use super::qmatmul::{qmatmul_many, QWeights, MAX_JOBS};
 use super::simd;
 
 /// From this many activation rows on, projections use the packed GEMM.
@@ -94,11 +95,13 @@ pub fn matmul(
         WeightView::BF16(w) if gemm => sgemm(isa, a, &HalfRowsT { rows: w, k, n }, c),
         WeightView::BF16(w) => matvec(isa, lhs, w, c.data, k, n, halfdot::dot),
         WeightView::Quant(q) => with_block!(q.dtype(), B => {
-            let blocks = q.blocks::<B>();
             if gemm {
-                sgemm(isa, a, &QuantRowsT { blocks, k, n }, c)
+                match q.split_view(k / B::BLOCK) {
+                    Some(view) => sgemm(isa, a, &SplitRowsT::<B> { view, k, n, format: PhantomData }, c),
+                    None => sgemm(isa, a, &QuantRowsT { blocks: q.blocks::<B>(), k, n }, c),
+                }
             } else {
-                qmatmul(isa, &mut ws.acts, lhs, blocks, c.data, m, k, n)
+                qmatmul_many(isa, &mut ws.acts, lhs, m, k, &mut [(q, c.data)])
             }
         }, else => unreachable!("QWeights holds a block format")),
     }

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::io::Gguf;
 use crate::kernels::cpu::isa;
 use crate::kernels::matmul::{matmul, matmul_many, MatmulScratch, WeightView};
+use crate::kernels::qdot::rows::split_rows_kernel;
+use crate::kernels::qdot::split::{split, SplitView};
 
 use crate::model::config::{Config, Ffn, NormKind};
 use crate::tensor::{DType, Tensor};
@@ -42,6 +44,9 @@ pub struct Linear {
     pub rows: usize,
     pub cols: usize,
     tensor: Tensor,
+    /// The weights in the split layout (`kernels::qdot::split`), made at load for the
+    /// formats and CPUs whose decode kernel reads it; prefill's GEMM reads `tensor`.
+    split: Option<Vec<u16>>,
 }
 
 impl Linear {
@@ -74,7 +79,25 @@ impl Linear {
                 "data is misaligned for its type",
             ));
         }
-        Ok(Linear { rows, cols, tensor })
+        Ok(Linear::wrap(tensor, rows, cols))
+    }
+
+    /// `tensor` (checked) with its split layout, made when this CPU's decode kernel reads
+    /// one for its format.
+    fn wrap(tensor: Tensor, rows: usize, cols: usize) -> Linear {
+        let split = (split_rows_kernel(tensor.dtype(), isa()).is_some())
+            .then(|| split(tensor.dtype(), tensor.bytes()))
+            .flatten();
+        if split.is_some() {
+            // Every later read goes to the split copy: the file's pages can go.
+            tensor.release_pages();
+        }
+        Linear {
+            rows,
+            cols,
+            tensor,
+            split,
+        }
     }
 
     pub fn dtype(&self) -> DType {
@@ -95,8 +118,12 @@ impl Linear {
     }
 
     fn view(&self) -> WeightView<'_> {
-        WeightView::from_bytes(self.tensor.dtype(), self.tensor.bytes())
-            .expect("checked in Linear::new")
+        let view = WeightView::from_bytes(self.tensor.dtype(), self.tensor.bytes())
+            .expect("checked in Linear::new");
+        match (view, &self.split) {
+            (WeightView::Quant(q), Some(split)) => WeightView::Quant(q.with_split(split)),
+            (view, _) => view,
+        }
     }
 
     /// `out (m, rows) = x (m, cols) · Wᵀ`; `ws` holds the kernel's reusable buffers.
@@ -124,11 +151,7 @@ impl Linear {
 
     /// Rows `r0 .. r0 + n` as a matrix of their own (a view when the data is one).
     pub fn split_rows(&self, r0: usize, n: usize) -> Result<Linear> {
-        Ok(Linear {
-            rows: n,
-            cols: self.cols,
-            tensor: self.tensor.rows(r0, n)?,
-        })
+        Ok(Linear::wrap(self.tensor.rows(r0, n)?, n, self.cols))
     }
 
     /// Row `r` as f32 (the embedding lookup).
@@ -138,8 +161,14 @@ impl Linear {
             .dtype()
             .row_bytes(self.cols)
             .expect("checked at load");
+        let dtype = self.tensor.dtype();
+        if let Some(buf) = &self.split {
+            let nb = self.cols / dtype.block_size();
+            let view = SplitView::of(dtype, buf, self.rows, nb).expect("made for this shape");
+            return view.dequantize_row(dtype, r, out);
+        }
         let bytes = &self.tensor.bytes()[r * row_bytes..(r + 1) * row_bytes];
-        crate::kernels::formats::dequantize(self.tensor.dtype(), bytes, out);
+        crate::kernels::formats::dequantize(dtype, bytes, out);
     }
 }
 

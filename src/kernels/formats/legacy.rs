@@ -84,6 +84,7 @@ fn q5_values(qh: [u8; 4], qs: &[u8; QK / 2], bias: i8) -> [i8; QK] {
 // SAFETY: `chunk_bytes_avx2` reads the 32 bytes of `qs`.
 unsafe impl Block for BlockQ8_0 {
     const HEAD_SCALE: bool = true;
+    const HEAD_BYTES: usize = 2;
     const DTYPE: DType = DType::Q8_0;
     const GGML_ID: u32 = 8;
     const BLOCK: usize = QK;
@@ -113,6 +114,15 @@ unsafe impl Block for BlockQ8_0 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::widen_bytes(&self.qs) }
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        let qs: &[i8; QK] = bytemuck::from_bytes(&tail[..QK]);
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::widen_bytes(qs) }
+    }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
     unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
@@ -124,6 +134,7 @@ unsafe impl Block for BlockQ8_0 {
 // SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs`.
 unsafe impl Block for BlockQ4_0 {
     const HEAD_SCALE: bool = true;
+    const HEAD_BYTES: usize = 2;
     const DTYPE: DType = DType::Q4_0;
     const GGML_ID: u32 = 2;
     const BLOCK: usize = QK;
@@ -153,6 +164,14 @@ unsafe impl Block for BlockQ4_0 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::nibbles_i16(&self.qs, 8) }
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::nibbles_i16(tail[..QK / 2].try_into().expect("16 bytes"), 8) }
+    }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
     unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
@@ -164,6 +183,7 @@ unsafe impl Block for BlockQ4_0 {
 // SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs`.
 unsafe impl Block for BlockQ4_1 {
     const HEAD_SCALE: bool = true;
+    const HEAD_BYTES: usize = 4;
     const DTYPE: DType = DType::Q4_1;
     const GGML_ID: u32 = 3;
     const BLOCK: usize = QK;
@@ -194,6 +214,14 @@ unsafe impl Block for BlockQ4_1 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::nibbles_i16(&self.qs, 0) }
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::nibbles_i16(tail[..QK / 2].try_into().expect("16 bytes"), 0) }
+    }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
     unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
@@ -205,6 +233,7 @@ unsafe impl Block for BlockQ4_1 {
 // SAFETY: `chunk_bytes_avx2` reads the 16 bytes of `qs` and the 4 of `qh`.
 unsafe impl Block for BlockQ5_0 {
     const HEAD_SCALE: bool = true;
+    const HEAD_BYTES: usize = 2;
     const DTYPE: DType = DType::Q5_0;
     const GGML_ID: u32 = 6;
     const BLOCK: usize = QK;
@@ -225,6 +254,18 @@ unsafe impl Block for BlockQ5_0 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::q5(&self.qs, self.qh, 16) }
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        let (qh, qs) = tail[..4 + QK / 2].split_at(4);
+        let qh: [u8; 4] = qh.try_into().expect("4 bytes");
+        // SAFETY: the caller guarantees AVX2.
+        let b = unsafe { x86::q5(qs.try_into().expect("16 bytes"), qh, 16) };
+        // SAFETY: as above.
+        unsafe { x86::widen(b) }
+    }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
     unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
@@ -236,6 +277,7 @@ unsafe impl Block for BlockQ5_0 {
 // SAFETY: as for Q5_0.
 unsafe impl Block for BlockQ5_1 {
     const HEAD_SCALE: bool = true;
+    const HEAD_BYTES: usize = 4;
     const DTYPE: DType = DType::Q5_1;
     const GGML_ID: u32 = 7;
     const BLOCK: usize = QK;
@@ -256,6 +298,18 @@ unsafe impl Block for BlockQ5_1 {
     unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::q5(&self.qs, self.qh, 0) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        let (qh, qs) = tail[..4 + QK / 2].split_at(4);
+        let qh: [u8; 4] = qh.try_into().expect("4 bytes");
+        // SAFETY: the caller guarantees AVX2.
+        let b = unsafe { x86::q5(qs.try_into().expect("16 bytes"), qh, 0) };
+        // SAFETY: as above.
+        unsafe { x86::widen(b) }
     }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
@@ -359,6 +413,16 @@ mod x86 {
             let b = _mm256_set1_epi16(bias);
             (_mm256_sub_epi16(lo, b), _mm256_sub_epi16(hi, b))
         }
+    }
+
+    /// 32 signed bytes in a register widened to 16 bits (values 0..16, 16..32).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn widen(b: __m256i) -> (__m256i, __m256i) {
+        (
+            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)),
+            _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)),
+        )
     }
 
     /// 32 signed bytes widened to 16 bits, straight from memory.

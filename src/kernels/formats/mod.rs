@@ -129,6 +129,9 @@ pub unsafe trait Block: Pod + Send + Sync {
     /// `OFFSET`, whose offset is the f16 after it): the kernels then gather 16 blocks'
     /// scales into one register instead of calling `scales`.
     const HEAD_SCALE: bool = false;
+    /// With `HEAD_SCALE`: the bytes of that head (the scale, and the offset with
+    /// `OFFSET`), which the split layout (`qdot::split`) stores apart from the rest.
+    const HEAD_BYTES: usize = 0;
 
     /// Whether every scale of the block is finite: if so, so is every value (the rest are
     /// small integers). Model loading checks it.
@@ -176,6 +179,27 @@ pub unsafe trait Block: Pod + Send + Sync {
                 _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)),
             )
         }
+    }
+
+    /// `chunk_i16_avx2` of chunk 0 of the block whose bytes after its `HEAD_BYTES` are
+    /// `tail`, for layouts that store heads apart (`qdot::split`). The default rebuilds the
+    /// block (with a zero head, which chunk values never read) and decodes it; the formats
+    /// that are split read their tail in place.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `tail` holds at least `size_of::<Self>() - HEAD_BYTES`
+    /// bytes.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        let mut b = Self::zeroed();
+        let bytes = bytemuck::bytes_of_mut(&mut b);
+        let n = bytes.len() - Self::HEAD_BYTES;
+        bytes[Self::HEAD_BYTES..].copy_from_slice(&tail[..n]);
+        // SAFETY: the caller guarantees AVX2; chunk 0 exists in every format.
+        unsafe { b.chunk_i16_avx2(0) }
     }
 
     /// `chunk_values` as two NEON registers (values 0..16, 16..32). The default decodes

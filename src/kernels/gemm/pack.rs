@@ -4,9 +4,11 @@
 //! micro-panel is `kc` rows of `NR` columns, row after row. Rows or columns past the edge
 //! of the matrix are zero, so edge tiles run the same kernel as full ones.
 
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use crate::kernels::formats::Block;
+use crate::kernels::qdot::split::SplitView;
 
 /// A read-only strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -177,27 +179,72 @@ impl<B: Block> PackB for QuantRowsT<'_, B> {
         dst: &mut [f32],
         scratch: &mut Vec<f32>,
     ) {
-        let (pc, kc, j0, cols) = (depth.start, depth.len(), columns.start, columns.len());
-        let bs = B::BLOCK;
-        assert!(pc.is_multiple_of(bs) && (kc.is_multiple_of(bs) || pc + kc == self.k));
-        let nb = self.k / bs;
-        scratch.resize(kc.next_multiple_of(bs), 0.0);
-        for jj in 0..nr {
-            if jj >= cols {
-                for kk in 0..kc {
-                    dst[kk * nr + jj] = 0.0;
-                }
-                continue;
+        pack_blocks_panel(self.k, |i| self.blocks[i], depth, columns, nr, dst, scratch)
+    }
+}
+
+/// `QuantRowsT` for weights in the split layout (`qdot::split`): each block is put back
+/// together, then decoded as the block layout's are.
+pub struct SplitRowsT<'a, B> {
+    pub view: SplitView<'a>,
+    pub k: usize,
+    pub n: usize,
+    pub format: PhantomData<B>,
+}
+
+impl<B: Block> PackB for SplitRowsT<'_, B> {
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn depth_align(&self) -> usize {
+        B::BLOCK
+    }
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn pack_panel(
+        &self,
+        depth: Range<usize>,
+        columns: Range<usize>,
+        nr: usize,
+        dst: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        let block = |i| self.view.block::<B>(i);
+        pack_blocks_panel(self.k, block, depth, columns, nr, dst, scratch)
+    }
+}
+
+/// Packs weight rows `columns` (blocks of `B`, `block(i)` the `i`-th of the matrix, rows of
+/// `k` values), depth `depth`, into one B micro-panel: each row's slice decoded into
+/// `scratch`, then scattered down the panel's column.
+fn pack_blocks_panel<B: Block>(
+    k: usize,
+    block: impl Fn(usize) -> B,
+    depth: Range<usize>,
+    columns: Range<usize>,
+    nr: usize,
+    dst: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    let (pc, kc, j0, cols) = (depth.start, depth.len(), columns.start, columns.len());
+    let bs = B::BLOCK;
+    assert!(pc.is_multiple_of(bs) && (kc.is_multiple_of(bs) || pc + kc == k));
+    let nb = k / bs;
+    scratch.resize(kc.next_multiple_of(bs), 0.0);
+    for jj in 0..nr {
+        if jj >= cols {
+            for kk in 0..kc {
+                dst[kk * nr + jj] = 0.0;
             }
-            // Decode this weight row's slice of the depth block, then scatter it down the
-            // panel's column jj.
-            let row = &self.blocks[(j0 + jj) * nb + pc / bs..][..kc.div_ceil(bs)];
-            for (b, out) in row.iter().zip(scratch.chunks_exact_mut(bs)) {
-                b.dequantize(out);
-            }
-            for (kk, &v) in scratch[..kc].iter().enumerate() {
-                dst[kk * nr + jj] = v;
-            }
+            continue;
+        }
+        let first = (j0 + jj) * nb + pc / bs;
+        for (i, out) in (first..first + kc.div_ceil(bs)).zip(scratch.chunks_exact_mut(bs)) {
+            block(i).dequantize(out);
+        }
+        for (kk, &v) in scratch[..kc].iter().enumerate() {
+            dst[kk * nr + jj] = v;
         }
     }
 }

@@ -34,6 +34,7 @@ use super::cpu::Isa;
 use super::formats::{Block, QK};
 
 pub mod rows;
+pub mod split;
 
 /// Activations quantized to 16 bits: `rows` rows of `nb` blocks of 32 values, each block
 /// `x ≈ d · q` with `d = max|x| / 32767`. Stored as arrays (not per-block structs) so that
@@ -201,13 +202,13 @@ fn group_scales<B: Block, const G: usize>(w: &[B], t0: usize) -> [[f32; G]; 4] {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 mod round_tests {

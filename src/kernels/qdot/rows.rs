@@ -5,6 +5,9 @@
 //! do the same). A `QWeights` keeps the `RowsKernel` chosen when it is made, so its
 //! matmul does no format or ISA dispatch per row.
 
+use super::split::SplitLayout;
+#[cfg(target_arch = "x86_64")]
+use super::split::SplitView;
 use super::{dot_rows_scalar, QuantActs, MAX_ROWS};
 use crate::kernels::cpu::Isa;
 use crate::kernels::formats::{with_block, Block, DType, QK};
@@ -67,6 +70,8 @@ type RowsFn = unsafe fn(&[u8], &QuantActs, usize, usize, Out);
 pub struct RowsKernel {
     dtype: DType,
     isa: Isa,
+    /// Reads the split layout (`qdot::split`) rather than the blocks.
+    split: bool,
     f: RowsFn,
 }
 
@@ -75,6 +80,11 @@ impl RowsKernel {
     pub fn isa(&self) -> Isa {
         self.isa
     }
+
+    /// Whether the row loop reads the split layout.
+    pub fn split(&self) -> bool {
+        self.split
+    }
 }
 
 /// The row loop of `dtype` on `isa` (or the best this CPU has, `Isa::checked`); `None`
@@ -82,7 +92,32 @@ impl RowsKernel {
 pub fn rows_kernel(dtype: DType, isa: Isa) -> Option<RowsKernel> {
     let isa = isa.checked();
     let f = with_block!(dtype, B => rows_fn_of::<B>(isa), else => return None);
-    Some(RowsKernel { dtype, isa, f })
+    Some(RowsKernel {
+        dtype,
+        isa,
+        split: false,
+        f,
+    })
+}
+
+/// The row loop of `dtype` in the split layout on `isa` (checked): `None` unless the
+/// format splits and the ISA has a split kernel (AVX2, and AVX-512 through it).
+pub fn split_rows_kernel(dtype: DType, isa: Isa) -> Option<RowsKernel> {
+    let isa = isa.checked();
+    SplitLayout::new(dtype, 0)?;
+    let f: Option<RowsFn> = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => with_block!(dtype, B => Some(rows_split_vnni::<B>), else => None),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => with_block!(dtype, B => Some(rows_split_avx2::<B>), else => None),
+        _ => None,
+    };
+    f.map(|f| RowsKernel {
+        dtype,
+        isa,
+        split: true,
+        f,
+    })
 }
 
 fn rows_fn_of<B: Block>(isa: Isa) -> RowsFn {
@@ -114,9 +149,17 @@ pub unsafe fn run_rows(
         .dtype
         .row_bytes(acts.nb * QK)
         .expect("qmatmul: k a multiple of the block size");
+    let len = if kernel.split {
+        let blocks = out.n * row_bytes / kernel.dtype.type_size();
+        2 * SplitLayout::new(kernel.dtype, blocks)
+            .expect("a split format")
+            .len()
+    } else {
+        out.n * row_bytes
+    };
     acts.check_blocks();
     assert!(
-        r0 <= r1 && r1 <= out.n && bytes.len() == out.n * row_bytes && acts.rows == out.m,
+        r0 <= r1 && r1 <= out.n && bytes.len() == len && acts.rows == out.m,
         "qmatmul: weights, activations and output disagree in shape"
     );
     // SAFETY: shapes checked above; `kernel` came from `rows_kernel` for its format, with
@@ -131,10 +174,14 @@ macro_rules! row_loop {
     ($bytes:ident, $a:ident, $r0:ident, $r1:ident, $out:ident, $($dot:ident)::+) => {{
         let w: &[B] = bytemuck::cast_slice($bytes);
         let nb = $a.nb * QK / B::BLOCK;
+        // SAFETY: r < n and w holds n rows of nb blocks (the caller's contract).
+        row_loop!(|r| unsafe { w.get_unchecked(r * nb..(r + 1) * nb) }, $a, $r0, $r1, $out, $($dot)::+)
+    }};
+    ($row:expr, $a:ident, $r0:ident, $r1:ident, $out:ident, $($dot:ident)::+) => {{
         let m = $a.rows;
+        let row = $row;
         for r in $r0..$r1 {
-            // SAFETY: r < n and w holds n rows of nb blocks (the caller's contract).
-            let wr = unsafe { w.get_unchecked(r * nb..(r + 1) * nb) };
+            let wr = row(r);
             let mut i = 0;
             while i < m {
                 match m - i {
@@ -223,4 +270,43 @@ unsafe fn rows_avx2<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize,
 #[target_feature(enable = "neon")]
 unsafe fn rows_neon<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize, out: Out) {
     row_loop!(bytes, a, r0, r1, out, super::neon::dot_rows_neon)
+}
+
+/// The split layout's row loop, shared by the AVX2 and AVX-512 entry points: the AVX2
+/// kernel for every row count (its one-row form is the decode kernel on both ISAs).
+///
+/// # Safety
+/// As `RowsFn`, with the bytes in the split layout of `n` rows, on a CPU with AVX2, FMA
+/// and F16C.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn rows_split<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize, out: Out) {
+    let layout = SplitLayout::new(B::DTYPE, out.n * a.nb).expect("a split format");
+    let view = SplitView::new(bytemuck::cast_slice(bytes), layout, a.nb);
+    row_loop!(
+        |r| view.row(r),
+        a,
+        r0,
+        r1,
+        out,
+        super::x86::dot_rows_split_avx2
+    )
+}
+
+/// # Safety
+/// As `rows_split`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_split_avx2<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize, out: Out) {
+    // SAFETY: the same contract; the features are enabled here.
+    unsafe { rows_split::<B>(bytes, a, r0, r1, out) }
+}
+
+/// # Safety
+/// As `rows_split`, on a CPU with AVX-512 F/BW/VL, VNNI, AVX2, FMA and F16C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn rows_split_vnni<B: Block>(bytes: &[u8], a: &QuantActs, r0: usize, r1: usize, out: Out) {
+    // SAFETY: the same contract; the features are enabled here.
+    unsafe { rows_split::<B>(bytes, a, r0, r1, out) }
 }

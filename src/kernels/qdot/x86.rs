@@ -2,6 +2,7 @@
 
 use std::arch::x86_64::*;
 
+use super::split::SplitRow;
 use super::{group_scales, QuantActs};
 use crate::kernels::formats::Block;
 
@@ -214,15 +215,124 @@ pub unsafe fn dot_rows_vnni<B: Block, const R: usize>(
     }
 }
 
+/// AVX2 on a weight row in the file's block layout: `dot_src_avx2`.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `a.nb / B::CHUNKS` blocks; rows `row0 .. row0 + R`
+/// exist in `a` (`QuantActs::check_rows`).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_rows_avx2<B: Block, const R: usize>(
+    w: &[B],
+    a: &QuantActs,
+    row0: usize,
+    out: &mut [f32; R],
+) {
+    // SAFETY: the same contract.
+    unsafe { dot_src_avx2::<B, R, &[B]>(w, a, row0, out) }
+}
+
+/// AVX2 on a weight row in the split layout (`qdot::split`): `dot_src_avx2`.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `B` splits; `w` is a row of `a.nb` blocks of a `SplitView`; rows
+/// `row0 .. row0 + R` exist in `a`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_rows_split_avx2<B: Block, const R: usize>(
+    w: SplitRow,
+    a: &QuantActs,
+    row0: usize,
+    out: &mut [f32; R],
+) {
+    debug_assert!(w.tails.len() == a.nb * (std::mem::size_of::<B>() - B::HEAD_BYTES));
+    debug_assert!(w.d.len() >= a.nb + 8 && (!B::OFFSET || w.m.len() >= a.nb + 8));
+    // SAFETY: the same contract.
+    unsafe { dot_src_avx2::<B, R, SplitRow>(w, a, row0, out) }
+}
+
+/// Where the AVX2 kernel reads one weight row of `nb` chunks.
+trait RowSrc<B: Block>: Copy {
+    /// Chunk `t` widened to 16 bits. Safety: AVX2; `t < nb`.
+    unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i);
+    /// Scales and offsets of the one-chunk blocks `j0 .. j0 + g` (`g ≤ 8`); other lanes
+    /// are finite. Safety: AVX2 and F16C; `B::HEAD_SCALE`; `j0 + g ≤ nb`.
+    unsafe fn heads8(self, j0: usize, g: usize) -> (__m256, __m256);
+    /// Scales of chunks `t0 .. t0 + 8` (zero past the row's end), as `group_scales`.
+    fn scales8(self, t0: usize) -> [[f32; 8]; 4];
+}
+
+impl<B: Block> RowSrc<B> for &[B] {
+    #[inline(always)]
+    unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i) {
+        // SAFETY: t < nb, so block t / CHUNKS exists and t % CHUNKS < CHUNKS; AVX2 by
+        // the caller.
+        unsafe {
+            self.get_unchecked(t / B::CHUNKS)
+                .chunk_i16_avx2(t % B::CHUNKS)
+        }
+    }
+    #[inline(always)]
+    unsafe fn heads8(self, j0: usize, g: usize) -> (__m256, __m256) {
+        // SAFETY: blocks j0 .. j0 + g lie inside the row; features by the caller.
+        unsafe { head_scales8(self, j0, g) }
+    }
+    #[inline(always)]
+    fn scales8(self, t0: usize) -> [[f32; 8]; 4] {
+        group_scales::<B, 8>(self, t0)
+    }
+}
+
+impl<B: Block> RowSrc<B> for SplitRow<'_> {
+    #[inline(always)]
+    unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i) {
+        let tail = std::mem::size_of::<B>() - B::HEAD_BYTES;
+        // SAFETY: t < nb and the row holds nb tails; AVX2 by the caller.
+        unsafe { B::tail_i16_avx2(self.tails.get_unchecked(t * tail..(t + 1) * tail)) }
+    }
+    #[inline(always)]
+    unsafe fn heads8(self, j0: usize, _: usize) -> (__m256, __m256) {
+        // SAFETY: a split row's arrays run at least 8 entries past its nb blocks (the
+        // next rows' heads, or the zero padding, all finite), and j0 < nb; F16C by the
+        // caller.
+        unsafe {
+            let d = _mm256_cvtph_ps(_mm_loadu_si128(self.d.as_ptr().add(j0).cast()));
+            let m = if B::OFFSET {
+                _mm256_cvtph_ps(_mm_loadu_si128(self.m.as_ptr().add(j0).cast()))
+            } else {
+                _mm256_setzero_ps()
+            };
+            (d, m)
+        }
+    }
+    #[inline(always)]
+    fn scales8(self, t0: usize) -> [[f32; 8]; 4] {
+        // Only one-chunk head-scale formats split: chunk t's scale is block t's head.
+        let mut s = [[0.0f32; 8]; 4];
+        let nb = self.tails.len() / (std::mem::size_of::<B>() - B::HEAD_BYTES);
+        for (t, &d) in self.d[t0..nb].iter().take(8).enumerate() {
+            (s[0][t], s[1][t]) = (d.to_f32(), d.to_f32());
+            s[2][t] = if B::OFFSET {
+                self.m[t0 + t].to_f32()
+            } else {
+                0.0
+            };
+        }
+        s
+    }
+}
+
 /// AVX2: groups of 8 chunks; each chunk's halves widened to 16 i16 and multiplied
 /// with `vpmaddwd`, one FMA per half by its scale. The group's scales times the
 /// activation scales stay in registers, and each chunk picks its lane with a permute:
 /// a round trip through the stack would stall on store forwarding. The scales of
-/// one-chunk formats are gathered one group ahead, so the gather's latency hides
-/// behind the current group's work.
+/// one-chunk formats are loaded one group ahead, so their latency hides behind the
+/// current group's work.
+///
+/// # Safety
+/// AVX2, FMA and F16C; `w` holds `a.nb` chunks; rows `row0 .. row0 + R` exist in `a`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_rows_avx2<B: Block, const R: usize>(
-    w: &[B],
+unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
+    w: W,
     a: &QuantActs,
     row0: usize,
     out: &mut [f32; R],
@@ -240,11 +350,11 @@ pub unsafe fn dot_rows_avx2<B: Block, const R: usize>(
     let mut next = if B::HEAD_SCALE {
         [[0.0; 8]; 4]
     } else {
-        group_scales::<B, 8>(w, 0)
+        w.scales8(0)
     };
     let mut next_head = if B::HEAD_SCALE {
         // SAFETY: blocks 0..min(nb, 8) lie inside `w` (one chunk each).
-        unsafe { head_scales8(w, 0, nb.min(8)) }
+        unsafe { w.heads8(0, nb.min(8)) }
     } else {
         (_mm256_setzero_ps(), _mm256_setzero_ps())
     };
@@ -256,13 +366,13 @@ pub unsafe fn dot_rows_avx2<B: Block, const R: usize>(
             let (d, m) = next_head;
             if t0 + g < nb {
                 // SAFETY: as above, for the next group.
-                next_head = unsafe { head_scales8(w, t0 + g, (nb - t0 - g).min(8)) };
+                next_head = unsafe { w.heads8(t0 + g, (nb - t0 - g).min(8)) };
             }
             (d, d, m, _mm256_setzero_ps())
         } else {
             let [lo, hi, off, off_lo] = next;
             if t0 + g < nb {
-                next = group_scales::<B, 8>(w, t0 + g);
+                next = w.scales8(t0 + g);
             }
             // SAFETY: the arrays hold 8 floats.
             unsafe {
@@ -296,9 +406,8 @@ pub unsafe fn dot_rows_avx2<B: Block, const R: usize>(
         // Chunk `tt` into `a0` (and, for two scales per chunk, its high half into `a1`).
         let chunk = |tt: usize, a0: &mut [__m256; R], a1: &mut [__m256; R]| {
             let t = t0 + tt;
-            // SAFETY: t < nb, so block t / CHUNKS < w.len() and t % CHUNKS < CHUNKS;
-            // AVX2 is enabled here.
-            let (w0, w1) = unsafe { w.get_unchecked(t / B::CHUNKS).chunk_i16_avx2(t % B::CHUNKS) };
+            // SAFETY: t < nb; AVX2 is enabled here.
+            let (w0, w1) = unsafe { w.chunk_i16(t) };
             for r in 0..R {
                 let b = (row0 + r) * nb + t;
                 // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.

@@ -10,7 +10,8 @@ use super::cpu::{self, Isa};
 use super::formats::{with_block, Block, DType, QK};
 use super::par;
 use super::prod;
-use super::qdot::rows::{rows_kernel, run_rows, Out, RowsKernel};
+use super::qdot::rows::{rows_kernel, run_rows, split_rows_kernel, Out, RowsKernel};
+use super::qdot::split::{SplitLayout, SplitView};
 use super::qdot::QuantActs;
 
 /// Weight rows per task when split: a multiple of 16 keeps chunks aligned to cache lines
@@ -22,7 +23,11 @@ const ROW_GRAIN: usize = 16;
 #[derive(Clone, Copy, Debug)]
 pub struct QWeights<'a> {
     dtype: DType,
+    /// The blocks (what the GEMM path packs).
     bytes: &'a [u8],
+    /// The same weights in the split layout, when made (`with_split`): what the integer
+    /// row loop reads then.
+    split: Option<&'a [u16]>,
     kernel: RowsKernel,
 }
 
@@ -36,8 +41,26 @@ impl<'a> QWeights<'a> {
         Some(QWeights {
             dtype,
             bytes,
+            split: None,
             kernel,
         })
+    }
+
+    /// These weights with their split layout (`qdot::split::split` of the same bytes),
+    /// which the integer row loop then reads; `self` unchanged when this CPU has no
+    /// kernel for it. Panics if `split` is not the layout's length.
+    pub fn with_split(self, split: &'a [u16]) -> Self {
+        let Some(kernel) = split_rows_kernel(self.dtype, cpu::isa()) else {
+            return self;
+        };
+        let blocks = self.bytes.len() / self.dtype.type_size();
+        let layout = SplitLayout::new(self.dtype, blocks).expect("a split format");
+        assert_eq!(split.len(), layout.len(), "QWeights: split layout length");
+        QWeights {
+            split: Some(split),
+            kernel,
+            ..self
+        }
     }
 
     /// A typed slice of blocks.
@@ -47,6 +70,13 @@ impl<'a> QWeights<'a> {
 
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// The split layout, as rows of `nb` blocks, when these weights carry one.
+    pub fn split_view(&self, nb: usize) -> Option<SplitView<'a>> {
+        let blocks = self.bytes.len() / self.dtype.type_size();
+        let layout = SplitLayout::new(self.dtype, blocks)?;
+        self.split.map(|buf| SplitView::new(buf, layout, nb))
     }
 
     /// The blocks, as the type of `dtype` (checked when `self` was made).
@@ -60,9 +90,23 @@ impl<'a> QWeights<'a> {
         self.bytes.len() / self.dtype.type_size() * self.dtype.block_size()
     }
 
-    /// The row loop for `isa`: the one chosen when made, unless asked for another.
-    fn kernel(&self, isa: Isa) -> RowsKernel {
-        if isa.checked() == self.kernel.isa() {
+    /// The row loop for `isa`, and the bytes it reads: the one chosen when made, unless
+    /// asked for another ISA.
+    fn kernel(&self, isa: Isa) -> (RowsKernel, &'a [u8]) {
+        match self.split {
+            Some(split) if isa.checked() == self.kernel.isa() => {
+                (self.kernel, bytemuck::cast_slice(split))
+            }
+            Some(split) => match split_rows_kernel(self.dtype, isa) {
+                Some(k) => (k, bytemuck::cast_slice(split)),
+                None => (self.plain_kernel(isa), self.bytes),
+            },
+            None => (self.plain_kernel(isa), self.bytes),
+        }
+    }
+
+    fn plain_kernel(&self, isa: Isa) -> RowsKernel {
+        if isa.checked() == self.kernel.isa() && !self.kernel.split() {
             self.kernel
         } else {
             rows_kernel(self.dtype, isa).expect("QWeights holds a block format")
@@ -137,7 +181,8 @@ pub fn qmatmul_many(
     for ((w, dst), slot) in jobs.iter_mut().zip(&mut table) {
         assert_eq!(w.values() % k, 0, "qmatmul: weights must be (n, k)");
         let n = w.values() / k;
-        *slot = Some((total, n, *w, w.kernel(isa), Out::new(dst, m, n)));
+        let (kernel, bytes) = w.kernel(isa);
+        *slot = Some((total, n, bytes, kernel, Out::new(dst, m, n)));
         total += n;
     }
     acts.quantize(lhs, m, k);
@@ -146,12 +191,12 @@ pub fn qmatmul_many(
         m.saturating_mul(total).saturating_mul(k),
         total,
         |g0, g1| {
-            for &(first, n, w, kernel, out) in table.iter().flatten() {
+            for &(first, n, bytes, kernel, out) in table.iter().flatten() {
                 let (r0, r1) = (g0.max(first), g1.min(first + n));
                 if r0 < r1 {
                     // SAFETY: `split` hands each task its own global rows, so rows
                     // r0..r1 of this job are written by this task only.
-                    unsafe { run_rows(kernel, w.bytes, acts, (r0 - first, r1 - first), out) };
+                    unsafe { run_rows(kernel, bytes, acts, (r0 - first, r1 - first), out) };
                 }
             }
         },

@@ -171,3 +171,74 @@ fn same_bits_with_one_and_two_threads() {
     };
     assert_eq!(run(1), run(2));
 }
+
+/// Weights in the split layout (`qdot::split`) give what their blocks give: the integer
+/// path within rounding of the scalar reference on every ISA (the split kernel where this
+/// CPU has one), and the GEMM path (which decodes the same blocks) bit for bit.
+#[test]
+fn split_weights_match_their_blocks() {
+    use crate::kernels::formats::tests::random_blocks;
+    use crate::kernels::matmul::{matmul, MatmulScratch, WeightView};
+    use crate::kernels::qdot::split::split;
+
+    fn check<B: Block>() {
+        let (k, n) = (640, 23);
+        let nb = k / QK;
+        // Random quants, modest finite scales (and offsets).
+        let w = random_blocks::<B>(n * nb, 7, |b, i| {
+            let bytes = bytemuck::bytes_of_mut(b);
+            let h = crate::kernels::qdot::tests::h(i, 0.01)
+                .to_bits()
+                .to_le_bytes();
+            bytes[..2].copy_from_slice(&h);
+            if B::OFFSET {
+                bytes[2..4].copy_from_slice(&h);
+            }
+        });
+        let buf = split(B::DTYPE, bytemuck::cast_slice(&w)).expect("a split format");
+        let plain = QWeights::of(&w);
+        let with = plain.with_split(&buf);
+        for m in [1, 2, 4, 5, 40] {
+            let lhs = data(m * k, 3.0);
+            let run = |isa: Isa, q: QWeights| {
+                let mut dst = vec![f32::NAN; m * n];
+                let v = WeightView::Quant(q);
+                matmul(
+                    isa,
+                    &mut MatmulScratch::default(),
+                    &lhs,
+                    v,
+                    &mut dst,
+                    m,
+                    k,
+                    n,
+                );
+                dst
+            };
+            let want = run(Isa::Scalar, plain);
+            for isa in supported_isas() {
+                let (a, b) = (run(isa, plain), run(isa, with));
+                for (i, ((&a, &b), &e)) in a.iter().zip(&b).zip(&want).enumerate() {
+                    assert!(
+                        (b - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "{:?} {isa:?} m={m} [{i}]: {b} vs {e}",
+                        B::DTYPE
+                    );
+                    if m >= crate::kernels::matmul::GEMM_MIN_ROWS {
+                        assert_eq!(
+                            a.to_bits(),
+                            b.to_bits(),
+                            "{:?} {isa:?} GEMM [{i}]",
+                            B::DTYPE
+                        );
+                    }
+                }
+            }
+        }
+    }
+    check::<BlockQ4_0>();
+    check::<BlockQ4_1>();
+    check::<BlockQ5_0>();
+    check::<BlockQ5_1>();
+    check::<BlockQ8_0>();
+}
