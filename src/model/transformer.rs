@@ -15,7 +15,7 @@ use crate::kernels::matmul::MatmulScratch;
 use crate::kernels::ops::{add_assign, add_bias, layernorm, rmsnorm, rope, rope_angles, softcap};
 use crate::kernels::simd::{gated, Gate};
 use crate::model::config::{Config, Ffn, Rope, RopeScaling};
-use crate::model::weights::{Linear, Norm, Proj, Weights};
+use crate::model::weights::{LayerWeights, Linear, Norm, Proj, Weights};
 
 /// Keys and values of every processed position, preallocated for `max_seq` positions.
 pub struct KvCache {
@@ -265,16 +265,7 @@ pub fn forward(
     for (l, lw) in w.layers.iter().enumerate() {
         // Attention block.
         norm(c, &mut s.xb, &s.x, &lw.attn_norm);
-        Linear::matmul_many(
-            &mut s.mm,
-            &s.xb,
-            m,
-            [
-                (&lw.wq.w, &mut s.q),
-                (&lw.wk.w, &mut s.k),
-                (&lw.wv.w, &mut s.v),
-            ],
-        );
+        project_qkv(lw, s, m);
         bias(&mut s.q, &lw.wq);
         bias(&mut s.k, &lw.wk);
         bias(&mut s.v, &lw.wv);
@@ -348,26 +339,16 @@ pub fn forward(
 
         // Feed-forward block.
         norm(c, &mut s.xb, &s.x, &lw.ffn_norm);
-        match (&lw.w_gate, c.ffn) {
-            (Some(gate), Ffn::SiluGated | Ffn::GeluGated) => {
-                Linear::matmul_many(
-                    &mut s.mm,
-                    &s.xb,
-                    m,
-                    [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
-                );
-                let act = if c.ffn == Ffn::SiluGated {
-                    Gate::Silu
-                } else {
-                    Gate::GeluTanh
-                };
-                gated(isa(), act, &mut s.gate, Some(&s.up));
-            }
-            _ => {
-                lw.w_up.w.matmul(&mut s.mm, &s.xb, m, &mut s.gate);
-                bias(&mut s.gate, &lw.w_up);
-                gated(isa(), Gate::GeluTanh, &mut s.gate, None);
-            }
+        if project_up(c, lw, s, m) {
+            let act = if c.ffn == Ffn::SiluGated {
+                Gate::Silu
+            } else {
+                Gate::GeluTanh
+            };
+            gated(isa(), act, &mut s.gate, Some(&s.up));
+        } else {
+            bias(&mut s.gate, &lw.w_up);
+            gated(isa(), Gate::GeluTanh, &mut s.gate, None);
         }
         lw.w_down.w.matmul(&mut s.mm, &s.gate, m, &mut s.xb);
         bias(&mut s.xb, &lw.w_down);
@@ -392,6 +373,40 @@ pub fn forward(
     }
 }
 
+/// `q`, `k`, `v` (`m` rows each) from `xb`, in one parallel region.
+fn project_qkv(lw: &LayerWeights, s: &mut Scratch, m: usize) {
+    Linear::matmul_many(
+        &mut s.mm,
+        &s.xb,
+        m,
+        [
+            (&lw.wq.w, &mut s.q),
+            (&lw.wk.w, &mut s.k),
+            (&lw.wv.w, &mut s.v),
+        ],
+    );
+}
+
+/// The feed-forward block's input projections of `xb`: gate into `gate` and up into `up`
+/// in one region for a gated FFN (returns true), else up alone into `gate`.
+fn project_up(c: &Config, lw: &LayerWeights, s: &mut Scratch, m: usize) -> bool {
+    match (&lw.w_gate, c.ffn) {
+        (Some(gate), Ffn::SiluGated | Ffn::GeluGated) => {
+            Linear::matmul_many(
+                &mut s.mm,
+                &s.xb,
+                m,
+                [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
+            );
+            true
+        }
+        _ => {
+            lw.w_up.w.matmul(&mut s.mm, &s.xb, m, &mut s.gate);
+            false
+        }
+    }
+}
+
 /// Only the weight matmuls of one decode step, in `forward`'s order and on its buffers
 /// (their contents are whatever the last pass left): every projection of every layer, then
 /// the LM head. A decode step's time minus this one's is what the step spends outside
@@ -399,26 +414,9 @@ pub fn forward(
 pub fn decode_matmuls(c: &Config, w: &Weights, s: &mut Scratch) {
     s.fit(c, 1, 1);
     for lw in &w.layers {
-        Linear::matmul_many(
-            &mut s.mm,
-            &s.xb,
-            1,
-            [
-                (&lw.wq.w, &mut s.q),
-                (&lw.wk.w, &mut s.k),
-                (&lw.wv.w, &mut s.v),
-            ],
-        );
+        project_qkv(lw, s, 1);
         lw.wo.w.matmul(&mut s.mm, &s.att, 1, &mut s.xb);
-        match (&lw.w_gate, c.ffn) {
-            (Some(gate), Ffn::SiluGated | Ffn::GeluGated) => Linear::matmul_many(
-                &mut s.mm,
-                &s.xb,
-                1,
-                [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
-            ),
-            _ => lw.w_up.w.matmul(&mut s.mm, &s.xb, 1, &mut s.gate),
-        }
+        project_up(c, lw, s, 1);
         lw.w_down.w.matmul(&mut s.mm, &s.gate, 1, &mut s.xb);
     }
     s.logits.resize(c.vocab_size, 0.0);

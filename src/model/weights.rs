@@ -9,8 +9,9 @@ use crate::error::{Error, Result};
 use crate::io::Gguf;
 use crate::kernels::cpu::isa;
 use crate::kernels::matmul::{matmul, matmul_many, MatmulScratch, WeightView};
-use crate::kernels::qdot::rows::split_rows_kernel;
+use crate::kernels::qdot::rows::{split_rows_kernel, RowsKernel};
 use crate::kernels::qdot::split::{split, SplitView};
+use crate::kernels::qmatmul::QWeights;
 
 use crate::model::config::{Config, Ffn, NormKind};
 use crate::tensor::{DType, Tensor};
@@ -45,8 +46,11 @@ pub struct Linear {
     pub cols: usize,
     tensor: Tensor,
     /// The weights in the split layout (`kernels::qdot::split`), made at load for the
-    /// formats and CPUs whose decode kernel reads it; prefill's GEMM reads `tensor`.
+    /// formats and CPUs whose decode kernel reads it; then every later read goes to it.
     split: Option<Vec<u16>>,
+    /// For quantized weights: the integer row loop chosen at load for the format, the
+    /// layout and this CPU (dispatched once, not per matmul).
+    row_loop: Option<RowsKernel>,
 }
 
 impl Linear {
@@ -92,11 +96,14 @@ impl Linear {
             // Every later read goes to the split copy: the file's pages can go.
             tensor.release_pages();
         }
+        let row_loop = QWeights::new(tensor.dtype(), tensor.bytes())
+            .map(|q| split.as_deref().map_or(q, |s| q.with_split(s)).row_loop());
         Linear {
             rows,
             cols,
             tensor,
             split,
+            row_loop,
         }
     }
 
@@ -118,11 +125,14 @@ impl Linear {
     }
 
     fn view(&self) -> WeightView<'_> {
-        let view = WeightView::from_bytes(self.tensor.dtype(), self.tensor.bytes())
-            .expect("checked in Linear::new");
-        match (view, &self.split) {
-            (WeightView::Quant(q), Some(split)) => WeightView::Quant(q.with_split(split)),
-            (view, _) => view,
+        match self.row_loop {
+            Some(k) => WeightView::Quant(QWeights::with_kernel(
+                k,
+                self.tensor.bytes(),
+                self.split.as_deref(),
+            )),
+            None => WeightView::from_bytes(self.tensor.dtype(), self.tensor.bytes())
+                .expect("checked in Linear::new"),
         }
     }
 

@@ -107,15 +107,6 @@ unsafe impl Block for BlockQ8_0 {
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn chunk_i16_avx2(
-        &self,
-        _: usize,
-    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::widen_bytes(&self.qs) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
     unsafe fn tail_i16_avx2(
         tail: &[u8],
     ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
@@ -157,15 +148,6 @@ unsafe impl Block for BlockQ4_0 {
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn chunk_i16_avx2(
-        &self,
-        _: usize,
-    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::nibbles_i16(&self.qs, 8) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
     unsafe fn tail_i16_avx2(
         tail: &[u8],
     ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
@@ -204,15 +186,6 @@ unsafe impl Block for BlockQ4_1 {
     unsafe fn chunk_bytes_avx2(&self, _: usize) -> std::arch::x86_64::__m256i {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::nibbles(&self.qs, 0) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn chunk_i16_avx2(
-        &self,
-        _: usize,
-    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { x86::nibbles_i16(&self.qs, 0) }
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -259,12 +232,8 @@ unsafe impl Block for BlockQ5_0 {
     unsafe fn tail_i16_avx2(
         tail: &[u8],
     ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-        let (qh, qs) = tail[..4 + QK / 2].split_at(4);
-        let qh: [u8; 4] = qh.try_into().expect("4 bytes");
         // SAFETY: the caller guarantees AVX2.
-        let b = unsafe { x86::q5(qs.try_into().expect("16 bytes"), qh, 16) };
-        // SAFETY: as above.
-        unsafe { x86::widen(b) }
+        unsafe { x86::q5_tail_i16(tail, 16) }
     }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
@@ -304,12 +273,8 @@ unsafe impl Block for BlockQ5_1 {
     unsafe fn tail_i16_avx2(
         tail: &[u8],
     ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-        let (qh, qs) = tail[..4 + QK / 2].split_at(4);
-        let qh: [u8; 4] = qh.try_into().expect("4 bytes");
         // SAFETY: the caller guarantees AVX2.
-        let b = unsafe { x86::q5(qs.try_into().expect("16 bytes"), qh, 0) };
-        // SAFETY: as above.
-        unsafe { x86::widen(b) }
+        unsafe { x86::q5_tail_i16(tail, 0) }
     }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
@@ -379,6 +344,9 @@ impl Quantize for BlockQ4_1 {
 mod x86 {
     use std::arch::x86_64::*;
 
+    use super::super::widen_i8_avx2;
+    use super::QK;
+
     /// The 32 nibbles of `qs` (values 0..16 low, 16..32 high), minus `bias`.
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -415,14 +383,16 @@ mod x86 {
         }
     }
 
-    /// 32 signed bytes in a register widened to 16 bits (values 0..16, 16..32).
+    /// A Q5 block's bytes after its head (`qh`, then `qs`) decoded as `q5` and widened to
+    /// 16 bits (values 0..16, 16..32).
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub fn widen(b: __m256i) -> (__m256i, __m256i) {
-        (
-            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)),
-            _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)),
-        )
+    pub fn q5_tail_i16(tail: &[u8], bias: i8) -> (__m256i, __m256i) {
+        let (qh, qs) = tail[..4 + QK / 2].split_at(4);
+        let qh: [u8; 4] = qh.try_into().expect("4 bytes");
+        let b = q5(qs.try_into().expect("16 bytes"), qh, bias);
+        // SAFETY: AVX2 is enabled here.
+        unsafe { widen_i8_avx2(b) }
     }
 
     /// 32 signed bytes widened to 16 bits, straight from memory.

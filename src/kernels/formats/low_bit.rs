@@ -313,8 +313,8 @@ mod x86 {
     pub unsafe fn tq1(b: &BlockTQ1_0, c: usize) -> __m256i {
         const P: [i16; 5] = [1, 3, 9, 27, 81];
         let (src, pow) = match c {
-            // SAFETY: `qs` holds 48 bytes.
             0..=4 => (
+                // SAFETY: `qs` holds 48 bytes.
                 unsafe { _mm256_loadu_si256(b.qs.as_ptr().cast()) },
                 _mm256_set1_epi16(P[c]),
             ),

@@ -106,6 +106,25 @@ impl ChunkScale {
     }
 }
 
+/// 32 signed bytes widened to 16 bits, as two registers (values 0..16, 16..32).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn widen_i8_avx2(
+    b: std::arch::x86_64::__m256i,
+) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller guarantees AVX2.
+    unsafe {
+        (
+            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)),
+            _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)),
+        )
+    }
+}
+
 /// A block format. See the module documentation for the chunk decomposition.
 ///
 /// # Safety
@@ -158,8 +177,9 @@ pub unsafe trait Block: Pod + Send + Sync {
     }
 
     /// `chunk_values` widened to 16 bits, as two registers (values 0..16, 16..32): what
-    /// the AVX2 kernel multiplies with `vpmaddwd`. The default widens `chunk_bytes_avx2`;
-    /// formats whose values sit whole in bytes or nibbles widen straight from memory.
+    /// the AVX2 kernel multiplies with `vpmaddwd`. The default widens `chunk_bytes_avx2`,
+    /// or, for formats that split (`HEAD_BYTES > 0`), decodes the block's bytes after its
+    /// head with `tail_i16_avx2`: one decoder serves both layouts.
     ///
     /// # Safety
     /// The CPU must support AVX2; `c < CHUNKS`.
@@ -169,22 +189,18 @@ pub unsafe trait Block: Pod + Send + Sync {
         &self,
         c: usize,
     ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-        use std::arch::x86_64::*;
-        // SAFETY: the caller guarantees AVX2 and c < CHUNKS.
-        let b = unsafe { self.chunk_bytes_avx2(c) };
-        // SAFETY: the caller guarantees AVX2.
-        unsafe {
-            (
-                _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)),
-                _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)),
-            )
+        if Self::HEAD_BYTES > 0 {
+            // SAFETY: the caller guarantees AVX2; the slice is the block after its head.
+            return unsafe { Self::tail_i16_avx2(&bytemuck::bytes_of(self)[Self::HEAD_BYTES..]) };
         }
+        // SAFETY: the caller guarantees AVX2 and c < CHUNKS.
+        unsafe { widen_i8_avx2(self.chunk_bytes_avx2(c)) }
     }
 
-    /// `chunk_i16_avx2` of chunk 0 of the block whose bytes after its `HEAD_BYTES` are
-    /// `tail`, for layouts that store heads apart (`qdot::split`). The default rebuilds the
-    /// block (with a zero head, which chunk values never read) and decodes it; the formats
-    /// that are split read their tail in place.
+    /// Chunk 0 of the block whose bytes after its `HEAD_BYTES` are `tail`, widened as
+    /// `chunk_i16_avx2` widens it, for layouts that store heads apart (`qdot::split`). The
+    /// default rebuilds the block (with a zero head, which chunk values never read) and
+    /// widens `chunk_bytes_avx2`; the formats that split read their tail in place.
     ///
     /// # Safety
     /// The CPU must support AVX2; `tail` holds at least `size_of::<Self>() - HEAD_BYTES`
@@ -199,7 +215,7 @@ pub unsafe trait Block: Pod + Send + Sync {
         let n = bytes.len() - Self::HEAD_BYTES;
         bytes[Self::HEAD_BYTES..].copy_from_slice(&tail[..n]);
         // SAFETY: the caller guarantees AVX2; chunk 0 exists in every format.
-        unsafe { b.chunk_i16_avx2(0) }
+        unsafe { widen_i8_avx2(b.chunk_bytes_avx2(0)) }
     }
 
     /// `chunk_values` as two NEON registers (values 0..16, 16..32). The default decodes

@@ -325,8 +325,8 @@ mod neon {
             for (j, &v) in acc_i.iter().enumerate() {
                 // SAFETY: row i < MR, columns 4j..4j+4 < NR of the tile the caller guarantees.
                 let p = unsafe { c.add(i * rsc + 4 * j) };
-                // SAFETY: as above.
                 let v = if accumulate {
+                    // SAFETY: as above.
                     vaddq_f32(v, unsafe { vld1q_f32(p) })
                 } else {
                     v

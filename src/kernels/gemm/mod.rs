@@ -245,8 +245,9 @@ fn gemm_columns<K: MicroKernel>(
                             for ii in 0..rows {
                                 for jj in 0..cols {
                                     let at = (i0 + ii) * c.rs + (j0 + jj) * c.cs;
-                                    // SAFETY: (i0+ii, j0+jj) is inside C, in this thread's columns.
                                     tile[ii * nr + jj] = if accumulate {
+                                        // SAFETY: (i0+ii, j0+jj) is inside C, in this
+                                        // thread's columns.
                                         unsafe { *c.ptr.add(at) }
                                     } else {
                                         0.0

@@ -161,28 +161,6 @@ pub struct QuantRowsT<'a, B> {
     pub n: usize,
 }
 
-impl<B: Block> PackB for QuantRowsT<'_, B> {
-    fn k(&self) -> usize {
-        self.k
-    }
-    fn depth_align(&self) -> usize {
-        B::BLOCK
-    }
-    fn n(&self) -> usize {
-        self.n
-    }
-    fn pack_panel(
-        &self,
-        depth: Range<usize>,
-        columns: Range<usize>,
-        nr: usize,
-        dst: &mut [f32],
-        scratch: &mut Vec<f32>,
-    ) {
-        pack_blocks_panel(self.k, |i| self.blocks[i], depth, columns, nr, dst, scratch)
-    }
-}
-
 /// `QuantRowsT` for weights in the split layout (`qdot::split`): each block is put back
 /// together, then decoded as the block layout's are.
 pub struct SplitRowsT<'a, B> {
@@ -192,16 +170,53 @@ pub struct SplitRowsT<'a, B> {
     pub format: PhantomData<B>,
 }
 
-impl<B: Block> PackB for SplitRowsT<'_, B> {
+/// A quantized weight matrix as the GEMM reads it: `n` rows of `k` values in blocks of
+/// `B`, block `i` counting across rows. Its `PackB` decodes blocks into panels.
+trait BlockRows: Sync {
+    type B: Block;
+    fn k(&self) -> usize;
+    fn n(&self) -> usize;
+    fn block(&self, i: usize) -> Self::B;
+}
+
+impl<B: Block> BlockRows for QuantRowsT<'_, B> {
+    type B = B;
     fn k(&self) -> usize {
         self.k
-    }
-    fn depth_align(&self) -> usize {
-        B::BLOCK
     }
     fn n(&self) -> usize {
         self.n
     }
+    fn block(&self, i: usize) -> B {
+        self.blocks[i]
+    }
+}
+
+impl<B: Block> BlockRows for SplitRowsT<'_, B> {
+    type B = B;
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn block(&self, i: usize) -> B {
+        self.view.block(i)
+    }
+}
+
+impl<T: BlockRows> PackB for T {
+    fn k(&self) -> usize {
+        BlockRows::k(self)
+    }
+    fn depth_align(&self) -> usize {
+        T::B::BLOCK
+    }
+    fn n(&self) -> usize {
+        BlockRows::n(self)
+    }
+    /// Each weight row's slice of the depth block decoded into `scratch`, then scattered
+    /// down the panel's column.
     fn pack_panel(
         &self,
         depth: Range<usize>,
@@ -210,41 +225,25 @@ impl<B: Block> PackB for SplitRowsT<'_, B> {
         dst: &mut [f32],
         scratch: &mut Vec<f32>,
     ) {
-        let block = |i| self.view.block::<B>(i);
-        pack_blocks_panel(self.k, block, depth, columns, nr, dst, scratch)
-    }
-}
-
-/// Packs weight rows `columns` (blocks of `B`, `block(i)` the `i`-th of the matrix, rows of
-/// `k` values), depth `depth`, into one B micro-panel: each row's slice decoded into
-/// `scratch`, then scattered down the panel's column.
-fn pack_blocks_panel<B: Block>(
-    k: usize,
-    block: impl Fn(usize) -> B,
-    depth: Range<usize>,
-    columns: Range<usize>,
-    nr: usize,
-    dst: &mut [f32],
-    scratch: &mut Vec<f32>,
-) {
-    let (pc, kc, j0, cols) = (depth.start, depth.len(), columns.start, columns.len());
-    let bs = B::BLOCK;
-    assert!(pc.is_multiple_of(bs) && (kc.is_multiple_of(bs) || pc + kc == k));
-    let nb = k / bs;
-    scratch.resize(kc.next_multiple_of(bs), 0.0);
-    for jj in 0..nr {
-        if jj >= cols {
-            for kk in 0..kc {
-                dst[kk * nr + jj] = 0.0;
+        let (pc, kc, j0, cols) = (depth.start, depth.len(), columns.start, columns.len());
+        let (k, bs) = (BlockRows::k(self), T::B::BLOCK);
+        assert!(pc.is_multiple_of(bs) && (kc.is_multiple_of(bs) || pc + kc == k));
+        let nb = k / bs;
+        scratch.resize(kc.next_multiple_of(bs), 0.0);
+        for jj in 0..nr {
+            if jj >= cols {
+                for kk in 0..kc {
+                    dst[kk * nr + jj] = 0.0;
+                }
+                continue;
             }
-            continue;
-        }
-        let first = (j0 + jj) * nb + pc / bs;
-        for (i, out) in (first..first + kc.div_ceil(bs)).zip(scratch.chunks_exact_mut(bs)) {
-            block(i).dequantize(out);
-        }
-        for (kk, &v) in scratch[..kc].iter().enumerate() {
-            dst[kk * nr + jj] = v;
+            let first = (j0 + jj) * nb + pc / bs;
+            for (i, out) in (first..first + kc.div_ceil(bs)).zip(scratch.chunks_exact_mut(bs)) {
+                self.block(i).dequantize(out);
+            }
+            for (kk, &v) in scratch[..kc].iter().enumerate() {
+                dst[kk * nr + jj] = v;
+            }
         }
     }
 }

@@ -81,6 +81,11 @@ impl RowsKernel {
         self.isa
     }
 
+    /// The format the row loop reads.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     /// Whether the row loop reads the split layout.
     pub fn split(&self) -> bool {
         self.split

@@ -68,6 +68,29 @@ impl<'a> QWeights<'a> {
         QWeights::new(B::DTYPE, bytemuck::cast_slice(blocks)).expect("a slice of blocks")
     }
 
+    /// Weights whose row loop was chosen before (`row_loop()` of a `QWeights` made from
+    /// the same bytes and split layout): a weight prepared at load keeps the kernel and
+    /// assembles its `QWeights` per matmul without dispatching again. Panics if the kernel
+    /// reads the split layout and none is given, or the other way round.
+    pub fn with_kernel(kernel: RowsKernel, bytes: &'a [u8], split: Option<&'a [u16]>) -> Self {
+        assert_eq!(
+            kernel.split(),
+            split.is_some(),
+            "QWeights: kernel and layout differ"
+        );
+        QWeights {
+            dtype: kernel.dtype(),
+            bytes,
+            split,
+            kernel,
+        }
+    }
+
+    /// The row loop chosen for these weights on this CPU.
+    pub fn row_loop(&self) -> RowsKernel {
+        self.kernel
+    }
+
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -91,25 +114,18 @@ impl<'a> QWeights<'a> {
     }
 
     /// The row loop for `isa`, and the bytes it reads: the one chosen when made, unless
-    /// asked for another ISA.
+    /// asked for another ISA (the split layout's when that ISA has a kernel for it).
     fn kernel(&self, isa: Isa) -> (RowsKernel, &'a [u8]) {
-        match self.split {
-            Some(split) if isa.checked() == self.kernel.isa() => {
-                (self.kernel, bytemuck::cast_slice(split))
-            }
-            Some(split) => match split_rows_kernel(self.dtype, isa) {
-                Some(k) => (k, bytemuck::cast_slice(split)),
-                None => (self.plain_kernel(isa), self.bytes),
-            },
-            None => (self.plain_kernel(isa), self.bytes),
+        let split = self.split.map(bytemuck::cast_slice);
+        if isa.checked() == self.kernel.isa() {
+            return (self.kernel, split.unwrap_or(self.bytes));
         }
-    }
-
-    fn plain_kernel(&self, isa: Isa) -> RowsKernel {
-        if isa.checked() == self.kernel.isa() && !self.kernel.split() {
-            self.kernel
-        } else {
-            rows_kernel(self.dtype, isa).expect("QWeights holds a block format")
+        match (split, split_rows_kernel(self.dtype, isa)) {
+            (Some(split), Some(k)) => (k, split),
+            _ => (
+                rows_kernel(self.dtype, isa).expect("QWeights holds a block format"),
+                self.bytes,
+            ),
         }
     }
 }
