@@ -4,7 +4,8 @@
 //!
 //! `qmatmul/<fmt>/<m>x<k>x<n>` is what `kernels::matmul` runs for that shape (the integer
 //! matvec path below `GEMM_MIN_ROWS` rows, the packed f32 GEMM above); the `-int` and
-//! `-gemm` ids force one path, to show where each wins.
+//! `-gemm` ids force one path (`-igemm`: the integer GEMM, activations quantized in the
+//! call), to show where each wins.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ingot::kernels::cpu::isa;
 use ingot::kernels::formats::{BlockQ4K, BlockQ4_1, BlockQ5_0, BlockQ6K, BlockQ8_0, Quantize};
 use ingot::kernels::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
+use ingot::kernels::igemm::igemm;
 use ingot::kernels::matmul::{matmul, MatmulScratch, WeightView};
 use ingot::kernels::qdot::QuantActs;
 use ingot::kernels::qmatmul::{qmatmul, QWeights};
@@ -103,6 +105,12 @@ fn bench(c: &mut Criterion) {
                         &QuantRowsT { blocks: &q41, k, n },
                         MatMut::row_major(&mut out, m, n),
                     )
+                })
+            });
+            g.bench_function(id("q4_1-igemm"), |b| {
+                b.iter(|| {
+                    acts.quantize(isa(), &x, m, k);
+                    igemm(isa(), &acts, &QuantRowsT { blocks: &q41, k, n }, &mut out)
                 })
             });
         }

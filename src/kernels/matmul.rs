@@ -14,12 +14,13 @@
 //! cost to decode the whole matrix into packed panels, which only many rows amortise.
 
 use super::cpu::Isa;
-use super::formats::{with_block, Block, DType};
+use super::formats::{with_block, Block, DType, QK};
 use half::{bf16, f16};
 use std::marker::PhantomData;
 
 use super::gemm::{sgemm, HalfRowsT, MatMut, MatRef, QuantRowsT, SplitRowsT};
 use super::halfdot;
+use super::igemm;
 use super::par;
 use super::prod;
 use super::qdot::QuantActs;
@@ -94,6 +95,10 @@ pub fn matmul(
         WeightView::F16(w) => matvec(isa, lhs, w, c.data, k, n, halfdot::dot),
         WeightView::BF16(w) if gemm => sgemm(isa, a, &HalfRowsT { rows: w, k, n }, c),
         WeightView::BF16(w) => matvec(isa, lhs, w, c.data, k, n, halfdot::dot),
+        WeightView::Quant(q) if gemm && igemm::supported(isa) => {
+            ws.acts.quantize(isa, lhs, m, k);
+            igemm_quant(isa, &ws.acts, q, c.data);
+        }
         WeightView::Quant(q) => with_block!(q.dtype(), B => {
             if gemm {
                 match q.split_view(k / B::BLOCK) {
@@ -119,14 +124,35 @@ pub fn matmul_many<const N: usize>(
     jobs: [(WeightView, &mut [f32]); N],
 ) {
     const { assert!(N <= MAX_JOBS) };
-    if m < GEMM_MIN_ROWS && jobs.iter().all(|(w, _)| w.quant().is_some()) {
+    let all_quant = jobs.iter().all(|(w, _)| w.quant().is_some());
+    if m < GEMM_MIN_ROWS && all_quant {
         let mut qjobs = jobs.map(|(w, dst)| (w.quant().expect("checked above"), dst));
         return qmatmul_many(isa, &mut ws.acts, lhs, m, k, &mut qjobs);
+    }
+    if all_quant && igemm::supported(isa) {
+        // The integer GEMM: the activations quantized once for all the products.
+        ws.acts.quantize(isa, lhs, m, k);
+        for (w, dst) in jobs {
+            igemm_quant(isa, &ws.acts, w.quant().expect("checked above"), dst);
+        }
+        return;
     }
     for (w, dst) in jobs {
         let n = dst.len() / m.max(1);
         matmul(isa, ws, lhs, w, dst, m, k, n);
     }
+}
+
+/// `dst = acts · qᵀ` by the integer GEMM, from whichever layout `q` carries.
+fn igemm_quant(isa: Isa, acts: &QuantActs, q: QWeights, dst: &mut [f32]) {
+    let (k, n) = (acts.nb * QK, dst.len() / acts.rows.max(1));
+    with_block!(q.dtype(), B => {
+        let ran = match q.split_view(k / B::BLOCK) {
+            Some(view) => igemm::igemm(isa, acts, &SplitRowsT::<B> { view, k, n, format: PhantomData }, dst),
+            None => igemm::igemm(isa, acts, &QuantRowsT { blocks: q.blocks::<B>(), k, n }, dst),
+        };
+        assert!(ran, "matmul: no integer GEMM for {isa:?}");
+    }, else => unreachable!("QWeights holds a block format"))
 }
 
 /// Float weights (f32, f16, bf16), few rows: one dot product per output, split over

@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod formats;
 pub mod gemm;
 pub mod halfdot;
+pub mod igemm;
 pub mod matmul;
 pub mod ops;
 pub mod par;

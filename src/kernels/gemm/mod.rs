@@ -29,7 +29,7 @@ use super::cpu::Isa;
 use super::par;
 pub use microkernel::MicroKernel;
 use microkernel::Scalar;
-pub use pack::{HalfRowsT, MatRef, PackB, QuantRowsT, SplitRowsT};
+pub use pack::{BlockRows, HalfRowsT, MatRef, PackB, QuantRowsT, SplitRowsT};
 
 /// A writable strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
 pub struct MatMut<'a> {

@@ -171,8 +171,9 @@ pub struct SplitRowsT<'a, B> {
 }
 
 /// A quantized weight matrix as the GEMM reads it: `n` rows of `k` values in blocks of
-/// `B`, block `i` counting across rows. Its `PackB` decodes blocks into panels.
-trait BlockRows: Sync {
+/// `B`, block `i` counting across rows. Its `PackB` decodes blocks into panels; the
+/// integer GEMM (`igemm`) packs from it too.
+pub trait BlockRows: Sync {
     type B: Block;
     fn k(&self) -> usize;
     fn n(&self) -> usize;

@@ -32,6 +32,7 @@
 
 use super::cpu::Isa;
 use super::formats::{Block, QK};
+use super::par;
 
 pub mod rows;
 pub mod split;
@@ -76,34 +77,111 @@ impl QuantActs {
     }
 
     /// Quantizes `x` (`rows × k`, `k` a multiple of 32), reusing this value's buffers.
-    pub fn quantize(&mut self, x: &[f32], rows: usize, k: usize) {
+    /// Many rows (prefill) are split over the threads; every ISA gives the same bits.
+    pub fn quantize(&mut self, isa: Isa, x: &[f32], rows: usize, k: usize) {
         assert!(
             k.is_multiple_of(QK) && x.len() == rows * k,
             "QuantActs: x must be (rows, k) with k a multiple of {QK}"
         );
-        let n = rows * (k / QK);
-        (self.rows, self.nb) = (rows, k / QK);
+        let nb = k / QK;
+        let n = rows * nb;
+        (self.rows, self.nb) = (rows, nb);
         self.qs.resize(n, [0; QK]);
         self.d.resize(n, 0.0);
         self.ds.resize(n, 0.0);
         self.ds_lo.resize(n, 0.0);
-        for (i, xb) in x.chunks_exact(QK).enumerate() {
-            let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let d = amax / 32767.0;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            let (mut lo, mut hi) = (0i32, 0i32);
-            for (j, (q, &v)) in self.qs[i].iter_mut().zip(xb).enumerate() {
-                *q = round_i16(v * id);
-                if j < 16 {
-                    lo += *q as i32;
-                } else {
-                    hi += *q as i32;
-                }
-            }
-            self.d[i] = d;
-            self.ds[i] = d * (lo + hi) as f32;
-            self.ds_lo[i] = d * lo as f32;
+        let blocks: BlocksFn = match isa.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 | Isa::Avx2 => |x, q, d, ds, ds_lo| {
+                // SAFETY: `Isa::checked` returned an x86 ISA with AVX2.
+                unsafe { x86::quantize_blocks_avx2(x, q, d, ds, ds_lo) }
+            },
+            _ => quantize_blocks_scalar,
+        };
+        let out = ActsPtrs {
+            qs: self.qs.as_mut_ptr(),
+            d: self.d.as_mut_ptr(),
+            ds: self.ds.as_mut_ptr(),
+            ds_lo: self.ds_lo.as_mut_ptr(),
+        };
+        // Whole rows per task, one task per thread.
+        let per_task = rows.div_ceil(rayon::current_num_threads()).max(1);
+        par::for_each_task(rows.div_ceil(per_task), x.len(), |t| {
+            let (b0, b1) = (t * per_task * nb, ((t + 1) * per_task).min(rows) * nb);
+            // SAFETY: blocks b0..b1 ≤ n lie inside the four arrays (resized above); tasks
+            // own disjoint row ranges, so no two write the same block.
+            let (q, d, ds, ds_lo) = unsafe { out.blocks(b0, b1) };
+            blocks(&x[b0 * QK..b1 * QK], q, d, ds, ds_lo);
+        });
+    }
+}
+
+/// Quantizes whole blocks of `x` into the four arrays (one entry per block).
+type BlocksFn = fn(&[f32], &mut [[i16; QK]], &mut [f32], &mut [f32], &mut [f32]);
+
+/// The arrays of a `QuantActs`, shared by the tasks of `quantize`, which write disjoint
+/// blocks.
+#[derive(Clone, Copy)]
+struct ActsPtrs {
+    qs: *mut [i16; QK],
+    d: *mut f32,
+    ds: *mut f32,
+    ds_lo: *mut f32,
+}
+impl ActsPtrs {
+    /// Blocks `b0 .. b1` of the four arrays.
+    ///
+    /// # Safety
+    /// The blocks lie inside the arrays, and nothing else reads or writes them while the
+    /// slices live.
+    #[allow(clippy::type_complexity)]
+    unsafe fn blocks(
+        &self,
+        b0: usize,
+        b1: usize,
+    ) -> (&mut [[i16; QK]], &mut [f32], &mut [f32], &mut [f32]) {
+        let len = b1 - b0;
+        // SAFETY: the caller's contract.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(self.qs.add(b0), len),
+                std::slice::from_raw_parts_mut(self.d.add(b0), len),
+                std::slice::from_raw_parts_mut(self.ds.add(b0), len),
+                std::slice::from_raw_parts_mut(self.ds_lo.add(b0), len),
+            )
         }
+    }
+}
+
+// SAFETY: tasks write disjoint block ranges through it (`QuantActs::quantize`).
+unsafe impl Send for ActsPtrs {}
+// SAFETY: as above.
+unsafe impl Sync for ActsPtrs {}
+
+/// The reference quantizer: per block, `d = max|x| / 32767` and `q = round(x / d)`.
+pub fn quantize_blocks_scalar(
+    x: &[f32],
+    qs: &mut [[i16; QK]],
+    d: &mut [f32],
+    ds: &mut [f32],
+    ds_lo: &mut [f32],
+) {
+    for (i, xb) in x.chunks_exact(QK).enumerate() {
+        let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let di = amax / 32767.0;
+        let id = if di != 0.0 { 1.0 / di } else { 0.0 };
+        let (mut lo, mut hi) = (0i32, 0i32);
+        for (j, (q, &v)) in qs[i].iter_mut().zip(xb).enumerate() {
+            *q = round_i16(v * id);
+            if j < 16 {
+                lo += *q as i32;
+            } else {
+                hi += *q as i32;
+            }
+        }
+        d[i] = di;
+        ds[i] = di * (lo + hi) as f32;
+        ds_lo[i] = di * lo as f32;
     }
 }
 

@@ -23,7 +23,7 @@ fn check_blocks<B: Block>(w: &[B]) {
         .map(|&b| (b as f32 - 127.5) / 50.0)
         .collect();
     let mut a = QuantActs::default();
-    a.quantize(&x, 4, k);
+    a.quantize(Isa::Scalar, &x, 4, k);
     let mut want = [0.0f32; 4];
     dot_rows_scalar::<B, 4>(w, &a, 0, &mut want);
     for (r, &got) in want.iter().enumerate() {
@@ -133,7 +133,7 @@ fn a16_quantization() {
     let mut x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect();
     x.extend([0.0; 32]);
     let mut a = QuantActs::default();
-    a.quantize(&x, 1, 64);
+    a.quantize(Isa::Scalar, &x, 1, 64);
     assert_eq!((a.rows, a.nb), (1, 2));
     assert_eq!(a.d[0], 16.0 / 32767.0);
     assert_eq!(a.qs[0][0], -32767);
@@ -143,4 +143,38 @@ fn a16_quantization() {
     assert_eq!(a.ds[0], a.d[0] * sum as f32);
     assert_eq!(a.ds_lo[0], a.d[0] * lo as f32);
     assert_eq!((a.d[1], a.ds[1], a.qs[1]), (0.0, 0.0, [0; 32]));
+}
+
+/// Every ISA's quantizer gives the scalar one's bits, rounding ties and all.
+#[test]
+fn every_isa_quantizes_to_the_same_bits() {
+    let (rows, k) = (9, 96);
+    let mut x: Vec<f32> = random_bytes(rows * k, 5)
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| (b as f32 - 127.5) * if i % 41 == 3 { 300.0 } else { 0.37 })
+        .collect();
+    // A block of ties: its maximum is 32767 · 0.5 / 32767 away from half-integers.
+    for (j, v) in x[..32].iter_mut().enumerate() {
+        *v = (j as f32 - 16.0) + 0.5;
+    }
+    x[32] = 32767.0;
+    // An all-zero block.
+    x[64..96].fill(0.0);
+    let mut want = QuantActs::default();
+    want.quantize(Isa::Scalar, &x, rows, k);
+    for isa in supported_isas() {
+        let mut got = QuantActs::default();
+        got.quantize(isa, &x, rows, k);
+        assert_eq!((got.rows, got.nb), (want.rows, want.nb));
+        assert_eq!(got.qs, want.qs, "{isa:?}");
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        for (g, w) in [
+            (&got.d, &want.d),
+            (&got.ds, &want.ds),
+            (&got.ds_lo, &want.ds_lo),
+        ] {
+            assert_eq!(bits(g), bits(w), "{isa:?}");
+        }
+    }
 }

@@ -445,3 +445,73 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
         out[r] = hsum256(_mm256_add_ps(_mm256_add_ps(acc0[r], acc1[r]), corr[r]));
     }
 }
+
+/// `quantize_blocks_scalar` with AVX2, to the same bits: the same maximum, the same
+/// `x · (1/d)` product, and the same rounding (truncate, then step by the exact fraction).
+///
+/// # Safety
+/// AVX2. The arrays hold at least `x.len() / 32` entries.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn quantize_blocks_avx2(
+    x: &[f32],
+    qs: &mut [[i16; 32]],
+    d: &mut [f32],
+    ds: &mut [f32],
+    ds_lo: &mut [f32],
+) {
+    let blocks = x.len() / 32;
+    assert!(qs.len() >= blocks && d.len() >= blocks && ds.len() >= blocks && ds_lo.len() >= blocks);
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let (half, neg_half) = (_mm256_set1_ps(0.5), _mm256_set1_ps(-0.5));
+    for (i, xb) in x.chunks_exact(32).enumerate() {
+        // SAFETY: `xb` holds 32 floats; `qs[i]` 32 i16.
+        unsafe {
+            let p = xb.as_ptr();
+            let v = [
+                _mm256_loadu_ps(p),
+                _mm256_loadu_ps(p.add(8)),
+                _mm256_loadu_ps(p.add(16)),
+                _mm256_loadu_ps(p.add(24)),
+            ];
+            let m = _mm256_max_ps(
+                _mm256_max_ps(_mm256_and_ps(v[0], abs), _mm256_and_ps(v[1], abs)),
+                _mm256_max_ps(_mm256_and_ps(v[2], abs), _mm256_and_ps(v[3], abs)),
+            );
+            let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+            let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+            let di = amax / 32767.0;
+            let id = _mm256_set1_ps(if di != 0.0 { 1.0 / di } else { 0.0 });
+            let mut q = [_mm256_setzero_si256(); 4];
+            for (qj, &vj) in q.iter_mut().zip(&v) {
+                let y = _mm256_mul_ps(vj, id);
+                let t = _mm256_cvttps_epi32(y);
+                let f = _mm256_sub_ps(y, _mm256_cvtepi32_ps(t));
+                // Compare masks are -1 where true: t + (f ≥ 0.5) − (f ≤ −0.5).
+                let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(f, half));
+                let down = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(f, neg_half));
+                *qj = _mm256_add_epi32(_mm256_sub_epi32(t, up), down);
+            }
+            let lo = sum8(_mm256_add_epi32(q[0], q[1]));
+            let hi = sum8(_mm256_add_epi32(q[2], q[3]));
+            // `packs` interleaves 128-bit halves; the permute puts them back in order.
+            let q01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0b11_01_10_00);
+            let q23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0b11_01_10_00);
+            let out = qs.get_unchecked_mut(i).as_mut_ptr();
+            _mm256_storeu_si256(out.cast(), q01);
+            _mm256_storeu_si256(out.add(16).cast(), q23);
+            *d.get_unchecked_mut(i) = di;
+            *ds.get_unchecked_mut(i) = di * (lo + hi) as f32;
+            *ds_lo.get_unchecked_mut(i) = di * lo as f32;
+        }
+    }
+}
+
+/// Horizontal sum of 8 i32.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn sum8(a: __m256i) -> i32 {
+    let h = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    let h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0b01_00_11_10));
+    _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0b10_11_00_01)))
+}

@@ -201,7 +201,7 @@ pub fn qmatmul_many(
         *slot = Some((total, n, bytes, kernel, Out::new(dst, m, n)));
         total += n;
     }
-    acts.quantize(lhs, m, k);
+    acts.quantize(isa, lhs, m, k);
     let acts = &*acts;
     split(
         m.saturating_mul(total).saturating_mul(k),

@@ -1,0 +1,287 @@
+//! The x86 micro-kernels of the integer GEMM: AVX-512 VNNI and AVX2.
+
+// The tiles' loops index several per-row arrays (sums, accumulators, row pointers) by row.
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::asm;
+use std::arch::x86_64::*;
+
+use super::{columns, Dst, Tile, PAIRS};
+use crate::kernels::formats::Block;
+use crate::kernels::gemm::BlockRows;
+use crate::kernels::qdot::QuantActs;
+
+/// Pointers to chunk 0 of each of a tile's `R` activation rows: pairs, scales `d`, and
+/// `d · Σ q` sums (`ds`, `ds_lo`).
+struct Rows<const R: usize> {
+    q: [*const i32; R],
+    d: [*const f32; R],
+    ds: [*const f32; R],
+    ds_lo: [*const f32; R],
+}
+
+impl<const R: usize> Rows<R> {
+    /// # Safety
+    /// Rows `i0 .. i0 + R` exist in `a` (its arrays hold `rows × nb` blocks).
+    #[inline(always)]
+    unsafe fn new(a: &QuantActs, i0: usize) -> Self {
+        let at = |i: usize| (i0 + i) * a.nb;
+        // SAFETY: row i0 + i < a.rows, so its first block is inside every array.
+        unsafe {
+            Rows {
+                q: std::array::from_fn(|i| a.qs.as_ptr().add(at(i)).cast()),
+                d: std::array::from_fn(|i| a.d.as_ptr().add(at(i))),
+                ds: std::array::from_fn(|i| a.ds.as_ptr().add(at(i))),
+                ds_lo: std::array::from_fn(|i| a.ds_lo.as_ptr().add(at(i))),
+            }
+        }
+    }
+}
+
+/// `acc + Σ pairs of w × the pair at p`, broadcast: one `vpdpwssd` with its memory
+/// operand broadcast. Written out because LLVM's machine combiner otherwise splits the
+/// intrinsic into `vpmaddwd` + `vpaddd` (two instructions where one does) whenever it
+/// sees a chain of them.
+///
+/// # Safety
+/// AVX-512 F and VNNI; `p` is readable for 4 bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn dpwssd_bcast(acc: __m512i, w: __m512i, p: *const i32) -> __m512i {
+    let mut acc = acc;
+    // SAFETY: the caller guarantees the features and that `p` is readable.
+    unsafe {
+        asm!(
+            "vpdpwssd {acc}, {w}, dword ptr [{p}]{{1to16}}",
+            acc = inout(zmm_reg) acc,
+            w = in(zmm_reg) w,
+            p = in(reg) p,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+    }
+    acc
+}
+
+/// AVX-512 VNNI: a 6 × 32 tile, 12 i32 accumulators for the chunk's integer sums and 12
+/// f32 accumulators for the result. Each pair step loads 2 vectors of the panel and runs
+/// 12 `vpdpwssd` with the rows' pairs broadcast from memory.
+pub(super) struct Vnni;
+
+impl Tile for Vnni {
+    const MR: usize = 6;
+    const NR: usize = 32;
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+    unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize) {
+        // SAFETY: the caller's contract is `columns`'.
+        unsafe { columns::<Self, W>(acts, w, dst, j0, j1) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile<B: Block>(
+        rows: usize,
+        a: &QuantActs,
+        i0: usize,
+        q: *const i32,
+        sc: *const f32,
+        c: *mut f32,
+        rsc: usize,
+    ) {
+        // SAFETY: the caller's contract, for each row count.
+        unsafe {
+            match rows {
+                6 => tile_vnni::<B, 6>(a, i0, q, sc, c, rsc),
+                5 => tile_vnni::<B, 5>(a, i0, q, sc, c, rsc),
+                4 => tile_vnni::<B, 4>(a, i0, q, sc, c, rsc),
+                3 => tile_vnni::<B, 3>(a, i0, q, sc, c, rsc),
+                2 => tile_vnni::<B, 2>(a, i0, q, sc, c, rsc),
+                1 => tile_vnni::<B, 1>(a, i0, q, sc, c, rsc),
+                _ => unreachable!("igemm: at most MR rows per tile"),
+            }
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512 F/BW/VNNI and FMA; `Tile::tile`'s contract with `rows == R`.
+#[inline(always)]
+unsafe fn tile_vnni<B: Block, const R: usize>(
+    a: &QuantActs,
+    i0: usize,
+    q: *const i32,
+    sc: *const f32,
+    c: *mut f32,
+    rsc: usize,
+) {
+    const NR: usize = Vnni::NR;
+    // Pairs per integer sum: the whole chunk, or each half when its halves scale apart.
+    let span = if B::UNIFORM { PAIRS } else { PAIRS / 2 };
+    // SAFETY: rows i0 .. i0 + R exist (the caller's contract); every read below is inside
+    // the panel (chunks × 16 × NR pairs, chunks × 4 × NR scales) or inside a row's
+    // `nb` blocks, and every write inside the R × NR tile of `c`.
+    unsafe {
+        let r = Rows::<R>::new(a, i0);
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for t in 0..a.nb {
+            let qt = q.add(t * PAIRS * NR);
+            let st = sc.add(t * 4 * NR);
+            for h in 0..PAIRS / span {
+                let p0 = h * span;
+                let mut sum = [[_mm512_setzero_si512(); 2]; R];
+                let w0 = _mm512_loadu_si512(qt.add(p0 * NR).cast());
+                let w1 = _mm512_loadu_si512(qt.add(p0 * NR + 16).cast());
+                for i in 0..R {
+                    let x = _mm512_set1_epi32(*r.q[i].add(t * PAIRS + p0));
+                    sum[i] = [_mm512_madd_epi16(w0, x), _mm512_madd_epi16(w1, x)];
+                }
+                for p in p0 + 1..p0 + span {
+                    let w0 = _mm512_loadu_si512(qt.add(p * NR).cast());
+                    let w1 = _mm512_loadu_si512(qt.add(p * NR + 16).cast());
+                    for (i, s) in sum.iter_mut().enumerate() {
+                        let x = r.q[i].add(t * PAIRS + p);
+                        s[0] = dpwssd_bcast(s[0], w0, x);
+                        s[1] = dpwssd_bcast(s[1], w1, x);
+                    }
+                }
+                let s0 = _mm512_loadu_ps(st.add(h * NR));
+                let s1 = _mm512_loadu_ps(st.add(h * NR + 16));
+                // (No closures here: they would not inherit the caller's target features,
+                // and the intrinsics in them would become calls.)
+                for i in 0..R {
+                    let da = _mm512_set1_ps(*r.d[i].add(t));
+                    let f0 = _mm512_cvtepi32_ps(sum[i][0]);
+                    let f1 = _mm512_cvtepi32_ps(sum[i][1]);
+                    acc[i][0] = _mm512_fmadd_ps(f0, _mm512_mul_ps(s0, da), acc[i][0]);
+                    acc[i][1] = _mm512_fmadd_ps(f1, _mm512_mul_ps(s1, da), acc[i][1]);
+                }
+            }
+            if B::OFFSET {
+                let (o0, o1) = (
+                    _mm512_loadu_ps(st.add(2 * NR)),
+                    _mm512_loadu_ps(st.add(2 * NR + 16)),
+                );
+                for i in 0..R {
+                    let x = _mm512_set1_ps(*r.ds[i].add(t));
+                    acc[i] = [
+                        _mm512_fmadd_ps(o0, x, acc[i][0]),
+                        _mm512_fmadd_ps(o1, x, acc[i][1]),
+                    ];
+                }
+            }
+            if B::OFFSET_LO {
+                let (o0, o1) = (
+                    _mm512_loadu_ps(st.add(3 * NR)),
+                    _mm512_loadu_ps(st.add(3 * NR + 16)),
+                );
+                for i in 0..R {
+                    let x = _mm512_set1_ps(*r.ds_lo[i].add(t));
+                    acc[i] = [
+                        _mm512_fmadd_ps(o0, x, acc[i][0]),
+                        _mm512_fmadd_ps(o1, x, acc[i][1]),
+                    ];
+                }
+            }
+        }
+        for (i, v) in acc.iter().enumerate() {
+            _mm512_storeu_ps(c.add(i * rsc), v[0]);
+            _mm512_storeu_ps(c.add(i * rsc + 16), v[1]);
+        }
+    }
+}
+
+/// AVX2: a 4 × 8 tile, 4 i32 and 4 f32 accumulators (16 registers in all). Each pair
+/// step loads one vector of the panel and runs 4 `vpmaddwd` + `vpaddd`.
+pub(super) struct Avx2;
+
+impl Tile for Avx2 {
+    const MR: usize = 4;
+    const NR: usize = 8;
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize) {
+        // SAFETY: the caller's contract is `columns`'.
+        unsafe { columns::<Self, W>(acts, w, dst, j0, j1) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile<B: Block>(
+        rows: usize,
+        a: &QuantActs,
+        i0: usize,
+        q: *const i32,
+        sc: *const f32,
+        c: *mut f32,
+        rsc: usize,
+    ) {
+        // SAFETY: the caller's contract, for each row count.
+        unsafe {
+            match rows {
+                4 => tile_avx2::<B, 4>(a, i0, q, sc, c, rsc),
+                3 => tile_avx2::<B, 3>(a, i0, q, sc, c, rsc),
+                2 => tile_avx2::<B, 2>(a, i0, q, sc, c, rsc),
+                1 => tile_avx2::<B, 1>(a, i0, q, sc, c, rsc),
+                _ => unreachable!("igemm: at most MR rows per tile"),
+            }
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 and FMA; `Tile::tile`'s contract with `rows == R`.
+#[inline(always)]
+unsafe fn tile_avx2<B: Block, const R: usize>(
+    a: &QuantActs,
+    i0: usize,
+    q: *const i32,
+    sc: *const f32,
+    c: *mut f32,
+    rsc: usize,
+) {
+    const NR: usize = Avx2::NR;
+    let span = if B::UNIFORM { PAIRS } else { PAIRS / 2 };
+    // SAFETY: as in `tile_vnni`.
+    unsafe {
+        let r = Rows::<R>::new(a, i0);
+        let mut acc = [_mm256_setzero_ps(); R];
+        for t in 0..a.nb {
+            let qt = q.add(t * PAIRS * NR);
+            let st = sc.add(t * 4 * NR);
+            for h in 0..PAIRS / span {
+                let p0 = h * span;
+                let mut sum = [_mm256_setzero_si256(); R];
+                let w = _mm256_loadu_si256(qt.add(p0 * NR).cast());
+                for (i, s) in sum.iter_mut().enumerate() {
+                    *s = _mm256_madd_epi16(w, _mm256_set1_epi32(*r.q[i].add(t * PAIRS + p0)));
+                }
+                for p in p0 + 1..p0 + span {
+                    let w = _mm256_loadu_si256(qt.add(p * NR).cast());
+                    for (i, s) in sum.iter_mut().enumerate() {
+                        let x = _mm256_set1_epi32(*r.q[i].add(t * PAIRS + p));
+                        *s = _mm256_add_epi32(*s, _mm256_madd_epi16(w, x));
+                    }
+                }
+                let s = _mm256_loadu_ps(st.add(h * NR));
+                for i in 0..R {
+                    let da = _mm256_set1_ps(*r.d[i].add(t));
+                    acc[i] =
+                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_mul_ps(s, da), acc[i]);
+                }
+            }
+            if B::OFFSET {
+                let o = _mm256_loadu_ps(st.add(2 * NR));
+                for i in 0..R {
+                    acc[i] = _mm256_fmadd_ps(o, _mm256_set1_ps(*r.ds[i].add(t)), acc[i]);
+                }
+            }
+            if B::OFFSET_LO {
+                let o = _mm256_loadu_ps(st.add(3 * NR));
+                for i in 0..R {
+                    acc[i] = _mm256_fmadd_ps(o, _mm256_set1_ps(*r.ds_lo[i].add(t)), acc[i]);
+                }
+            }
+        }
+        for (i, v) in acc.iter().enumerate() {
+            _mm256_storeu_ps(c.add(i * rsc), *v);
+        }
+    }
+}
