@@ -135,11 +135,11 @@ impl ActsPtrs {
     /// The blocks lie inside the arrays, and nothing else reads or writes them while the
     /// slices live.
     #[allow(clippy::type_complexity)]
-    unsafe fn blocks(
-        &self,
+    unsafe fn blocks<'a>(
+        self,
         b0: usize,
         b1: usize,
-    ) -> (&mut [[i16; QK]], &mut [f32], &mut [f32], &mut [f32]) {
+    ) -> (&'a mut [[i16; QK]], &'a mut [f32], &'a mut [f32], &'a mut [f32]) {
         let len = b1 - b0;
         // SAFETY: the caller's contract.
         unsafe {
