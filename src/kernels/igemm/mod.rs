@@ -90,6 +90,15 @@ pub(crate) trait Tile {
     /// writes these columns.
     unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize);
 
+    /// Packs one panel (`pack_panel`'s contract); kernels may decode with their ISA.
+    ///
+    /// # Safety
+    /// The CPU has the kernel's ISA.
+    #[inline(always)]
+    unsafe fn pack<W: BlockRows>(w: &W, j0: usize, cols: usize, q: &mut [i32], sc: &mut [f32]) {
+        pack_panel(w, j0, cols, Self::NR, q, sc)
+    }
+
     /// Rows `i0 .. i0 + rows` (`rows ≤ MR`) against one packed panel, into `c` (row
     /// stride `rsc`, `NR` columns).
     ///
@@ -172,14 +181,16 @@ pub(crate) unsafe fn columns<K: Tile, W: BlockRows>(
     scbuf.resize(panels * sc_len, 0.0);
     for p in 0..panels {
         let jp = j0 + p * nr;
-        pack_panel(
-            w,
-            jp,
-            nr.min(j1 - jp),
-            nr,
-            &mut qbuf[p * q_len..][..q_len],
-            &mut scbuf[p * sc_len..][..sc_len],
-        );
+        // SAFETY: the caller guarantees the kernel's ISA.
+        unsafe {
+            K::pack(
+                w,
+                jp,
+                nr.min(j1 - jp),
+                &mut qbuf[p * q_len..][..q_len],
+                &mut scbuf[p * sc_len..][..sc_len],
+            )
+        };
     }
     let mc = (MC_BYTES / (2 * QK * chunks).max(1))
         .max(mr)
@@ -223,7 +234,8 @@ pub(crate) unsafe fn columns<K: Tile, W: BlockRows>(
 }
 
 /// Packs features `j0 .. j0 + cols` (`cols ≤ nr`) of `w` into one panel (`q`, `sc`,
-/// laid out as the module documentation says); features past `cols` are zero.
+/// laid out as the module documentation says); features past `cols` are zero. Chunks
+/// are decoded with `chunk_values`.
 pub(crate) fn pack_panel<W: BlockRows>(
     w: &W,
     j0: usize,
@@ -232,11 +244,36 @@ pub(crate) fn pack_panel<W: BlockRows>(
     q: &mut [i32],
     sc: &mut [f32],
 ) {
+    pack_with(w, j0, cols, nr, q, sc, |block, c| {
+        let u = block.chunk_values(c);
+        std::array::from_fn(|p| {
+            let (lo, hi) = (
+                u[2 * p] as i16 as u16 as u32,
+                u[2 * p + 1] as i16 as u16 as u32,
+            );
+            (lo | hi << 16) as i32
+        })
+    })
+}
+
+/// `pack_panel` with `pairs(block, c)` decoding chunk `c` of a block into its 16 pairs.
+#[inline(always)]
+pub(crate) fn pack_with<W: BlockRows>(
+    w: &W,
+    j0: usize,
+    cols: usize,
+    nr: usize,
+    q: &mut [i32],
+    sc: &mut [f32],
+    pairs: impl Fn(&W::B, usize) -> [i32; PAIRS],
+) {
     let chunks_per_block = W::B::CHUNKS;
     let nb = w.k() / W::B::BLOCK;
+    let chunks = nb * chunks_per_block;
+    assert!(q.len() >= chunks * PAIRS * nr && sc.len() >= chunks * 4 * nr);
     for jj in 0..nr {
         if jj >= cols {
-            for t in 0..nb * chunks_per_block {
+            for t in 0..chunks {
                 for p in 0..PAIRS {
                     q[(t * PAIRS + p) * nr + jj] = 0;
                 }
@@ -251,11 +288,8 @@ pub(crate) fn pack_panel<W: BlockRows>(
             let scales = block.scales();
             for (c, s) in scales.iter().enumerate().take(chunks_per_block) {
                 let t = b * chunks_per_block + c;
-                let u = block.chunk_values(c);
-                for p in 0..PAIRS {
-                    let lo = u[2 * p] as i16 as u16 as u32;
-                    let hi = u[2 * p + 1] as i16 as u16 as u32;
-                    q[(t * PAIRS + p) * nr + jj] = (lo | hi << 16) as i32;
+                for (p, v) in pairs(&block, c).into_iter().enumerate() {
+                    q[(t * PAIRS + p) * nr + jj] = v;
                 }
                 for (i, v) in [s.lo, s.hi, s.off, s.off_lo].into_iter().enumerate() {
                     sc[(t * 4 + i) * nr + jj] = v;

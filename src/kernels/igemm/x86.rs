@@ -6,7 +6,7 @@
 use std::arch::asm;
 use std::arch::x86_64::*;
 
-use super::{columns, Dst, Tile, PAIRS};
+use super::{columns, pack_with, Dst, Tile, PAIRS};
 use crate::kernels::formats::Block;
 use crate::kernels::gemm::BlockRows;
 use crate::kernels::qdot::QuantActs;
@@ -70,6 +70,12 @@ pub(super) struct Vnni;
 impl Tile for Vnni {
     const MR: usize = 6;
     const NR: usize = 32;
+
+    #[inline(always)]
+    unsafe fn pack<W: BlockRows>(w: &W, j0: usize, cols: usize, q: &mut [i32], sc: &mut [f32]) {
+        // SAFETY: the caller guarantees the kernel's ISA, which includes AVX2.
+        unsafe { pack_avx2(w, j0, cols, Self::NR, q, sc) }
+    }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
     unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize) {
@@ -197,6 +203,12 @@ impl Tile for Avx2 {
     const MR: usize = 4;
     const NR: usize = 8;
 
+    #[inline(always)]
+    unsafe fn pack<W: BlockRows>(w: &W, j0: usize, cols: usize, q: &mut [i32], sc: &mut [f32]) {
+        // SAFETY: the caller guarantees the kernel's ISA, which includes AVX2.
+        unsafe { pack_avx2(w, j0, cols, Self::NR, q, sc) }
+    }
+
     #[target_feature(enable = "avx2,fma")]
     unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize) {
         // SAFETY: the caller's contract is `columns`'.
@@ -284,4 +296,33 @@ unsafe fn tile_avx2<B: Block, const R: usize>(
             _mm256_storeu_ps(c.add(i * rsc), *v);
         }
     }
+}
+
+/// `pack_panel`, with chunks decoded by the formats' AVX2 decoders (`chunk_i16_avx2`).
+///
+/// # Safety
+/// AVX2.
+#[inline(always)]
+unsafe fn pack_avx2<W: BlockRows>(
+    w: &W,
+    j0: usize,
+    cols: usize,
+    nr: usize,
+    q: &mut [i32],
+    sc: &mut [f32],
+) {
+    // (A plain function, not a closure, so that the intrinsics inline.)
+    #[inline(always)]
+    fn pairs<B: Block>(block: &B, c: usize) -> [i32; PAIRS] {
+        let mut out = [0i32; PAIRS];
+        // SAFETY: the caller of `pack_avx2` guarantees AVX2; c < CHUNKS; `out` holds
+        // 16 i32 = 32 i16 (values 0..16, then 16..32: pairs in order).
+        unsafe {
+            let (lo, hi) = block.chunk_i16_avx2(c);
+            _mm256_storeu_si256(out.as_mut_ptr().cast(), lo);
+            _mm256_storeu_si256(out.as_mut_ptr().add(8).cast(), hi);
+        }
+        out
+    }
+    pack_with(w, j0, cols, nr, q, sc, pairs::<W::B>)
 }

@@ -139,7 +139,12 @@ impl ActsPtrs {
         self,
         b0: usize,
         b1: usize,
-    ) -> (&'a mut [[i16; QK]], &'a mut [f32], &'a mut [f32], &'a mut [f32]) {
+    ) -> (
+        &'a mut [[i16; QK]],
+        &'a mut [f32],
+        &'a mut [f32],
+        &'a mut [f32],
+    ) {
         let len = b1 - b0;
         // SAFETY: the caller's contract.
         unsafe {
