@@ -16,11 +16,15 @@
 use super::cpu::Isa;
 use super::simd::{axpy, axpy_rows, dot_rows, exp_shift_sum};
 
+pub mod tiles;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
 /// Queries per task in prefill.
 const Q_TILE: usize = 16;
 /// Keys scored before each softmax update: a 64 × 64 f32 tile of K (16 KB) stays in L1
 /// while every row of the task reads it.
-const K_TILE: usize = 64;
+const K_TILE: usize = tiles::KT;
 /// Keys per task when there are few queries (decode).
 const DECODE_CHUNK: usize = 256;
 
@@ -123,8 +127,15 @@ pub fn attention(
     // Tasks in (kv head, query tile, key chunk) order, each with its own stretch of the
     // scratch for its partial result.
     let n_tasks = n_kv_heads * n_tiles * n_chunks;
-    let max_rows = Q_TILE.min(n_q) * group;
-    let stride = max_rows * (hd + 2);
+    // Prefill on ISAs with register tiles (`tiles`): rows in blocks of RB, and a
+    // transposed key tile per task after its partial result.
+    let tiled = chunk == n_ctx && tiles::supported(isa, hd);
+    let max_rows = if tiled {
+        (Q_TILE.min(n_q) * group).next_multiple_of(tiles::RB)
+    } else {
+        Q_TILE.min(n_q) * group
+    };
+    let stride = max_rows * (hd + 2) + if tiled { hd * K_TILE } else { 0 };
     ws.partials.resize(n_tasks * stride, 0.0);
     let task = |i: usize| {
         (
@@ -141,8 +152,27 @@ pub fn attention(
         let k1 = ((c + 1) * chunk).min(pos0 + i1);
         let keys = &k_cache[g * max_seq * hd..][..max_seq * hd];
         let vals = &v_cache[g * max_seq * hd..][..max_seq * hd];
-        let p = Partial::new(buf, max_rows);
-        attend(isa, q, keys, vals, (i0, i1), (k0, k1), g, group, pos0, s, p)
+        let mut p = Partial::new(buf, max_rows);
+        if tiled {
+            let (acc, kt) = p.acc.split_at_mut(max_rows * hd);
+            p.acc = acc;
+            attend_tiled(
+                isa,
+                q,
+                keys,
+                vals,
+                (i0, i1),
+                (k0, k1),
+                g,
+                group,
+                pos0,
+                s,
+                p,
+                kt,
+            )
+        } else {
+            attend(isa, q, keys, vals, (i0, i1), (k0, k1), g, group, pos0, s, p)
+        }
     };
     let parts = &mut ws.partials[..n_tasks * stride];
     // Work: the cached keys and values the tasks read, in bytes.
@@ -236,6 +266,94 @@ fn attend(
     }
 }
 
+/// `attend` with register tiles: per key tile, the keys transposed once (`kt`, `(hd,
+/// KT)`), then for each block of `RB` rows their scores in one call, the online-softmax
+/// update per row, and their weighted values in one call. Scores past a row's last key
+/// (or before its window) get weight 0.
+#[allow(clippy::too_many_arguments)]
+fn attend_tiled(
+    isa: Isa,
+    q: &[f32],
+    keys: &[f32],
+    vals: &[f32],
+    (i0, i1): (usize, usize),
+    (k0, k1): (usize, usize),
+    g: usize,
+    group: usize,
+    pos0: usize,
+    s: AttnShape,
+    p: Partial,
+    kt: &mut [f32],
+) {
+    use tiles::RB;
+    let (hd, scale) = (s.head_dim, s.scale);
+    let rows = (i1 - i0) * group;
+    let padded = rows.next_multiple_of(RB);
+    p.m[..rows].fill(f32::NEG_INFINITY);
+    p.l[..rows].fill(0.0);
+    p.acc[..padded * hd].fill(0.0);
+    // Row r's query (rows past the last repeat it: their weights are all 0).
+    let q_row = |r: usize| -> &[f32] {
+        let r = r.min(rows - 1);
+        let (i, hg) = (i0 + r / group, r % group);
+        &q[(i * s.n_heads + g * group + hg) * hd..][..hd]
+    };
+    let mut sc = [0.0f32; RB * K_TILE]; // (RB, K_TILE)
+    let mut t0 = k0;
+    while t0 < k1 {
+        let t1 = (t0 + K_TILE).min(k1);
+        let n = t1 - t0;
+        // Keys of row r inside this tile, relative to t0 (empty if none).
+        let range = |r: usize| -> (usize, usize) {
+            if r >= rows {
+                return (0, 0);
+            }
+            let i = i0 + r / group;
+            let (first, last) = (s.first_key(pos0 + i).max(t0), (pos0 + i + 1).min(t1));
+            if last <= first {
+                (0, 0)
+            } else {
+                (first - t0, last - t0)
+            }
+        };
+        tiles::pack_keys(&keys[t0 * hd..t1 * hd], n, hd, kt);
+        for b0 in (0..rows).step_by(RB) {
+            let ranges: [(usize, usize); RB] = std::array::from_fn(|j| range(b0 + j));
+            if ranges.iter().all(|&(lo, hi)| lo >= hi) {
+                continue;
+            }
+            tiles::scores(isa, std::array::from_fn(|j| q_row(b0 + j)), kt, &mut sc);
+            for (j, &(lo, hi)) in ranges.iter().enumerate() {
+                let row = &mut sc[j * K_TILE..(j + 1) * K_TILE];
+                if lo >= hi {
+                    row.fill(0.0);
+                    continue;
+                }
+                let r = b0 + j;
+                let v = &mut row[lo..hi];
+                v.iter_mut().for_each(|x| *x *= scale);
+                if let Some(cap) = s.softcap {
+                    super::ops::softcap(v, cap);
+                }
+                let m_tile = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let m_new = p.m[r].max(m_tile);
+                if p.m[r] > f32::NEG_INFINITY && m_new > p.m[r] {
+                    let w = (p.m[r] - m_new).exp();
+                    p.l[r] *= w;
+                    p.acc[r * hd..(r + 1) * hd].iter_mut().for_each(|x| *x *= w);
+                }
+                p.m[r] = m_new;
+                p.l[r] += exp_shift_sum(isa, v, m_new);
+                row[..lo].fill(0.0);
+                row[hi..].fill(0.0);
+            }
+            let acc = &mut p.acc[b0 * hd..(b0 + RB) * hd];
+            tiles::values(isa, &sc, &vals[t0 * hd..t1 * hd], n, acc);
+        }
+        t0 = t1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,7 +415,15 @@ mod tests {
         // decode chunk).
         let windows = [None, Some(1), Some(7), Some(100), Some(300)];
         // Soft-caps: none, or 0.5, which bends nearly every score of this data.
-        let heads = [(4, 2, 16, None), (3, 1, 8, Some(0.5)), (2, 2, 5, Some(0.5))];
+        // Head sizes that are multiples of 16 run the register tiles in prefill: groups
+        // of 2, 3 (rows not a multiple of RB) and 4 query heads per KV head.
+        let heads = [
+            (4, 2, 16, None),
+            (3, 1, 8, Some(0.5)),
+            (2, 2, 5, Some(0.5)),
+            (9, 3, 64, None),
+            (4, 1, 48, Some(0.5)),
+        ];
         for ((n_heads, n_kv, hd, softcap), window) in
             heads.into_iter().flat_map(|h| windows.map(|w| (h, w)))
         {
