@@ -132,11 +132,24 @@ mod x86 {
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub fn idot_avx512(iters: usize) -> i32 {
-        let (a, b) = (_mm512_set1_epi16(3), _mm512_set1_epi16(-2));
-        let mut acc = [_mm512_setzero_si512(); CHAINS];
+        let b = _mm512_set1_epi16(-2);
+        let mut acc = [_mm512_set1_epi32(1); CHAINS];
         for _ in 0..iters {
             for v in &mut acc {
-                *v = _mm512_dpwssd_epi32(*v, a, b);
+                // Multiplies the chain's own value, so no product is loop-invariant (with
+                // constant operands LLVM hoists the product and the loop measures
+                // `vpaddd`), written out so that LLVM cannot split it into `vpmaddwd` +
+                // `vpaddd` either: this is the instruction `igemm` runs.
+                // SAFETY: the function's target features include AVX-512 VNNI; the
+                // instruction touches registers only.
+                unsafe {
+                    std::arch::asm!(
+                        "vpdpwssd {acc}, {acc}, {b}",
+                        acc = inout(zmm_reg) *v,
+                        b = in(zmm_reg) b,
+                        options(pure, nomem, nostack, preserves_flags),
+                    )
+                };
             }
         }
         _mm512_reduce_add_epi32(
