@@ -181,6 +181,14 @@ impl Sampler {
             ));
         }
         let c = &self.config;
+        let neutral = c.logit_bias.is_empty()
+            && c.repeat_penalty == 1.0
+            && c.frequency_penalty == 0.0
+            && c.presence_penalty == 0.0;
+        if c.temperature == 0.0 && neutral {
+            // Greedy with nothing to adjust: no copy of the logits (Gemma 3's are 1 MB).
+            return Ok(argmax(logits));
+        }
         self.scratch.clear();
         self.scratch.extend_from_slice(logits);
         let l = &mut self.scratch;
@@ -209,14 +217,34 @@ impl Sampler {
 }
 
 /// Index of the largest logit; the lowest index on ties (as `torch.argmax`). NaN never wins.
+///
+/// Two passes the compiler vectorises: the largest value (in 16 independent lanes), then
+/// the first index holding it. The one-pass loop compares each value with the best so
+/// far, a chain of dependent compares and branches.
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] || logits[best].is_nan() {
-            best = i;
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = logits.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            // NaN compares false, so it never replaces a lane's value.
+            *m = if v > *m { v } else { *m };
         }
     }
-    best as u32
+    let top = chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    // Every value is NaN or −∞: the first non-NaN wins (index 0 if all are NaN).
+    let pick = |v: f32| {
+        if top == f32::NEG_INFINITY {
+            !v.is_nan()
+        } else {
+            v == top
+        }
+    };
+    logits.iter().position(|&v| pick(v)).unwrap_or(0) as u32
 }
 
 #[cfg(test)]
@@ -227,6 +255,17 @@ mod tests {
     fn greedy_picks_first_max() {
         assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
         assert_eq!(argmax(&[f32::NAN, 0.5]), 1);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
+        assert_eq!(argmax(&[f32::NAN, f32::NEG_INFINITY, f32::NEG_INFINITY]), 1);
+        assert_eq!(argmax(&[-2.0]), 0);
+        // Long enough for the lanes and a remainder: the first of two equal maxima.
+        let mut v: Vec<f32> = (0..1000).map(|i| ((i * 37 % 101) as f32).sin()).collect();
+        v[517] = 9.0;
+        v[903] = 9.0;
+        v[12] = f32::NAN;
+        assert_eq!(argmax(&v), 517);
+        v[998] = 9.5;
+        assert_eq!(argmax(&v), 998);
         let mut s = Sampler::new(SamplerConfig::default()).unwrap();
         assert_eq!(s.sample(&[0.0, 0.1, 5.0]).unwrap(), 2);
         // A repetition penalty of 100 on token 2 makes token 1 the argmax.
