@@ -175,5 +175,23 @@ fn bench_kquants(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_kquants);
+/// The activations' 16-bit quantization before an integer matmul, at prefill's shapes
+/// (values per second).
+fn bench_quantize(c: &mut Criterion) {
+    let mut g = c.benchmark_group("quantize");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    for (m, k) in [(512, 576), (512, 1536)] {
+        let x = data(m * k);
+        let mut acts = QuantActs::default();
+        g.throughput(Throughput::Elements((m * k) as u64));
+        g.bench_function(format!("{m}x{k}"), |b| {
+            b.iter(|| acts.quantize(isa(), &x, m, k))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_kquants, bench_quantize);
 criterion_main!(benches);
