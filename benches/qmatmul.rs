@@ -3,9 +3,10 @@
 //! for Gemma 3 270M's Q5_0, Q4_K and Q6_K projections (`qmatmul/<fmt>/...` as well).
 //!
 //! `qmatmul/<fmt>/<m>x<k>x<n>` is what `kernels::matmul` runs for that shape (the integer
-//! matvec path below `GEMM_MIN_ROWS` rows, the packed f32 GEMM above); the `-int` and
-//! `-gemm` ids force one path (`-igemm`: the integer GEMM, activations quantized in the
-//! call), to show where each wins.
+//! matvec path below `IGEMM_MIN_ROWS` rows, the integer GEMM above on x86; elsewhere the
+//! packed f32 GEMM from `GEMM_MIN_ROWS` rows); the `-int`, `-gemm` (f32) and `-igemm`
+//! ids force one path (`-igemm` quantizes the activations in the call), to show where
+//! each wins. `quantize/<m>x<k>` times that quantization alone.
 
 use std::time::Duration;
 

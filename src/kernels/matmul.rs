@@ -5,8 +5,10 @@
 //! - few activation rows (decode): a matrix-vector product, bandwidth-bound, no packing,
 //!   split over weight rows: `qmatmul` (16-bit activations, integer dots) for quantized
 //!   weights, f32 dot products for f32 weights;
-//! - many rows (prefill): the packed f32 GEMM, with quantized weights decoded into the
-//!   packed B panels once per call (`gemm::QuantRowsT`).
+//! - many rows (prefill): for quantized weights on x86, the integer GEMM (`igemm`: the
+//!   weights widened to i16 panels once per call, the activations quantized to 16 bits as
+//!   the matvec path quantizes them); otherwise the packed f32 GEMM, with quantized
+//!   weights decoded into the packed B panels once per call (`gemm::QuantRowsT`).
 //!
 //! `GEMM_MIN_ROWS` is where the GEMM overtakes the matvec path on this machine's shapes
 //! (`cargo bench --bench qmatmul -- "int/|gemm/"`, Q4_1 576×1536, 2 threads: 16 rows
@@ -29,6 +31,11 @@ use super::simd;
 
 /// From this many activation rows on, projections use the packed GEMM.
 pub const GEMM_MIN_ROWS: usize = 32;
+/// From this many rows on, quantized projections use the integer GEMM on ISAs that have
+/// one (`cargo bench --bench qmatmul -- "q4_1-(int|igemm)/"`, Q4_1 576×1536, 2 threads:
+/// 8 rows 136 µs matvec vs 228 µs GEMM, 16 rows 275 vs 282, 32 rows 612 vs 380 with
+/// AVX-512; with AVX2, 16 rows 294 vs 245).
+pub const IGEMM_MIN_ROWS: usize = 16;
 /// Output features per task in the f32 matrix-vector path.
 const CHUNK_N: usize = 64;
 
@@ -95,7 +102,7 @@ pub fn matmul(
         WeightView::F16(w) => matvec(isa, lhs, w, c.data, k, n, halfdot::dot),
         WeightView::BF16(w) if gemm => sgemm(isa, a, &HalfRowsT { rows: w, k, n }, c),
         WeightView::BF16(w) => matvec(isa, lhs, w, c.data, k, n, halfdot::dot),
-        WeightView::Quant(q) if gemm && igemm::supported(isa) => {
+        WeightView::Quant(q) if m >= IGEMM_MIN_ROWS && igemm::supported(isa) => {
             ws.acts.quantize(isa, lhs, m, k);
             igemm_quant(isa, &ws.acts, q, c.data);
         }
@@ -125,17 +132,17 @@ pub fn matmul_many<const N: usize>(
 ) {
     const { assert!(N <= MAX_JOBS) };
     let all_quant = jobs.iter().all(|(w, _)| w.quant().is_some());
-    if m < GEMM_MIN_ROWS && all_quant {
-        let mut qjobs = jobs.map(|(w, dst)| (w.quant().expect("checked above"), dst));
-        return qmatmul_many(isa, &mut ws.acts, lhs, m, k, &mut qjobs);
-    }
-    if all_quant && igemm::supported(isa) {
+    if all_quant && m >= IGEMM_MIN_ROWS && igemm::supported(isa) {
         // The integer GEMM: the activations quantized once for all the products.
         ws.acts.quantize(isa, lhs, m, k);
         for (w, dst) in jobs {
             igemm_quant(isa, &ws.acts, w.quant().expect("checked above"), dst);
         }
         return;
+    }
+    if m < GEMM_MIN_ROWS && all_quant {
+        let mut qjobs = jobs.map(|(w, dst)| (w.quant().expect("checked above"), dst));
+        return qmatmul_many(isa, &mut ws.acts, lhs, m, k, &mut qjobs);
     }
     for (w, dst) in jobs {
         let n = dst.len() / m.max(1);
