@@ -3,8 +3,8 @@
 //! also each model's speed limits on this machine:
 //! - decode: bytes read per token (weights, one embedding row, the KV cache at that
 //!   depth) over the read bandwidth at that working-set size;
-//! - prefill: operations per token of a 512-token prompt over the compute peak (f32 FMA,
-//!   what ingot's prefill GEMM runs; and the 16-bit integer dot peak).
+//! - prefill: operations per token of a 512-token prompt over the compute peak (f32 FMA;
+//!   and the 16-bit integer dot peak, what ingot's integer GEMM runs on x86).
 //!
 //!   cargo run --release --example roofline -- [--threads N] [--model PATH]... [--bytes N]...
 //!
