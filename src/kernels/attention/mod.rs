@@ -152,26 +152,24 @@ pub fn attention(
         let k1 = ((c + 1) * chunk).min(pos0 + i1);
         let keys = &k_cache[g * max_seq * hd..][..max_seq * hd];
         let vals = &v_cache[g * max_seq * hd..][..max_seq * hd];
+        let job = Task {
+            q,
+            keys,
+            vals,
+            queries: (i0, i1),
+            span: (k0, k1),
+            g,
+            group,
+            pos0,
+            s,
+        };
         let mut p = Partial::new(buf, max_rows);
         if tiled {
             let (acc, kt) = p.acc.split_at_mut(max_rows * hd);
             p.acc = acc;
-            attend_tiled(
-                isa,
-                q,
-                keys,
-                vals,
-                (i0, i1),
-                (k0, k1),
-                g,
-                group,
-                pos0,
-                s,
-                p,
-                kt,
-            )
+            attend_tiled(isa, &job, p, kt)
         } else {
-            attend(isa, q, keys, vals, (i0, i1), (k0, k1), g, group, pos0, s, p)
+            attend(isa, &job, p)
         }
     };
     let parts = &mut ws.partials[..n_tasks * stride];
@@ -209,22 +207,61 @@ pub fn attention(
     }
 }
 
-/// One task: queries `i0..i1` of every head of KV group `g` against keys `k0..k1`.
-#[allow(clippy::too_many_arguments)]
-fn attend(
+/// One row's online-softmax step over a tile: its raw scores `sc` are scaled (and
+/// soft-capped), the running max `m`, sum `l` and output `acc` are rescaled if the max
+/// grows, and `sc` becomes the weights `exp(score − m)`, whose sum joins `l`.
+fn online_softmax(
     isa: Isa,
-    q: &[f32],
-    keys: &[f32],
-    vals: &[f32],
-    (i0, i1): (usize, usize),
-    (k0, k1): (usize, usize),
+    s: &AttnShape,
+    sc: &mut [f32],
+    (m, l): (&mut f32, &mut f32),
+    acc: &mut [f32],
+) {
+    sc.iter_mut().for_each(|x| *x *= s.scale);
+    if let Some(cap) = s.softcap {
+        super::ops::softcap(sc, cap);
+    }
+    let m_tile = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let m_new = m.max(m_tile);
+    if *m > f32::NEG_INFINITY && m_new > *m {
+        let w = (*m - m_new).exp();
+        *l *= w;
+        acc.iter_mut().for_each(|x| *x *= w);
+    }
+    *m = m_new;
+    *l += exp_shift_sum(isa, sc, m_new);
+}
+
+/// One task's inputs: queries `queries.0 .. queries.1` (at positions from `pos0`) of
+/// every head of KV group `g`, against the group's cached keys and values
+/// `span.0 .. span.1`.
+#[derive(Clone, Copy)]
+struct Task<'a> {
+    q: &'a [f32],    // (n_q, n_heads, head_dim)
+    keys: &'a [f32], // (max_seq, head_dim): this group's cache
+    vals: &'a [f32], // (max_seq, head_dim)
+    queries: (usize, usize),
+    span: (usize, usize),
     g: usize,
     group: usize,
     pos0: usize,
     s: AttnShape,
-    p: Partial,
-) {
-    let (hd, scale) = (s.head_dim, s.scale);
+}
+
+/// One task with the row kernels (`dot_rows`, `axpy_rows`).
+fn attend(isa: Isa, job: &Task, p: Partial) {
+    let Task {
+        q,
+        keys,
+        vals,
+        g,
+        group,
+        pos0,
+        s,
+        ..
+    } = *job;
+    let ((i0, i1), (k0, k1)) = (job.queries, job.span);
+    let hd = s.head_dim;
     let rows = (i1 - i0) * group;
     p.m[..rows].fill(f32::NEG_INFINITY);
     p.l[..rows].fill(0.0);
@@ -246,20 +283,8 @@ fn attend(
             let n = last - first;
             let sc = &mut scores[..n];
             dot_rows(isa, qv, &keys[first * hd..last * hd], sc);
-            sc.iter_mut().for_each(|x| *x *= scale);
-            if let Some(cap) = s.softcap {
-                super::ops::softcap(sc, cap);
-            }
-            let m_tile = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let m_new = p.m[r].max(m_tile);
             let acc = &mut p.acc[r * hd..(r + 1) * hd];
-            if p.m[r] > f32::NEG_INFINITY && m_new > p.m[r] {
-                let w = (p.m[r] - m_new).exp();
-                p.l[r] *= w;
-                acc.iter_mut().for_each(|x| *x *= w);
-            }
-            p.m[r] = m_new;
-            p.l[r] += exp_shift_sum(isa, sc, m_new);
+            online_softmax(isa, &s, sc, (&mut p.m[r], &mut p.l[r]), acc);
             axpy_rows(isa, acc, sc, &vals[first * hd..last * hd]);
         }
         t0 = t1;
@@ -270,23 +295,20 @@ fn attend(
 /// KT)`), then for each block of `RB` rows their scores in one call, the online-softmax
 /// update per row, and their weighted values in one call. Scores past a row's last key
 /// (or before its window) get weight 0.
-#[allow(clippy::too_many_arguments)]
-fn attend_tiled(
-    isa: Isa,
-    q: &[f32],
-    keys: &[f32],
-    vals: &[f32],
-    (i0, i1): (usize, usize),
-    (k0, k1): (usize, usize),
-    g: usize,
-    group: usize,
-    pos0: usize,
-    s: AttnShape,
-    p: Partial,
-    kt: &mut [f32],
-) {
+fn attend_tiled(isa: Isa, job: &Task, p: Partial, kt: &mut [f32]) {
     use tiles::RB;
-    let (hd, scale) = (s.head_dim, s.scale);
+    let Task {
+        q,
+        keys,
+        vals,
+        g,
+        group,
+        pos0,
+        s,
+        ..
+    } = *job;
+    let ((i0, i1), (k0, k1)) = (job.queries, job.span);
+    let hd = s.head_dim;
     let rows = (i1 - i0) * group;
     let padded = rows.next_multiple_of(RB);
     p.m[..rows].fill(f32::NEG_INFINITY);
@@ -330,20 +352,8 @@ fn attend_tiled(
                     continue;
                 }
                 let r = b0 + j;
-                let v = &mut row[lo..hi];
-                v.iter_mut().for_each(|x| *x *= scale);
-                if let Some(cap) = s.softcap {
-                    super::ops::softcap(v, cap);
-                }
-                let m_tile = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let m_new = p.m[r].max(m_tile);
-                if p.m[r] > f32::NEG_INFINITY && m_new > p.m[r] {
-                    let w = (p.m[r] - m_new).exp();
-                    p.l[r] *= w;
-                    p.acc[r * hd..(r + 1) * hd].iter_mut().for_each(|x| *x *= w);
-                }
-                p.m[r] = m_new;
-                p.l[r] += exp_shift_sum(isa, v, m_new);
+                let acc = &mut p.acc[r * hd..(r + 1) * hd];
+                online_softmax(isa, &s, &mut row[lo..hi], (&mut p.m[r], &mut p.l[r]), acc);
                 row[..lo].fill(0.0);
                 row[hi..].fill(0.0);
             }

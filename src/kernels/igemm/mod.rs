@@ -100,8 +100,8 @@ pub(crate) trait Tile {
     /// # Safety
     /// The CPU has the kernel's ISA.
     #[inline(always)]
-    unsafe fn pack<W: BlockRows>(w: &W, j0: usize, cols: usize, q: &mut [i32], sc: &mut [f32]) {
-        pack_panel(w, j0, cols, Self::NR, q, sc)
+    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut) {
+        pack_panel(w, out)
     }
 
     /// Rows `i0 .. i0 + rows` (`rows ≤ MR`) against one packed panel, into `c` (row
@@ -186,16 +186,15 @@ pub(crate) unsafe fn columns<K: Tile, W: BlockRows>(
     scbuf.resize(panels * sc_len, 0.0);
     for p in 0..panels {
         let jp = j0 + p * nr;
-        // SAFETY: the caller guarantees the kernel's ISA.
-        unsafe {
-            K::pack(
-                w,
-                jp,
-                nr.min(j1 - jp),
-                &mut qbuf[p * q_len..][..q_len],
-                &mut scbuf[p * sc_len..][..sc_len],
-            )
+        let out = PanelOut {
+            j0: jp,
+            cols: nr.min(j1 - jp),
+            nr,
+            q: &mut qbuf[p * q_len..][..q_len],
+            sc: &mut scbuf[p * sc_len..][..sc_len],
         };
+        // SAFETY: the caller guarantees the kernel's ISA.
+        unsafe { K::pack(w, out) };
     }
     let mc = (MC_BYTES / (2 * QK * chunks).max(1))
         .max(mr)
@@ -238,18 +237,20 @@ pub(crate) unsafe fn columns<K: Tile, W: BlockRows>(
     });
 }
 
-/// Packs features `j0 .. j0 + cols` (`cols ≤ nr`) of `w` into one panel (`q`, `sc`,
-/// laid out as the module documentation says); features past `cols` are zero. Chunks
-/// are decoded with `chunk_values`.
-pub(crate) fn pack_panel<W: BlockRows>(
-    w: &W,
-    j0: usize,
-    cols: usize,
-    nr: usize,
-    q: &mut [i32],
-    sc: &mut [f32],
-) {
-    pack_with(w, j0, cols, nr, q, sc, |block, c| {
+/// One panel to pack: features `j0 .. j0 + cols` (`cols ≤ nr`) of the weights, into `q`
+/// and `sc` laid out as the module documentation says, `nr` features wide.
+pub(crate) struct PanelOut<'a> {
+    pub j0: usize,
+    pub cols: usize,
+    pub nr: usize,
+    pub q: &'a mut [i32],
+    pub sc: &'a mut [f32],
+}
+
+/// Packs one panel of `w`; features past `cols` are zero. Chunks are decoded with
+/// `chunk_values`.
+pub(crate) fn pack_panel<W: BlockRows>(w: &W, out: PanelOut) {
+    pack_with(w, out, |block, c| {
         let u = block.chunk_values(c);
         std::array::from_fn(|p| {
             let (lo, hi) = (
@@ -265,13 +266,16 @@ pub(crate) fn pack_panel<W: BlockRows>(
 #[inline(always)]
 pub(crate) fn pack_with<W: BlockRows>(
     w: &W,
-    j0: usize,
-    cols: usize,
-    nr: usize,
-    q: &mut [i32],
-    sc: &mut [f32],
+    out: PanelOut,
     pairs: impl Fn(&W::B, usize) -> [i32; PAIRS],
 ) {
+    let PanelOut {
+        j0,
+        cols,
+        nr,
+        q,
+        sc,
+    } = out;
     let chunks_per_block = W::B::CHUNKS;
     let nb = w.k() / W::B::BLOCK;
     let chunks = nb * chunks_per_block;

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use super::*;
 use crate::kernels::cpu::supported_isas;
 use crate::kernels::formats::tests::{random_blocks, random_bytes};
-use crate::kernels::formats::*;
+use crate::kernels::formats::{Block, BlockQ4_1};
 use crate::kernels::gemm::{QuantRowsT, SplitRowsT};
 use crate::kernels::qdot::split::{split, SplitLayout, SplitView};
 use crate::kernels::qdot::{dot_rows_scalar, tests::h};
@@ -101,22 +101,7 @@ fn check<B: Block>(fix: impl Fn(&mut B, usize) + Copy) {
 
 #[test]
 fn every_format_and_isa_matches_the_scalar_reference() {
-    check::<BlockQ8_0>(|b, i| b.d = h(i, 0.01));
-    check::<BlockQ4_0>(|b, i| b.d = h(i, 0.05));
-    check::<BlockQ4_1>(|b, i| (b.d, b.m) = (h(i, 0.05), h(i, -0.4)));
-    check::<BlockQ5_0>(|b, i| b.d = h(i, 0.01));
-    check::<BlockQ5_1>(|b, i| (b.d, b.m) = (h(i, 0.01), h(i, -0.1)));
-    check::<BlockQ4K>(|b, i| (b.d, b.dmin) = (h(i, 0.002), h(i, 0.003)));
-    check::<BlockQ5K>(|b, i| (b.d, b.dmin) = (h(i, 0.001), h(i, 0.002)));
-    check::<BlockQ6K>(|b, i| b.d = h(i, 0.0005));
-    check::<BlockQ2K>(|b, i| (b.d, b.dmin) = (h(i, 0.01), h(i, 0.02)));
-    check::<BlockQ3K>(|b, i| b.d = h(i, 0.002));
-    check::<BlockIQ4NL>(|b, i| b.d = h(i, 0.001));
-    check::<BlockIQ4XS>(|b, i| b.d = h(i, 0.0001));
-    check::<BlockMXFP4>(|b, i| b.e = 120 + (i % 5) as u8);
-    check::<BlockIQ2XXS>(|b, i| b.d = h(i, 0.001));
-    check::<BlockIQ3S>(|b, i| b.d = h(i, 0.0005));
-    check::<BlockTQ2_0>(|b, i| b.d = h(i, 0.01));
+    crate::kernels::qdot::tests::for_every_format!(check);
 }
 
 /// The split over threads does not change a single bit.

@@ -6,7 +6,7 @@
 use std::arch::asm;
 use std::arch::x86_64::*;
 
-use super::{columns, pack_with, Dst, Tile, PAIRS};
+use super::{columns, pack_with, Dst, PanelOut, Tile, PAIRS};
 use crate::kernels::formats::Block;
 use crate::kernels::gemm::BlockRows;
 use crate::kernels::qdot::QuantActs;
@@ -72,9 +72,9 @@ impl Tile for Vnni {
     const NR: usize = 32;
 
     #[inline(always)]
-    unsafe fn pack<W: BlockRows>(w: &W, j0: usize, cols: usize, q: &mut [i32], sc: &mut [f32]) {
+    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut) {
         // SAFETY: the caller guarantees the kernel's ISA, which includes AVX2.
-        unsafe { pack_avx2(w, j0, cols, Self::NR, q, sc) }
+        unsafe { pack_avx2(w, out) }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
@@ -204,9 +204,9 @@ impl Tile for Avx2 {
     const NR: usize = 8;
 
     #[inline(always)]
-    unsafe fn pack<W: BlockRows>(w: &W, j0: usize, cols: usize, q: &mut [i32], sc: &mut [f32]) {
+    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut) {
         // SAFETY: the caller guarantees the kernel's ISA, which includes AVX2.
-        unsafe { pack_avx2(w, j0, cols, Self::NR, q, sc) }
+        unsafe { pack_avx2(w, out) }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -303,14 +303,7 @@ unsafe fn tile_avx2<B: Block, const R: usize>(
 /// # Safety
 /// AVX2.
 #[inline(always)]
-unsafe fn pack_avx2<W: BlockRows>(
-    w: &W,
-    j0: usize,
-    cols: usize,
-    nr: usize,
-    q: &mut [i32],
-    sc: &mut [f32],
-) {
+unsafe fn pack_avx2<W: BlockRows>(w: &W, out: PanelOut) {
     // (A plain function, not a closure, so that the intrinsics inline.)
     #[inline(always)]
     fn pairs<B: Block>(block: &B, c: usize) -> [i32; PAIRS] {
@@ -324,5 +317,5 @@ unsafe fn pack_avx2<W: BlockRows>(
         }
         out
     }
-    pack_with(w, j0, cols, nr, q, sc, pairs::<W::B>)
+    pack_with(w, out, pairs::<W::B>)
 }

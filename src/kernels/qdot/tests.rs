@@ -79,40 +79,50 @@ fn check<B: Block>(fix: impl Fn(&mut B, usize) + Copy) {
     }
 }
 
+/// Runs `$check::<B>(fix)` for every block format, with `fix` setting modest finite
+/// scales on random blocks (`random_blocks`); the integer GEMM's tests use it too.
+macro_rules! for_every_format {
+    ($check:ident) => {{
+        use crate::kernels::formats::*;
+        use crate::kernels::qdot::tests::h;
+        $check::<BlockQ8_0>(|b, i| b.d = h(i, 0.01));
+        $check::<BlockQ4_0>(|b, i| b.d = h(i, 0.05));
+        $check::<BlockQ4_1>(|b, i| (b.d, b.m) = (h(i, 0.05), h(i, -0.4)));
+        $check::<BlockQ5_0>(|b, i| b.d = h(i, 0.01));
+        $check::<BlockQ5_1>(|b, i| (b.d, b.m) = (h(i, 0.01), h(i, -0.1)));
+        $check::<BlockQ4K>(|b, i| (b.d, b.dmin) = (h(i, 0.002), h(i, 0.003)));
+        $check::<BlockQ5K>(|b, i| (b.d, b.dmin) = (h(i, 0.001), h(i, 0.002)));
+        $check::<BlockQ6K>(|b, i| b.d = h(i, 0.0005));
+        $check::<BlockQ2K>(|b, i| (b.d, b.dmin) = (h(i, 0.01), h(i, 0.02)));
+        $check::<BlockQ3K>(|b, i| b.d = h(i, 0.002));
+        $check::<BlockIQ4NL>(|b, i| b.d = h(i, 0.001));
+        $check::<BlockIQ4XS>(|b, i| b.d = h(i, 0.0001));
+        $check::<BlockMXFP4>(|b, i| b.e = 120 + (i % 5) as u8);
+        $check::<BlockIQ2XXS>(|b, i| b.d = h(i, 0.001));
+        $check::<BlockIQ2XS>(|b, i| b.d = h(i, 0.001));
+        $check::<BlockIQ2S>(|b, i| b.d = h(i, 0.001));
+        $check::<BlockIQ3XXS>(|b, i| b.d = h(i, 0.001));
+        $check::<BlockIQ3S>(|b, i| b.d = h(i, 0.0005));
+        $check::<BlockIQ1S>(|b, i| b.d = h(i, 0.01));
+        $check::<BlockIQ1M>(|b, i| {
+            // The super-scale lives in the top nibbles of the four scale words.
+            let d = h(i, 0.01).to_bits();
+            for k in 0..4 {
+                let hi = 2 * k + 1;
+                b.scales[hi] = (b.scales[hi] & 0x0f) | ((((d >> (4 * k)) & 0xf) as u8) << 4);
+            }
+        });
+        $check::<BlockTQ1_0>(|b, i| b.d = h(i, 0.01));
+        $check::<BlockTQ2_0>(|b, i| b.d = h(i, 0.01));
+        $check::<BlockQ1_0>(|b, i| b.d = h(i, 0.01));
+        $check::<BlockQ2_0>(|b, i| b.d = h(i, 0.01));
+    }};
+}
+pub(crate) use for_every_format;
+
 #[test]
 fn every_format_and_isa_matches_the_scalar_reference() {
-    use crate::kernels::formats::*;
-    check::<BlockQ8_0>(|b, i| b.d = h(i, 0.01));
-    check::<BlockQ4_0>(|b, i| b.d = h(i, 0.05));
-    check::<BlockQ4_1>(|b, i| (b.d, b.m) = (h(i, 0.05), h(i, -0.4)));
-    check::<BlockQ5_0>(|b, i| b.d = h(i, 0.01));
-    check::<BlockQ5_1>(|b, i| (b.d, b.m) = (h(i, 0.01), h(i, -0.1)));
-    check::<BlockQ4K>(|b, i| (b.d, b.dmin) = (h(i, 0.002), h(i, 0.003)));
-    check::<BlockQ5K>(|b, i| (b.d, b.dmin) = (h(i, 0.001), h(i, 0.002)));
-    check::<BlockQ6K>(|b, i| b.d = h(i, 0.0005));
-    check::<BlockQ2K>(|b, i| (b.d, b.dmin) = (h(i, 0.01), h(i, 0.02)));
-    check::<BlockQ3K>(|b, i| b.d = h(i, 0.002));
-    check::<BlockIQ4NL>(|b, i| b.d = h(i, 0.001));
-    check::<BlockIQ4XS>(|b, i| b.d = h(i, 0.0001));
-    check::<BlockMXFP4>(|b, i| b.e = 120 + (i % 5) as u8);
-    check::<BlockIQ2XXS>(|b, i| b.d = h(i, 0.001));
-    check::<BlockIQ2XS>(|b, i| b.d = h(i, 0.001));
-    check::<BlockIQ2S>(|b, i| b.d = h(i, 0.001));
-    check::<BlockIQ3XXS>(|b, i| b.d = h(i, 0.001));
-    check::<BlockIQ3S>(|b, i| b.d = h(i, 0.0005));
-    check::<BlockIQ1S>(|b, i| b.d = h(i, 0.01));
-    check::<BlockIQ1M>(|b, i| {
-        // The super-scale lives in the top nibbles of the four scale words.
-        let d = h(i, 0.01).to_bits();
-        for k in 0..4 {
-            let hi = 2 * k + 1;
-            b.scales[hi] = (b.scales[hi] & 0x0f) | ((((d >> (4 * k)) & 0xf) as u8) << 4);
-        }
-    });
-    check::<BlockTQ1_0>(|b, i| b.d = h(i, 0.01));
-    check::<BlockTQ2_0>(|b, i| b.d = h(i, 0.01));
-    check::<BlockQ1_0>(|b, i| b.d = h(i, 0.01));
-    check::<BlockQ2_0>(|b, i| b.d = h(i, 0.01));
+    for_every_format!(check);
 }
 
 #[test]
