@@ -182,8 +182,8 @@ pub(crate) unsafe fn columns<K: Tile, W: BlockRows>(
         Ok(mut bufs) => std::mem::take(&mut *bufs),
         Err(_) => Default::default(),
     });
-    qbuf.resize(panels * q_len, 0);
-    scbuf.resize(panels * sc_len, 0.0);
+    qbuf.resize(panels * q_len, 0); // (panels, chunks, 16, NR) pairs
+    scbuf.resize(panels * sc_len, 0.0); // (panels, chunks, 4, NR) scales
     for p in 0..panels {
         let jp = j0 + p * nr;
         let out = PanelOut {
@@ -199,7 +199,7 @@ pub(crate) unsafe fn columns<K: Tile, W: BlockRows>(
     let mc = (MC_BYTES / (2 * QK * chunks).max(1))
         .max(mr)
         .next_multiple_of(mr);
-    let mut tile = [0.0f32; 256];
+    let mut tile = [0.0f32; 256]; // (MR, NR), for the narrower last panel
     assert!(mr * nr <= tile.len(), "igemm: tile larger than its buffer");
     for ic in (0..m).step_by(mc) {
         for p in 0..panels {
