@@ -40,6 +40,7 @@ impl FileBytes {
         }
         // The one hazard of a read-only private map is another process truncating or
         // rewriting the file meanwhile, which memmap2 cannot rule out.
+
         // SAFETY: model files are treated as immutable while loaded (as llama.cpp and
         // candle do), as documented on `Model::load`.
         let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;

@@ -140,6 +140,7 @@ mod x86 {
                 // constant operands LLVM hoists the product and the loop measures
                 // `vpaddd`), written out so that LLVM cannot split it into `vpmaddwd` +
                 // `vpaddd` either: this is the instruction `igemm` runs.
+
                 // SAFETY: the function's target features include AVX-512 VNNI; the
                 // instruction touches registers only.
                 unsafe {

@@ -233,9 +233,9 @@ fn gemm_columns<K: MicroKernel>(
                         let rows = mr.min(m - i0);
                         let ap = apacked[(i0 / mr) * kc * mr..].as_ptr();
                         if rows == mr && cols == nr && c.cs == 1 {
-                            // Kernel chosen for this CPU by `sgemm`; panels hold kc·MR, kc·NR.
                             // SAFETY: the MR×NR tile at (i0, j0) is inside C (checked in
-                            // `gemm`) and in this thread's columns.
+                            // `gemm`) and in this thread's columns; the kernel was chosen
+                            // for this CPU by `sgemm`; panels hold kc·MR, kc·NR.
                             unsafe {
                                 K::run(kc, ap, bp, c.ptr.add(i0 * c.rs + j0), c.rs, accumulate)
                             };

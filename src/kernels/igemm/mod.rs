@@ -215,9 +215,8 @@ pub(crate) unsafe fn columns<K: Tile, W: BlockRows>(
                         K::tile::<W::B>(rows, acts, i0, q, sc, c.ptr.add(i0 * c.n + jp), c.n)
                     };
                 } else {
-                    // The last, narrower panel: into a local tile, then the part inside
-                    // dst.
-                    // SAFETY: `tile` holds MR rows of NR.
+                    // SAFETY: `tile` holds MR rows of NR. (The last, narrower panel goes
+                    // into this local tile, then the part inside dst is copied out.)
                     unsafe { K::tile::<W::B>(rows, acts, i0, q, sc, tile.as_mut_ptr(), nr) };
                     for (ii, t) in tile.chunks_exact(nr).take(rows).enumerate() {
                         for (jj, &v) in t[..cols].iter().enumerate() {

@@ -110,6 +110,7 @@ pub unsafe fn dot_rows_vnni<B: Block, const R: usize>(
         // registers, decoded 7% more tokens/s on Zen 4 than a 512-bit one-row kernel
         // with per-block scalar scales (generate, alternating runs, medians 181.7 vs
         // 169.3).
+
         // SAFETY: this function's features include AVX2, FMA and F16C; same contract.
         unsafe { dot_rows_avx2::<B, R>(w, a, row0, out) };
         return;
