@@ -67,6 +67,14 @@ impl<'a> Partial<'a> {
         let (l, acc) = rest.split_at_mut(rows);
         Partial { m, l, acc }
     }
+
+    /// Starts a task: rows `..rows` empty (max −∞, sum 0) and the first `acc_len`
+    /// accumulator values 0.
+    fn reset(&mut self, rows: usize, acc_len: usize) {
+        self.m[..rows].fill(f32::NEG_INFINITY);
+        self.l[..rows].fill(0.0);
+        self.acc[..acc_len].fill(0.0);
+    }
 }
 
 /// The tasks' partial results, owned by the caller (the session's workspace) and reused:
@@ -249,7 +257,7 @@ struct Task<'a> {
 }
 
 /// One task with the row kernels (`dot_rows`, `axpy_rows`).
-fn attend(isa: Isa, job: &Task, p: Partial) {
+fn attend(isa: Isa, job: &Task, mut p: Partial) {
     let Task {
         q,
         keys,
@@ -263,9 +271,7 @@ fn attend(isa: Isa, job: &Task, p: Partial) {
     let ((i0, i1), (k0, k1)) = (job.queries, job.span);
     let hd = s.head_dim;
     let rows = (i1 - i0) * group;
-    p.m[..rows].fill(f32::NEG_INFINITY);
-    p.l[..rows].fill(0.0);
-    p.acc[..rows * hd].fill(0.0);
+    p.reset(rows, rows * hd);
     let mut scores = [0.0f32; K_TILE];
     let mut t0 = k0;
     while t0 < k1 {
@@ -295,7 +301,7 @@ fn attend(isa: Isa, job: &Task, p: Partial) {
 /// KT)`), then for each block of `RB` rows their scores in one call, the online-softmax
 /// update per row, and their weighted values in one call. Scores past a row's last key
 /// (or before its window) get weight 0.
-fn attend_tiled(isa: Isa, job: &Task, p: Partial, kt: &mut [f32]) {
+fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, kt: &mut [f32]) {
     use tiles::RB;
     let Task {
         q,
@@ -311,9 +317,7 @@ fn attend_tiled(isa: Isa, job: &Task, p: Partial, kt: &mut [f32]) {
     let hd = s.head_dim;
     let rows = (i1 - i0) * group;
     let padded = rows.next_multiple_of(RB);
-    p.m[..rows].fill(f32::NEG_INFINITY);
-    p.l[..rows].fill(0.0);
-    p.acc[..padded * hd].fill(0.0);
+    p.reset(rows, padded * hd);
     // Row r's query (rows past the last repeat it: their weights are all 0).
     let q_row = |r: usize| -> &[f32] {
         let r = r.min(rows - 1);

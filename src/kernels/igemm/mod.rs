@@ -95,14 +95,11 @@ pub(crate) trait Tile {
     /// writes these columns.
     unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize);
 
-    /// Packs one panel (`pack_panel`'s contract); kernels may decode with their ISA.
+    /// Packs one panel of `w` (`pack_with`, chunks decoded with the kernel's ISA).
     ///
     /// # Safety
     /// The CPU has the kernel's ISA.
-    #[inline(always)]
-    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut) {
-        pack_panel(w, out)
-    }
+    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut);
 
     /// Rows `i0 .. i0 + rows` (`rows ≤ MR`) against one packed panel, into `c` (row
     /// stride `rsc`, `NR` columns).
@@ -246,22 +243,8 @@ pub(crate) struct PanelOut<'a> {
     pub sc: &'a mut [f32],
 }
 
-/// Packs one panel of `w`; features past `cols` are zero. Chunks are decoded with
-/// `chunk_values`.
-pub(crate) fn pack_panel<W: BlockRows>(w: &W, out: PanelOut) {
-    pack_with(w, out, |block, c| {
-        let u = block.chunk_values(c);
-        std::array::from_fn(|p| {
-            let (lo, hi) = (
-                u[2 * p] as i16 as u16 as u32,
-                u[2 * p + 1] as i16 as u16 as u32,
-            );
-            (lo | hi << 16) as i32
-        })
-    })
-}
-
-/// `pack_panel` with `pairs(block, c)` decoding chunk `c` of a block into its 16 pairs.
+/// Packs one panel of `w`, with `pairs(block, c)` decoding chunk `c` of a block into its
+/// 16 pairs; features past `cols` are zero.
 #[inline(always)]
 pub(crate) fn pack_with<W: BlockRows>(
     w: &W,

@@ -298,7 +298,7 @@ unsafe fn tile_avx2<B: Block, const R: usize>(
     }
 }
 
-/// `pack_panel`, with chunks decoded by the formats' AVX2 decoders (`chunk_i16_avx2`).
+/// `pack_with`, with chunks decoded by the formats' AVX2 decoders (`chunk_i16_avx2`).
 ///
 /// # Safety
 /// AVX2.
