@@ -1,6 +1,7 @@
 //! Attention kernels at SmolLM2-135M's shapes (9 query heads, 3 KV heads, head size 64):
-//! a 512-token prefill (causal, from an empty cache) and one decode step with 512 cached
-//! positions. Throughput counts the multiply-adds of QKᵀ and PV as 2 FLOPs each.
+//! a 512-token prefill (causal, from an empty cache) and one decode step with 128 or 512
+//! cached positions; and decode at Gemma 3 270M's (4 query heads on one KV head of
+//! size 256). Throughput counts the multiply-adds of QKᵀ and PV as 2 FLOPs each.
 
 use std::time::Duration;
 
@@ -45,10 +46,32 @@ fn bench(c: &mut Criterion) {
 
     let q1 = data(n_heads * hd, 4.0);
     let mut out1 = vec![0.0; q1.len()];
-    g.throughput(Throughput::Elements((513 * n_heads * hd * 4) as u64));
-    g.bench_function("decode/512", |b| {
-        b.iter(|| attention(isa(), &mut ws, &q1, &k, &v, &mut out1, 512, s))
-    });
+    for depth in [128, 512] {
+        g.throughput(Throughput::Elements(
+            ((depth + 1) * n_heads * hd * 4) as u64,
+        ));
+        g.bench_function(format!("decode/{depth}"), |b| {
+            b.iter(|| attention(isa(), &mut ws, &q1, &k, &v, &mut out1, depth, s))
+        });
+    }
+
+    // Gemma 3 270M: 4 query heads on one KV head of size 256.
+    let gs = AttnShape {
+        n_heads: 4,
+        n_kv_heads: 1,
+        head_dim: 256,
+        max_seq: k.len() / 256,
+        scale: 1.0 / 16.0,
+        ..s
+    };
+    let gq = data(4 * 256, 5.0);
+    let mut gout = vec![0.0; gq.len()];
+    for depth in [128, 512] {
+        g.throughput(Throughput::Elements(((depth + 1) * 4 * 256 * 4) as u64));
+        g.bench_function(format!("gemma3/decode/{depth}"), |b| {
+            b.iter(|| attention(isa(), &mut ws, &gq, &k, &v, &mut gout, depth, gs))
+        });
+    }
     g.finish();
 }
 

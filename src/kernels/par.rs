@@ -68,6 +68,16 @@ pub fn for_each_task(n: usize, work: usize, task: impl Fn(usize) + Sync) {
     }
 }
 
+/// The share of the threads' time that `n` equal tasks keep busy, spread over them as
+/// evenly as whole tasks allow: 3 tasks on 2 threads take two rounds, 0.75.
+pub fn busy_share(n: usize) -> f32 {
+    let threads = rayon::current_num_threads();
+    if n == 0 {
+        return 1.0;
+    }
+    n as f32 / (n.div_ceil(threads) * threads) as f32
+}
+
 /// Runs `task(i, chunk_i)` over the `chunk`-long pieces of `buf` (the last may be
 /// shorter), as `for_each_task` runs tasks: the pieces are disjoint, so each task owns
 /// its own.

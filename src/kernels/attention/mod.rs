@@ -4,14 +4,16 @@
 //! one KV head are contiguous rows. Query head `h` reads KV head `h / (n_heads /
 //! n_kv_heads)` (GQA, Ainslie et al. 2023).
 //!
-//! Work is cut into tasks of (KV head, tile of `Q_TILE` queries, chunk of keys). A task
-//! walks its keys in tiles of `K_TILE`: the scores of every query head of the group
-//! against one tile, then one online-softmax update per row (Milakov & Gimelshein 2018;
-//! FlashAttention, Dao et al. 2022), so the score matrix never exists whole and each
-//! cached K/V row is read once per task for all the heads of its group. Decode (a few
-//! queries) splits the keys into fixed chunks of `DECODE_CHUNK` merged in order
-//! (flash-decoding), so two threads share even one KV head's work. Tile and chunk
-//! boundaries never depend on the thread count, so neither do the results.
+//! Work is cut into tasks of (heads, tile of `Q_TILE` queries, chunk of keys). A task
+//! walks its keys in tiles of `K_TILE`: the scores of each of its query heads against one
+//! tile, then one online-softmax update per row (Milakov & Gimelshein 2018;
+//! FlashAttention, Dao et al. 2022), so the score matrix never exists whole. In prefill a
+//! task holds every query head of a KV group, so each cached K/V row is read once per
+//! task for all of them. Decode (a few queries) splits the keys into fixed chunks of
+//! `DECODE_CHUNK` merged in order (flash-decoding), and gives each query head its own task
+//! when the KV heads are too few for the threads (Gemma 3 has one). A row's arithmetic is
+//! the same however rows are grouped into tasks, and tile and chunk boundaries never
+//! depend on the thread count, so neither do the results.
 
 use super::cpu::Isa;
 use super::simd::{axpy, axpy_rows, dot_rows, exp_shift_sum};
@@ -81,7 +83,7 @@ impl<'a> Partial<'a> {
 /// a warm call allocates nothing.
 #[derive(Clone, Debug, Default)]
 pub struct AttnScratch {
-    /// (tasks, Q_TILE · group · (head_dim + 2)): each task's `m`, `l` and `acc`.
+    /// (tasks, Q_TILE · heads per task · (head_dim + 2)): each task's `m`, `l` and `acc`.
     partials: Vec<f32>,
 }
 
@@ -128,20 +130,33 @@ pub fn attention(
     }
     let group = n_heads / n_kv_heads;
     let n_ctx = pos0 + n_q;
-    let chunk = if n_q <= 4 { DECODE_CHUNK } else { n_ctx };
+    let decode = n_q <= 4;
+    let chunk = if decode { DECODE_CHUNK } else { n_ctx };
     let n_tiles = n_q.div_ceil(Q_TILE);
     let n_chunks = n_ctx.div_ceil(chunk);
+    // Query heads per task: a KV group, whose heads then share each cached row from L1
+    // (decode attention streams the cache from L2: one task per head made SmolLM2's
+    // 128-deep decode attention 15% slower); one head in decode when the groups are too
+    // few to keep half the threads busy (Gemma 3's one KV head ran on one thread). Each
+    // row's arithmetic is the same either way.
+    let grouped = n_kv_heads * n_tiles * n_chunks;
+    let heads = if decode && super::par::busy_share(grouped) <= 0.5 {
+        1
+    } else {
+        group
+    };
+    let n_units = n_heads / heads;
 
-    // Tasks in (kv head, query tile, key chunk) order, each with its own stretch of the
-    // scratch for its partial result.
-    let n_tasks = n_kv_heads * n_tiles * n_chunks;
+    // Tasks in (unit of heads, query tile, key chunk) order, each with its own stretch of
+    // the scratch for its partial result.
+    let n_tasks = n_units * n_tiles * n_chunks;
     // Prefill on ISAs with register tiles (`tiles`): rows in blocks of RB, and a
     // transposed key tile per task after its partial result.
     let tiled = chunk == n_ctx && tiles::supported(isa, hd);
     let max_rows = if tiled {
-        (Q_TILE.min(n_q) * group).next_multiple_of(tiles::RB)
+        (Q_TILE.min(n_q) * heads).next_multiple_of(tiles::RB)
     } else {
-        Q_TILE.min(n_q) * group
+        Q_TILE.min(n_q) * heads
     };
     let stride = max_rows * (hd + 2) + if tiled { hd * K_TILE } else { 0 };
     ws.partials.resize(n_tasks * stride, 0.0);
@@ -153,7 +168,8 @@ pub fn attention(
         )
     };
     let run = |i: usize, buf: &mut [f32]| {
-        let (g, t, c) = task(i);
+        let (u, t, c) = task(i);
+        let g = u * heads / group;
         let (i0, i1) = (t * Q_TILE, ((t + 1) * Q_TILE).min(n_q));
         // Keys this tile can see at all, clipped to the chunk.
         let k0 = (c * chunk).max(s.first_key(pos0 + i0));
@@ -166,8 +182,8 @@ pub fn attention(
             vals,
             queries: (i0, i1),
             span: (k0, k1),
-            g,
-            group,
+            h0: u * heads,
+            heads,
             pos0,
             s,
         };
@@ -187,12 +203,11 @@ pub fn attention(
 
     // Merge each tile's chunks in order and normalise.
     for (first, block) in parts.chunks_mut(stride * n_chunks).enumerate() {
-        let (g, t, _) = task(first * n_chunks);
+        let (u, t, _) = task(first * n_chunks);
         let (i0, i1) = (t * Q_TILE, ((t + 1) * Q_TILE).min(n_q));
-        let rows = (i1 - i0) * group;
+        let rows = (i1 - i0) * heads;
         for r in 0..rows {
-            let (i, hg) = (i0 + r / group, r % group);
-            let h = g * group + hg;
+            let (i, h) = (i0 + r / heads, u * heads + r % heads);
             let o = &mut out[(i * n_heads + h) * hd..][..hd];
             let m = block
                 .chunks_mut(stride)
@@ -241,8 +256,9 @@ fn online_softmax(
 }
 
 /// One task's inputs: queries `queries.0 .. queries.1` (at positions from `pos0`) of
-/// every head of KV group `g`, against the group's cached keys and values
-/// `span.0 .. span.1`.
+/// heads `h0 .. h0 + heads` (all of one KV group), against the group's cached keys and
+/// values `span.0 .. span.1`. Row `r` of the task is query `queries.0 + r / heads` of
+/// head `h0 + r % heads`.
 #[derive(Clone, Copy)]
 struct Task<'a> {
     q: &'a [f32],    // (n_q, n_heads, head_dim)
@@ -250,8 +266,8 @@ struct Task<'a> {
     vals: &'a [f32], // (max_seq, head_dim)
     queries: (usize, usize),
     span: (usize, usize),
-    g: usize,
-    group: usize,
+    h0: usize,
+    heads: usize,
     pos0: usize,
     s: AttnShape,
 }
@@ -262,22 +278,22 @@ fn attend(isa: Isa, job: &Task, mut p: Partial) {
         q,
         keys,
         vals,
-        g,
-        group,
+        h0,
+        heads,
         pos0,
         s,
         ..
     } = *job;
     let ((i0, i1), (k0, k1)) = (job.queries, job.span);
     let hd = s.head_dim;
-    let rows = (i1 - i0) * group;
+    let rows = (i1 - i0) * heads;
     p.reset(rows, rows * hd);
     let mut scores = [0.0f32; K_TILE];
     let mut t0 = k0;
     while t0 < k1 {
         let t1 = (t0 + K_TILE).min(k1);
         for r in 0..rows {
-            let (i, hg) = (i0 + r / group, r % group);
+            let i = i0 + r / heads;
             // Causal: query i (position pos0 + i) sees keys up to its own position, and
             // with a window, none before `first_key`.
             let last = (pos0 + i + 1).min(t1);
@@ -285,7 +301,7 @@ fn attend(isa: Isa, job: &Task, mut p: Partial) {
             if last <= first {
                 continue;
             }
-            let qv = &q[(i * s.n_heads + g * group + hg) * hd..][..hd];
+            let qv = &q[(i * s.n_heads + h0 + r % heads) * hd..][..hd];
             let n = last - first;
             let sc = &mut scores[..n];
             dot_rows(isa, qv, &keys[first * hd..last * hd], sc);
@@ -307,22 +323,21 @@ fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, kt: &mut [f32]) {
         q,
         keys,
         vals,
-        g,
-        group,
+        h0,
+        heads,
         pos0,
         s,
         ..
     } = *job;
     let ((i0, i1), (k0, k1)) = (job.queries, job.span);
     let hd = s.head_dim;
-    let rows = (i1 - i0) * group;
+    let rows = (i1 - i0) * heads;
     let padded = rows.next_multiple_of(RB);
     p.reset(rows, padded * hd);
     // Row r's query (rows past the last repeat it: their weights are all 0).
     let q_row = |r: usize| -> &[f32] {
         let r = r.min(rows - 1);
-        let (i, hg) = (i0 + r / group, r % group);
-        &q[(i * s.n_heads + g * group + hg) * hd..][..hd]
+        &q[((i0 + r / heads) * s.n_heads + h0 + r % heads) * hd..][..hd]
     };
     let mut sc = [0.0f32; RB * K_TILE]; // (RB, K_TILE)
     let mut t0 = k0;
@@ -334,7 +349,7 @@ fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, kt: &mut [f32]) {
             if r >= rows {
                 return (0, 0);
             }
-            let i = i0 + r / group;
+            let i = i0 + r / heads;
             let (first, last) = (s.first_key(pos0 + i).max(t0), (pos0 + i + 1).min(t1));
             if last <= first {
                 (0, 0)
@@ -477,40 +492,48 @@ mod tests {
 
     #[test]
     fn same_bits_with_one_and_two_threads() {
-        let s = AttnShape {
-            n_heads: 9,
-            n_kv_heads: 3,
-            head_dim: 64,
-            max_seq: 700,
-            scale: 0.125,
-            softcap: None,
-            window: None,
-        };
-        for (n_q, pos0) in [(1, 600), (40, 200)] {
-            let q = data(n_q * 9 * 64, 1.0);
-            let k = data(3 * 700 * 64, 2.0);
-            let v = data(3 * 700 * 64, 3.0);
-            let run = |threads| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let mut out = vec![0.0; q.len()];
-                pool.install(|| {
-                    attention(
-                        crate::kernels::cpu::isa(),
-                        &mut AttnScratch::default(),
-                        &q,
-                        &k,
-                        &v,
-                        &mut out,
-                        pos0,
-                        s,
-                    )
-                });
-                out
+        // SmolLM2's heads, and Gemma 3's one KV head, whose decode gives each query head
+        // its own task on two threads (one task for all four on one).
+        for (n_heads, n_kv, hd) in [(9, 3, 64), (4, 1, 256)] {
+            let s = AttnShape {
+                n_heads,
+                n_kv_heads: n_kv,
+                head_dim: hd,
+                max_seq: 700,
+                scale: 0.125,
+                softcap: None,
+                window: None,
             };
-            assert_eq!(run(1), run(2));
+            for (n_q, pos0) in [(1, 100), (1, 600), (40, 200)] {
+                let q = data(n_q * n_heads * hd, 1.0);
+                let k = data(n_kv * 700 * hd, 2.0);
+                let v = data(n_kv * 700 * hd, 3.0);
+                let run = |threads| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let mut out = vec![0.0; q.len()];
+                    pool.install(|| {
+                        attention(
+                            crate::kernels::cpu::isa(),
+                            &mut AttnScratch::default(),
+                            &q,
+                            &k,
+                            &v,
+                            &mut out,
+                            pos0,
+                            s,
+                        )
+                    });
+                    out
+                };
+                assert_eq!(
+                    run(1),
+                    run(2),
+                    "heads {n_heads}/{n_kv}, n_q {n_q}, pos0 {pos0}"
+                );
+            }
         }
     }
 }
