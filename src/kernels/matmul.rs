@@ -23,9 +23,10 @@ use std::marker::PhantomData;
 use super::gemm::{sgemm, HalfRowsT, MatMut, MatRef, QuantRowsT, SplitRowsT};
 use super::halfdot;
 use super::igemm;
+use super::ops;
 use super::par;
 use super::prod;
-use super::qdot::QuantActs;
+use super::qdot::{ActsSource, QuantActs};
 use super::qmatmul::{qmatmul_many, QWeights, MAX_JOBS};
 use super::simd;
 
@@ -113,7 +114,7 @@ pub fn matmul(
                     None => sgemm(isa, a, &QuantRowsT { blocks: q.blocks::<B>(), k, n }, c),
                 }
             } else {
-                qmatmul_many(isa, &mut ws.acts, lhs, m, k, &mut [(q, c.data)])
+                qmatmul_many(isa, &mut ws.acts, ActsSource::Rows(lhs), m, k, &mut [(q, c.data)])
             }
         }, else => unreachable!("QWeights holds a block format")),
     }
@@ -131,23 +132,68 @@ pub fn matmul_many<const N: usize>(
     jobs: [(WeightView, &mut [f32]); N],
 ) {
     const { assert!(N <= MAX_JOBS) };
-    let all_quant = jobs.iter().all(|(w, _)| w.quant().is_some());
-    if all_quant && m >= IGEMM_MIN_ROWS && igemm::supported(isa) {
-        // The integer GEMM: the activations quantized once for all the products.
-        ws.acts.quantize(isa, lhs, m, k);
-        for (w, dst) in jobs {
-            igemm_quant(isa, &ws.acts, w.quant().expect("checked above"), dst);
-        }
-        return;
-    }
-    if m < GEMM_MIN_ROWS && all_quant {
-        let mut qjobs = jobs.map(|(w, dst)| (w.quant().expect("checked above"), dst));
-        return qmatmul_many(isa, &mut ws.acts, lhs, m, k, &mut qjobs);
-    }
-    for (w, dst) in jobs {
+    for (w, dst) in quantized_many(isa, ws, ActsSource::Rows(lhs), m, k, jobs)
+        .into_iter()
+        .flatten()
+    {
         let n = dst.len() / m.max(1);
         matmul(isa, ws, lhs, w, dst, m, k, n);
     }
+}
+
+/// The RMSNorm of `x (m, k)` by `weight` (`ops::rmsnorm`), then `matmul_many` of it. When
+/// the kernels take 16-bit activations (quantized weights, any row count on x86, few rows
+/// elsewhere), the norm is made inside their quantization, a piece of a row at a time in
+/// registers and on the stack: `normed` is not written, and the products are bit-identical
+/// to `rmsnorm` into `normed` then `matmul_many`. Otherwise the norm goes to `normed`
+/// (`(m, k)`) and the products read it.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_many_rmsnorm<const N: usize>(
+    isa: Isa,
+    ws: &mut MatmulScratch,
+    (x, weight, eps): (&[f32], &[f32], f32),
+    normed: &mut [f32],
+    m: usize,
+    k: usize,
+    jobs: [(WeightView, &mut [f32]); N],
+) {
+    const { assert!(N <= MAX_JOBS) };
+    let src = ActsSource::RmsNorm { x, weight, eps };
+    if let Some(jobs) = quantized_many(isa, ws, src, m, k, jobs) {
+        ops::rmsnorm(normed, x, weight, eps);
+        matmul_many(isa, ws, normed, m, k, jobs);
+    }
+}
+
+/// `matmul_many` on 16-bit activations made from `src`, if the weights and the row count
+/// take that path (the integer GEMM, or the integer matvec for few rows); else the jobs
+/// back, untouched.
+fn quantized_many<'w, 'o, const N: usize>(
+    isa: Isa,
+    ws: &mut MatmulScratch,
+    src: ActsSource,
+    m: usize,
+    k: usize,
+    jobs: [(WeightView<'w>, &'o mut [f32]); N],
+) -> Option<[(WeightView<'w>, &'o mut [f32]); N]> {
+    if !jobs.iter().all(|(w, _)| w.quant().is_some()) {
+        return Some(jobs);
+    }
+    let quant = |w: WeightView<'w>| w.quant().expect("checked above");
+    if m >= IGEMM_MIN_ROWS && igemm::supported(isa) {
+        // The integer GEMM: the activations quantized once for all the products.
+        ws.acts.quantize_from(isa, src, m, k);
+        for (w, dst) in jobs {
+            igemm_quant(isa, &ws.acts, quant(w), dst);
+        }
+        return None;
+    }
+    if m >= GEMM_MIN_ROWS {
+        return Some(jobs);
+    }
+    let mut qjobs = jobs.map(|(w, dst)| (quant(w), dst));
+    qmatmul_many(isa, &mut ws.acts, src, m, k, &mut qjobs);
+    None
 }
 
 /// `dst = acts · qᵀ` by the integer GEMM, from whichever layout `q` carries.
@@ -207,6 +253,68 @@ mod tests {
         (0..len)
             .map(|i| ((i as f32 + seed) * 0.618).sin())
             .collect()
+    }
+
+    /// `matmul_many_rmsnorm` equals `rmsnorm` then `matmul_many` bit for bit, on every
+    /// path: the matvec (fused norm), the integer GEMM (fused, on x86) and the f32 GEMM
+    /// (the norm written out), with quantized and f32 weights.
+    #[test]
+    fn a_fused_rmsnorm_matmul_equals_the_two_steps() {
+        let (k, n) = (96, 40);
+        let w = data(n * k, 4.0);
+        let q41: Vec<BlockQ4_1> = w.chunks_exact(32).map(BlockQ4_1::quantize).collect();
+        let q8: Vec<BlockQ8_0> = w.chunks_exact(32).map(BlockQ8_0::quantize).collect();
+        let weight = data(k, 7.0);
+        for m in [1, 3, IGEMM_MIN_ROWS + 1, GEMM_MIN_ROWS + 5] {
+            let x: Vec<f32> = data(m * k, 5.0).iter().map(|v| v * 9.0).collect();
+            for isa in supported_isas() {
+                let views = [
+                    WeightView::Quant(QWeights::of(&q41)),
+                    WeightView::Quant(QWeights::of(&q8)),
+                ];
+                let mut want = [vec![0.0; m * n], vec![0.0; m * n]];
+                let mut normed = vec![0.0; m * k];
+                ops::rmsnorm(&mut normed, &x, &weight, 1e-6);
+                let mut ws = MatmulScratch::default();
+                let [a, b] = &mut want;
+                matmul_many(
+                    isa,
+                    &mut ws,
+                    &normed,
+                    m,
+                    k,
+                    [(views[0], &mut a[..]), (views[1], &mut b[..])],
+                );
+                let mut got = [vec![0.0; m * n], vec![0.0; m * n]];
+                let mut normed2 = vec![0.0; m * k];
+                let [a, b] = &mut got;
+                let jobs = [(views[0], &mut a[..]), (views[1], &mut b[..])];
+                matmul_many_rmsnorm(isa, &mut ws, (&x, &weight, 1e-6), &mut normed2, m, k, jobs);
+                assert_eq!(got, want, "{isa:?} m {m}");
+                // f32 weights take the f32 paths, which read the written norm.
+                let mut got = vec![0.0; m * n];
+                let mut want = vec![0.0; m * n];
+                matmul_many(
+                    isa,
+                    &mut ws,
+                    &normed,
+                    m,
+                    k,
+                    [(WeightView::F32(&w), &mut want[..])],
+                );
+                matmul_many_rmsnorm(
+                    isa,
+                    &mut ws,
+                    (&x, &weight, 1e-6),
+                    &mut normed2,
+                    m,
+                    k,
+                    [(WeightView::F32(&w), &mut got[..])],
+                );
+                assert_eq!(got, want, "{isa:?} m {m}, f32 weights");
+                assert_eq!(normed2, normed);
+            }
+        }
     }
 
     #[test]

@@ -39,11 +39,22 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
     let dim = weight.len();
     debug_assert_eq!(out.len(), x.len());
     for (o, xr) in out.chunks_exact_mut(dim).zip(x.chunks_exact(dim)) {
-        let ss = dot(xr, xr) / dim as f32;
-        let inv = 1.0 / (ss + eps).sqrt();
-        for ((o, &v), &w) in o.iter_mut().zip(xr).zip(weight) {
-            *o = w * (v * inv);
-        }
+        rms_scale(o, xr, weight, rms_inv(xr, eps));
+    }
+}
+
+/// `1 / rms(x)` of one row, as `rmsnorm` computes it.
+#[inline]
+pub fn rms_inv(x: &[f32], eps: f32) -> f32 {
+    let ss = dot(x, x) / x.len() as f32;
+    1.0 / (ss + eps).sqrt()
+}
+
+/// `out = weight · (x · inv)` elementwise: a row of `rmsnorm`, or a piece of one.
+#[inline]
+pub fn rms_scale(out: &mut [f32], x: &[f32], weight: &[f32], inv: f32) {
+    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
+        *o = w * (v * inv);
     }
 }
 

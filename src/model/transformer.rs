@@ -264,8 +264,7 @@ pub fn forward(
 
     for (l, lw) in w.layers.iter().enumerate() {
         // Attention block.
-        norm(c, &mut s.xb, &s.x, &lw.attn_norm);
-        project_qkv(lw, s, m);
+        project_qkv(c, lw, s, m);
         bias(&mut s.q, &lw.wq);
         bias(&mut s.k, &lw.wk);
         bias(&mut s.v, &lw.wv);
@@ -338,7 +337,6 @@ pub fn forward(
         );
 
         // Feed-forward block.
-        norm(c, &mut s.xb, &s.x, &lw.ffn_norm);
         if project_up(c, lw, s, m) {
             let act = if c.ffn == Ffn::SiluGated {
                 Gate::Silu
@@ -361,60 +359,74 @@ pub fn forward(
         Logits::All => 0..m,
         Logits::From(first) => first.min(m - 1)..m,
     };
-    let (x, xb) = (
-        &s.x[rows.start * dim..rows.end * dim],
-        &mut s.xb[..rows.len() * dim],
-    );
-    norm(c, xb, x, &w.output_norm);
+    let io = (&s.x[rows.start * dim..rows.end * dim], &mut s.xb[..]);
     s.logits.resize(rows.len() * c.vocab_size, 0.0);
-    w.lm_head().matmul(&mut s.mm, xb, rows.len(), &mut s.logits);
+    let jobs = [(w.lm_head(), &mut s.logits[..])];
+    project_normed(c, &w.output_norm, io, &mut s.mm, rows.len(), jobs);
     if let Some(cap) = c.final_softcap {
         softcap(&mut s.logits, cap);
     }
 }
 
-/// `q`, `k`, `v` (`m` rows each) from `xb`, in one parallel region.
-fn project_qkv(lw: &LayerWeights, s: &mut Scratch, m: usize) {
-    Linear::matmul_many(
-        &mut s.mm,
-        &s.xb,
-        m,
-        [
-            (&lw.wq.w, &mut s.q),
-            (&lw.wk.w, &mut s.k),
-            (&lw.wv.w, &mut s.v),
-        ],
-    );
+/// `q`, `k`, `v` (`m` rows each) of the attention norm of `x`, in one parallel region.
+fn project_qkv(c: &Config, lw: &LayerWeights, s: &mut Scratch, m: usize) {
+    let jobs = [
+        (&lw.wq.w, &mut s.q[..]),
+        (&lw.wk.w, &mut s.k[..]),
+        (&lw.wv.w, &mut s.v[..]),
+    ];
+    project_normed(c, &lw.attn_norm, (&s.x, &mut s.xb), &mut s.mm, m, jobs);
 }
 
-/// The feed-forward block's input projections of `xb`: gate into `gate` and up into `up`
-/// in one region for a gated FFN (returns true), else up alone into `gate`.
+/// The feed-forward block's input projections of the FFN norm of `x`: gate into `gate`
+/// and up into `up` in one region for a gated FFN (returns true), else up alone into
+/// `gate`.
 fn project_up(c: &Config, lw: &LayerWeights, s: &mut Scratch, m: usize) -> bool {
+    let (n, io) = (&lw.ffn_norm, (&s.x[..], &mut s.xb[..]));
     match (&lw.w_gate, c.ffn) {
         (Some(gate), Ffn::SiluGated | Ffn::GeluGated) => {
-            Linear::matmul_many(
-                &mut s.mm,
-                &s.xb,
-                m,
-                [(gate, &mut s.gate), (&lw.w_up.w, &mut s.up)],
-            );
+            let jobs = [(gate, &mut s.gate[..]), (&lw.w_up.w, &mut s.up[..])];
+            project_normed(c, n, io, &mut s.mm, m, jobs);
             true
         }
         _ => {
-            lw.w_up.w.matmul(&mut s.mm, &s.xb, m, &mut s.gate);
+            project_normed(c, n, io, &mut s.mm, m, [(&lw.w_up.w, &mut s.gate[..])]);
             false
         }
     }
 }
 
+/// The products of `norm(x)` (`x` is `(m, dim)`): an RMSNorm is fused into the
+/// activations' quantization where the kernels quantize them (`xb` is then left as it
+/// was); a LayerNorm goes to `xb` first.
+fn project_normed<const N: usize>(
+    c: &Config,
+    n: &Norm,
+    (x, xb): (&[f32], &mut [f32]),
+    mm: &mut MatmulScratch,
+    m: usize,
+    jobs: [(&Linear, &mut [f32]); N],
+) {
+    let x = &x[..m * c.dim];
+    let xb = &mut xb[..m * c.dim];
+    match n.bias {
+        None => Linear::matmul_many_rmsnorm(mm, (x, &n.weight, c.norm_eps), xb, m, jobs),
+        Some(_) => {
+            norm(c, xb, x, n);
+            Linear::matmul_many(mm, xb, m, jobs);
+        }
+    }
+}
+
 /// Only the weight matmuls of one decode step, in `forward`'s order and on its buffers
-/// (their contents are whatever the last pass left): every projection of every layer, then
-/// the LM head. A decode step's time minus this one's is what the step spends outside
-/// matmuls (attention, norms, RoPE, the cache write, and the calls between them).
+/// (their contents are whatever the last pass left): every projection of every layer
+/// (with the norms fused into the first two), then the LM head. A decode step's time minus
+/// this one's is what the step spends outside matmuls (attention, RoPE, the cache write,
+/// residuals, and the calls between them).
 pub fn decode_matmuls(c: &Config, w: &Weights, s: &mut Scratch) {
     s.fit(c, 1, 1);
     for lw in &w.layers {
-        project_qkv(lw, s, 1);
+        project_qkv(c, lw, s, 1);
         lw.wo.w.matmul(&mut s.mm, &s.att, 1, &mut s.xb);
         project_up(c, lw, s, 1);
         lw.w_down.w.matmul(&mut s.mm, &s.gate, 1, &mut s.xb);

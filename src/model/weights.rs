@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::io::Gguf;
 use crate::kernels::cpu::isa;
-use crate::kernels::matmul::{matmul, matmul_many, MatmulScratch, WeightView};
+use crate::kernels::matmul::{matmul, matmul_many, matmul_many_rmsnorm, MatmulScratch, WeightView};
 use crate::kernels::qdot::rows::{split_rows_kernel, RowsKernel};
 use crate::kernels::qdot::split::{split, SplitView};
 use crate::kernels::qmatmul::QWeights;
@@ -157,6 +157,28 @@ impl Linear {
             "matmul_many: input widths differ"
         );
         matmul_many(isa(), ws, x, m, cols, jobs.map(|(l, o)| (l.view(), o)));
+    }
+
+    /// `matmul_many` of the RMSNorm of `x (m, cols)` by `weight` with `eps`
+    /// (`kernels::matmul::matmul_many_rmsnorm`): the norm is fused into the activations'
+    /// quantization where the kernels take quantized activations, and only otherwise
+    /// written to `normed` (`(m, cols)`).
+    pub fn matmul_many_rmsnorm<const N: usize>(
+        ws: &mut MatmulScratch,
+        norm: (&[f32], &[f32], f32),
+        normed: &mut [f32],
+        m: usize,
+        jobs: [(&Linear, &mut [f32]); N],
+    ) {
+        let Some(cols) = jobs.first().map(|(l, _)| l.cols) else {
+            return;
+        };
+        assert!(
+            jobs.iter().all(|(l, _)| l.cols == cols),
+            "matmul_many: input widths differ"
+        );
+        let jobs = jobs.map(|(l, o)| (l.view(), o));
+        matmul_many_rmsnorm(isa(), ws, norm, normed, m, cols, jobs);
     }
 
     /// Rows `r0 .. r0 + n` as a matrix of their own (a view when the data is one).

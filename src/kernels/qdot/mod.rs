@@ -32,6 +32,7 @@
 
 use super::cpu::Isa;
 use super::formats::{Block, QK};
+use super::ops;
 use super::par;
 
 pub mod rows;
@@ -79,6 +80,18 @@ impl QuantActs {
     /// Quantizes `x` (`rows × k`, `k` a multiple of 32), reusing this value's buffers.
     /// Many rows (prefill) are split over the threads; every ISA gives the same bits.
     pub fn quantize(&mut self, isa: Isa, x: &[f32], rows: usize, k: usize) {
+        self.quantize_from(isa, ActsSource::Rows(x), rows, k)
+    }
+
+    /// Quantizes `rows × k` values made by `src`, as `quantize` does.
+    pub fn quantize_from(&mut self, isa: Isa, src: ActsSource, rows: usize, k: usize) {
+        let x = match src {
+            ActsSource::Rows(x) => x,
+            ActsSource::RmsNorm { x, weight, .. } => {
+                assert_eq!(weight.len(), k, "QuantActs: the norm's weight must be (k)");
+                x
+            }
+        };
         assert!(
             k.is_multiple_of(QK) && x.len() == rows * k,
             "QuantActs: x must be (rows, k) with k a multiple of {QK}"
@@ -107,13 +120,46 @@ impl QuantActs {
         // Whole rows per task, one task per thread.
         let per_task = rows.div_ceil(rayon::current_num_threads()).max(1);
         par::for_each_task(rows.div_ceil(per_task), x.len(), |t| {
-            let (b0, b1) = (t * per_task * nb, ((t + 1) * per_task).min(rows) * nb);
+            let (r0, r1) = (t * per_task, ((t + 1) * per_task).min(rows));
+            let (b0, b1) = (r0 * nb, r1 * nb);
             // SAFETY: blocks b0..b1 ≤ n lie inside the four arrays (resized above); tasks
             // own disjoint row ranges, so no two write the same block.
             let (q, d, ds, ds_lo) = unsafe { out.blocks(b0, b1) };
-            blocks(&x[b0 * QK..b1 * QK], q, d, ds, ds_lo);
+            let ActsSource::RmsNorm { weight, eps, .. } = src else {
+                return blocks(&x[b0 * QK..b1 * QK], q, d, ds, ds_lo);
+            };
+            let mut piece = [0.0f32; NORM_PIECE]; // up to 8 blocks of one row, normed
+            for (i, xr) in x[b0 * QK..b1 * QK].chunks_exact(k).enumerate() {
+                let inv = ops::rms_inv(xr, eps);
+                for p0 in (0..k).step_by(NORM_PIECE) {
+                    let p1 = (p0 + NORM_PIECE).min(k);
+                    let normed = &mut piece[..p1 - p0];
+                    ops::rms_scale(normed, &xr[p0..p1], &weight[p0..p1], inv);
+                    let j = i * nb + p0 / QK..i * nb + p1 / QK;
+                    let (qj, dj) = (&mut q[j.clone()], &mut d[j.clone()]);
+                    blocks(normed, qj, dj, &mut ds[j.clone()], &mut ds_lo[j]);
+                }
+            }
         });
     }
+}
+
+/// Values normed at a time on the stack by `ActsSource::RmsNorm`: 8 blocks, 1 KB.
+const NORM_PIECE: usize = 8 * QK;
+
+/// The rows a `QuantActs` is made from.
+#[derive(Clone, Copy)]
+pub enum ActsSource<'a> {
+    /// `(rows, k)` values as they are.
+    Rows(&'a [f32]),
+    /// The RMSNorm of `x`'s `(rows, k)` rows by `weight` (`ops::rmsnorm`), normed a
+    /// piece at a time on the stack as it is quantized: the same bits as quantizing
+    /// `rmsnorm`'s output, without writing that copy and reading it back.
+    RmsNorm {
+        x: &'a [f32],
+        weight: &'a [f32],
+        eps: f32,
+    },
 }
 
 /// Quantizes whole blocks of `x` into the four arrays (one entry per block).

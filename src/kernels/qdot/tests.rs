@@ -188,3 +188,35 @@ fn every_isa_quantizes_to_the_same_bits() {
         }
     }
 }
+
+/// Quantizing the RMSNorm of rows on the fly gives the bits of quantizing `rmsnorm`'s
+/// output, on every ISA, for widths that are and are not whole 8-block pieces.
+#[test]
+fn a_fused_rmsnorm_quantizes_to_the_bits_of_the_normed_rows() {
+    for (rows, k) in [(1, 576), (7, 640), (20, 96), (3, 32)] {
+        let x: Vec<f32> = random_bytes(rows * k, 11)
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| (b as f32 - 127.5) * if i % 37 == 5 { 40.0 } else { 0.01 })
+            .collect();
+        let weight: Vec<f32> = (0..k).map(|i| 0.5 + (i as f32 * 0.31).sin()).collect();
+        let mut normed = vec![0.0; rows * k];
+        crate::kernels::ops::rmsnorm(&mut normed, &x, &weight, 1e-5);
+        for isa in supported_isas() {
+            let mut want = QuantActs::default();
+            want.quantize(isa, &normed, rows, k);
+            let mut got = QuantActs::default();
+            let src = super::ActsSource::RmsNorm {
+                x: &x,
+                weight: &weight,
+                eps: 1e-5,
+            };
+            got.quantize_from(isa, src, rows, k);
+            let bits = |a: &QuantActs| {
+                let f = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                (a.qs.clone(), f(&a.d), f(&a.ds), f(&a.ds_lo))
+            };
+            assert_eq!(bits(&got), bits(&want), "{isa:?} rows {rows} k {k}");
+        }
+    }
+}

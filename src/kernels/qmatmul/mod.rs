@@ -12,7 +12,7 @@ use super::par;
 use super::prod;
 use super::qdot::rows::{rows_kernel, run_rows, split_rows_kernel, Out, RowsKernel};
 use super::qdot::split::{SplitLayout, SplitView};
-use super::qdot::QuantActs;
+use super::qdot::{ActsSource, QuantActs};
 
 /// Weight rows per task when split: a multiple of 16 keeps chunks aligned to cache lines
 /// of the output.
@@ -162,23 +162,26 @@ pub fn qmatmul<B: Block>(
     if n == 0 {
         return;
     }
-    qmatmul_many(isa, acts, lhs, m, k, &mut [(QWeights::of(w), dst)]);
+    let src = ActsSource::Rows(lhs);
+    qmatmul_many(isa, acts, src, m, k, &mut [(QWeights::of(w), dst)]);
 }
 
-/// Several products of the same activations, `dst_j (m, n_j) = lhs (m, k) · W_jᵀ`, in one
-/// parallel region: the activations are quantized once and the rows of all the matrices
-/// are split together (q, k and v, or gate and up, cost one fork-join instead of three).
-/// At most `MAX_JOBS` products.
+/// Several products of the same activations, `dst_j (m, n_j) = lhs (m, k) · W_jᵀ` with
+/// `lhs` the rows `src` makes, in one parallel region: the activations are quantized once
+/// and the rows of all the matrices are split together (q, k and v, or gate and up, cost
+/// one fork-join instead of three). At most `MAX_JOBS` products.
 pub fn qmatmul_many(
     isa: Isa,
     acts: &mut QuantActs,
-    lhs: &[f32],
+    src: ActsSource,
     m: usize,
     k: usize,
     jobs: &mut [(QWeights, &mut [f32])],
 ) {
     assert_eq!(k % QK, 0, "qmatmul: k must be a multiple of {QK}");
-    assert_eq!(lhs.len(), prod(m, k), "qmatmul: lhs must be (m, k)");
+    if let ActsSource::Rows(lhs) = src {
+        assert_eq!(lhs.len(), prod(m, k), "qmatmul: lhs must be (m, k)");
+    }
     if m == 0 {
         return;
     }
@@ -201,7 +204,7 @@ pub fn qmatmul_many(
         *slot = Some((total, n, bytes, kernel, Out::new(dst, m, n)));
         total += n;
     }
-    acts.quantize(isa, lhs, m, k);
+    acts.quantize_from(isa, src, m, k);
     let acts = &*acts;
     split(
         m.saturating_mul(total).saturating_mul(k),

@@ -128,7 +128,7 @@ fn many_equals_one_at_a_time() {
         qmatmul_many(
             isa,
             &mut QuantActs::default(),
-            &lhs,
+            ActsSource::Rows(&lhs),
             m,
             k,
             &mut [
