@@ -250,6 +250,15 @@ pub unsafe fn dot_rows_split_avx2<B: Block, const R: usize>(
     unsafe { dot_src_avx2::<B, R, SplitRow>(w, a, row0, out) }
 }
 
+/// How far ahead of its reads the one-row kernel prefetches a split matrix's quants, in
+/// bytes (the rows are contiguous, so this reaches into the next rows): decode streams
+/// every weight from L3 or DRAM once per token, and the hardware prefetchers alone left
+/// the kernel waiting. Measured with `generate`, alternating runs, medians of 7, decode
+/// tok/s without → with: SmolLM2 186.5 → 211.6 (AVX-512), 180.3 → 193.4 (AVX2), 173.6 →
+/// 195.3 at depth 512 (AVX-512); Gemma 3 84.4 → 90.1 (AVX-512), 89.5 → 90.9 (AVX2).
+/// 1 KB and 4 KB measured like 2 KB. The K-quants' rows (file layout) gained nothing.
+const SPLIT_PREFETCH: usize = 2048;
+
 /// Where the AVX2 kernel reads one weight row of `nb` chunks.
 trait RowSrc<B: Block>: Copy {
     /// Chunk `t` widened to 16 bits. Safety: AVX2; `t < nb`.
@@ -286,6 +295,10 @@ impl<B: Block> RowSrc<B> for SplitRow<'_> {
     #[inline(always)]
     unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i) {
         let tail = std::mem::size_of::<B>() - B::HEAD_BYTES;
+        // The weights `SPLIT_PREFETCH` bytes ahead (a prefetch never faults, so past the
+        // buffer's end is harmless). SAFETY: SSE, implied by AVX2.
+        let ahead = self.tails.as_ptr().wrapping_add(t * tail + SPLIT_PREFETCH);
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
         // SAFETY: t < nb and the row holds nb tails; AVX2 by the caller.
         unsafe { B::tail_i16_avx2(self.tails.get_unchecked(t * tail..(t + 1) * tail)) }
     }
