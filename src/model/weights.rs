@@ -149,14 +149,9 @@ impl Linear {
         m: usize,
         jobs: [(&Linear, &mut [f32]); N],
     ) {
-        let Some(cols) = jobs.first().map(|(l, _)| l.cols) else {
-            return;
-        };
-        assert!(
-            jobs.iter().all(|(l, _)| l.cols == cols),
-            "matmul_many: input widths differ"
-        );
-        matmul_many(isa(), ws, x, m, cols, jobs.map(|(l, o)| (l.view(), o)));
+        if let Some((cols, jobs)) = Linear::views(jobs) {
+            matmul_many(isa(), ws, x, m, cols, jobs);
+        }
     }
 
     /// `matmul_many` of the RMSNorm of `x (m, cols)` by `weight` with `eps`
@@ -170,15 +165,23 @@ impl Linear {
         m: usize,
         jobs: [(&Linear, &mut [f32]); N],
     ) {
-        let Some(cols) = jobs.first().map(|(l, _)| l.cols) else {
-            return;
-        };
+        if let Some((cols, jobs)) = Linear::views(jobs) {
+            matmul_many_rmsnorm(isa(), ws, norm, normed, m, cols, jobs);
+        }
+    }
+
+    /// The kernels' views of several matrices and their shared input width; `None` for
+    /// no matrices. Panics if the widths differ.
+    #[allow(clippy::type_complexity)]
+    fn views<'w, 'o, const N: usize>(
+        jobs: [(&'w Linear, &'o mut [f32]); N],
+    ) -> Option<(usize, [(WeightView<'w>, &'o mut [f32]); N])> {
+        let cols = jobs.first()?.0.cols;
         assert!(
             jobs.iter().all(|(l, _)| l.cols == cols),
             "matmul_many: input widths differ"
         );
-        let jobs = jobs.map(|(l, o)| (l.view(), o));
-        matmul_many_rmsnorm(isa(), ws, norm, normed, m, cols, jobs);
+        Some((cols, jobs.map(|(l, o)| (l.view(), o))))
     }
 
     /// Rows `r0 .. r0 + n` as a matrix of their own (a view when the data is one).

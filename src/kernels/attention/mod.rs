@@ -272,39 +272,45 @@ struct Task<'a> {
     s: AttnShape,
 }
 
+impl<'a> Task<'a> {
+    fn rows(&self) -> usize {
+        (self.queries.1 - self.queries.0) * self.heads
+    }
+
+    /// Row `r`'s query vector.
+    fn query(&self, r: usize) -> &'a [f32] {
+        let (i, h) = (self.queries.0 + r / self.heads, self.h0 + r % self.heads);
+        let hd = self.s.head_dim;
+        &self.q[(i * self.s.n_heads + h) * hd..][..hd]
+    }
+
+    /// The keys `first .. last` of `t0 .. t1` that row `r` sees (empty if `last ≤
+    /// first`): causally up to its own position, and with a window none before
+    /// `first_key`.
+    fn keys_seen(&self, r: usize, (t0, t1): (usize, usize)) -> (usize, usize) {
+        let pos = self.pos0 + self.queries.0 + r / self.heads;
+        (self.s.first_key(pos).max(t0), (pos + 1).min(t1))
+    }
+}
+
 /// One task with the row kernels (`dot_rows`, `axpy_rows`).
 fn attend(isa: Isa, job: &Task, mut p: Partial) {
-    let Task {
-        q,
-        keys,
-        vals,
-        h0,
-        heads,
-        pos0,
-        s,
-        ..
-    } = *job;
-    let ((i0, i1), (k0, k1)) = (job.queries, job.span);
-    let hd = s.head_dim;
-    let rows = (i1 - i0) * heads;
+    let Task { keys, vals, s, .. } = *job;
+    let (k0, k1) = job.span;
+    let (hd, rows) = (s.head_dim, job.rows());
     p.reset(rows, rows * hd);
     let mut scores = [0.0f32; K_TILE];
     let mut t0 = k0;
     while t0 < k1 {
         let t1 = (t0 + K_TILE).min(k1);
         for r in 0..rows {
-            let i = i0 + r / heads;
-            // Causal: query i (position pos0 + i) sees keys up to its own position, and
-            // with a window, none before `first_key`.
-            let last = (pos0 + i + 1).min(t1);
-            let first = s.first_key(pos0 + i).max(t0);
+            let (first, last) = job.keys_seen(r, (t0, t1));
             if last <= first {
                 continue;
             }
-            let qv = &q[(i * s.n_heads + h0 + r % heads) * hd..][..hd];
             let n = last - first;
             let sc = &mut scores[..n];
-            dot_rows(isa, qv, &keys[first * hd..last * hd], sc);
+            dot_rows(isa, job.query(r), &keys[first * hd..last * hd], sc);
             let acc = &mut p.acc[r * hd..(r + 1) * hd];
             online_softmax(isa, &s, sc, (&mut p.m[r], &mut p.l[r]), acc);
             axpy_rows(isa, acc, sc, &vals[first * hd..last * hd]);
@@ -319,26 +325,13 @@ fn attend(isa: Isa, job: &Task, mut p: Partial) {
 /// (or before its window) get weight 0.
 fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, kt: &mut [f32]) {
     use tiles::RB;
-    let Task {
-        q,
-        keys,
-        vals,
-        h0,
-        heads,
-        pos0,
-        s,
-        ..
-    } = *job;
-    let ((i0, i1), (k0, k1)) = (job.queries, job.span);
-    let hd = s.head_dim;
-    let rows = (i1 - i0) * heads;
+    let Task { keys, vals, s, .. } = *job;
+    let (k0, k1) = job.span;
+    let (hd, rows) = (s.head_dim, job.rows());
     let padded = rows.next_multiple_of(RB);
     p.reset(rows, padded * hd);
     // Row r's query (rows past the last repeat it: their weights are all 0).
-    let q_row = |r: usize| -> &[f32] {
-        let r = r.min(rows - 1);
-        &q[((i0 + r / heads) * s.n_heads + h0 + r % heads) * hd..][..hd]
-    };
+    let q_row = |r: usize| job.query(r.min(rows - 1));
     let mut sc = [0.0f32; RB * K_TILE]; // (RB, K_TILE)
     let mut t0 = k0;
     while t0 < k1 {
@@ -349,8 +342,7 @@ fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, kt: &mut [f32]) {
             if r >= rows {
                 return (0, 0);
             }
-            let i = i0 + r / heads;
-            let (first, last) = (s.first_key(pos0 + i).max(t0), (pos0 + i + 1).min(t1));
+            let (first, last) = job.keys_seen(r, (t0, t1));
             if last <= first {
                 (0, 0)
             } else {

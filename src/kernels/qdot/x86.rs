@@ -295,9 +295,10 @@ impl<B: Block> RowSrc<B> for SplitRow<'_> {
     #[inline(always)]
     unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i) {
         let tail = std::mem::size_of::<B>() - B::HEAD_BYTES;
-        // The weights `SPLIT_PREFETCH` bytes ahead (a prefetch never faults, so past the
-        // buffer's end is harmless). SAFETY: SSE, implied by AVX2.
+        // The weights `SPLIT_PREFETCH` bytes ahead.
         let ahead = self.tails.as_ptr().wrapping_add(t * tail + SPLIT_PREFETCH);
+        // SAFETY: SSE, implied by AVX2; a prefetch never faults, so an address past the
+        // buffer's end is harmless.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
         // SAFETY: t < nb and the row holds nb tails; AVX2 by the caller.
         unsafe { B::tail_i16_avx2(self.tails.get_unchecked(t * tail..(t + 1) * tail)) }
