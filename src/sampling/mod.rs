@@ -189,24 +189,35 @@ impl Sampler {
             // Greedy with nothing to adjust: no copy of the logits (Gemma 3's are 1 MB).
             return Ok(argmax(logits));
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(logits);
-        let l = &mut self.scratch;
-        filters::logit_bias(l, &c.logit_bias);
-        self.recent_sorted.clear();
-        self.recent_sorted.extend(self.recent.iter());
-        filters::penalties(
-            l,
-            &mut self.recent_sorted,
-            c.repeat_penalty,
-            c.frequency_penalty,
-            c.presence_penalty,
-        );
-        if c.temperature == 0.0 {
-            return Ok(argmax(l));
-        }
+        // Bias and penalties change a copy; without them the logits are read in place.
+        let l: &[f32] = if neutral {
+            logits
+        } else {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(logits);
+            let l = &mut self.scratch;
+            filters::logit_bias(l, &c.logit_bias);
+            self.recent_sorted.clear();
+            self.recent_sorted.extend(self.recent.iter());
+            filters::penalties(
+                l,
+                &mut self.recent_sorted,
+                c.repeat_penalty,
+                c.frequency_penalty,
+                c.presence_penalty,
+            );
+            if c.temperature == 0.0 {
+                return Ok(argmax(l));
+            }
+            l
+        };
         let cands = &mut self.cands;
-        cands.fill(l);
+        if c.top_k > 0 && c.top_k < l.len() {
+            // The k best in one pass (Gemma 3's 262,144 logits are never copied).
+            cands.fill_top_k(l, c.top_k);
+        } else {
+            cands.fill(l);
+        }
         filters::top_k(cands, c.top_k);
         filters::typical_p(cands, c.typical_p);
         filters::top_p(cands, c.top_p);
