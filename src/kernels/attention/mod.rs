@@ -9,11 +9,13 @@
 //! tile, then one online-softmax update per row (Milakov & Gimelshein 2018;
 //! FlashAttention, Dao et al. 2022), so the score matrix never exists whole. In prefill a
 //! task holds every query head of a KV group, so each cached K/V row is read once per
-//! task for all of them. Decode (a few queries) splits the keys into fixed chunks of
-//! `DECODE_CHUNK` merged in order (flash-decoding), and gives each query head its own task
-//! when the KV heads are too few for the threads (Gemma 3 has one). A row's arithmetic is
-//! the same however rows are grouped into tasks, and tile and chunk boundaries never
-//! depend on the thread count, so neither do the results.
+//! task for all of them. Decode (a few queries) splits the keys into chunks merged in
+//! order (flash-decoding). With register tiles, a decode task holds a KV group's heads,
+//! scored against the key rows as cached (`tiles::scores_rows`), and the chunks are sized
+//! from the shapes to give `DECODE_TASKS` tasks (Gemma 3 has one KV head). Without them,
+//! chunks are `DECODE_CHUNK` long and each query head gets its own task when the KV
+//! heads are too few for the threads; a row's arithmetic is the same either way. Tile
+//! and chunk boundaries never depend on the thread count, so neither do the results.
 
 use super::cpu::Isa;
 use super::simd::{axpy, axpy_rows, dot_rows, exp_shift_sum};
@@ -27,8 +29,11 @@ const Q_TILE: usize = 16;
 /// Keys scored before each softmax update: a 64 × 64 f32 tile of K (16 KB) stays in L1
 /// while every row of the task reads it.
 const K_TILE: usize = tiles::KT;
-/// Keys per task when there are few queries (decode).
+/// Keys per task when there are few queries (decode), at most.
 const DECODE_CHUNK: usize = 256;
+/// Tasks a decode step's tiled attention aims for, over all KV heads (at least a
+/// key tile each).
+const DECODE_TASKS: usize = 8;
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -131,16 +136,34 @@ pub fn attention(
     let group = n_heads / n_kv_heads;
     let n_ctx = pos0 + n_q;
     let decode = n_q <= 4;
-    let chunk = if decode { DECODE_CHUNK } else { n_ctx };
     let n_tiles = n_q.div_ceil(Q_TILE);
+    // Decode on ISAs with register tiles (`tiles`), when a task of a KV group's heads has
+    // at least 3 rows: the rows in blocks of RB, scored against the key rows as cached.
+    // With fewer rows a block would be mostly padding, and the row kernels run.
+    let tiled_decode = decode && tiles::supported(isa, hd) && Q_TILE.min(n_q) * group >= 3;
+    let chunk = if !decode {
+        n_ctx
+    } else if tiled_decode {
+        // Chunks of whole key tiles, enough for DECODE_TASKS tasks over the KV heads:
+        // the group's heads share each key row, and the chunks spread the threads
+        // (Gemma 3 has one KV head). Chosen from the shapes alone, as results must not
+        // depend on the thread count.
+        let chunks = DECODE_TASKS.div_ceil(n_kv_heads);
+        n_ctx
+            .div_ceil(chunks)
+            .next_multiple_of(K_TILE)
+            .min(DECODE_CHUNK)
+    } else {
+        DECODE_CHUNK
+    };
     let n_chunks = n_ctx.div_ceil(chunk);
     // Query heads per task: a KV group, whose heads then share each cached row from L1
     // (decode attention streams the cache from L2: one task per head made SmolLM2's
-    // 128-deep decode attention 15% slower); one head in decode when the groups are too
-    // few to keep half the threads busy (Gemma 3's one KV head ran on one thread). Each
-    // row's arithmetic is the same either way.
+    // 128-deep decode attention 15% slower); with the row kernels, one head in decode
+    // when the groups are too few to keep half the threads busy (Gemma 3's one KV head
+    // ran on one thread). Each row's arithmetic is the same either way.
     let grouped = n_kv_heads * n_tiles * n_chunks;
-    let heads = if decode && super::par::busy_share(grouped) <= 0.5 {
+    let heads = if decode && !tiled_decode && super::par::busy_share(grouped) <= 0.5 {
         1
     } else {
         group
@@ -150,15 +173,16 @@ pub fn attention(
     // Tasks in (unit of heads, query tile, key chunk) order, each with its own stretch of
     // the scratch for its partial result.
     let n_tasks = n_units * n_tiles * n_chunks;
-    // Prefill on ISAs with register tiles (`tiles`): rows in blocks of RB, and a
-    // transposed key tile per task after its partial result.
-    let tiled = chunk == n_ctx && tiles::supported(isa, hd);
+    // Prefill on ISAs with register tiles: rows in blocks of RB, and a transposed key
+    // tile per task after its partial result.
+    let pack = !decode && tiles::supported(isa, hd);
+    let tiled = pack || tiled_decode;
     let max_rows = if tiled {
         (Q_TILE.min(n_q) * heads).next_multiple_of(tiles::RB)
     } else {
         Q_TILE.min(n_q) * heads
     };
-    let stride = max_rows * (hd + 2) + if tiled { hd * K_TILE } else { 0 };
+    let stride = max_rows * (hd + 2) + if pack { hd * K_TILE } else { 0 };
     ws.partials.resize(n_tasks * stride, 0.0);
     let task = |i: usize| {
         (
@@ -191,7 +215,7 @@ pub fn attention(
         if tiled {
             let (acc, kt) = p.acc.split_at_mut(max_rows * hd);
             p.acc = acc;
-            attend_tiled(isa, &job, p, kt)
+            attend_tiled(isa, &job, p, pack.then_some(kt))
         } else {
             attend(isa, &job, p)
         }
@@ -319,11 +343,12 @@ fn attend(isa: Isa, job: &Task, mut p: Partial) {
     }
 }
 
-/// `attend` with register tiles: per key tile, the keys transposed once (`kt`, `(hd,
-/// KT)`), then for each block of `RB` rows their scores in one call, the online-softmax
+/// `attend` with register tiles: per key tile, the keys transposed once when there is a
+/// buffer for them (`kt`, `(hd, KT)`; prefill), then for each block of `RB` rows their
+/// scores in one call (from `kt`, or from the key rows as cached), the online-softmax
 /// update per row, and their weighted values in one call. Scores past a row's last key
 /// (or before its window) get weight 0.
-fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, kt: &mut [f32]) {
+fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, mut kt: Option<&mut [f32]>) {
     use tiles::RB;
     let Task { keys, vals, s, .. } = *job;
     let (k0, k1) = job.span;
@@ -349,13 +374,20 @@ fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, kt: &mut [f32]) {
                 (first - t0, last - t0)
             }
         };
-        tiles::pack_keys(&keys[t0 * hd..t1 * hd], n, hd, kt);
+        let tile = &keys[t0 * hd..t1 * hd];
+        if let Some(kt) = kt.as_deref_mut() {
+            tiles::pack_keys(tile, n, hd, kt);
+        }
         for b0 in (0..rows).step_by(RB) {
             let ranges: [(usize, usize); RB] = std::array::from_fn(|j| range(b0 + j));
             if ranges.iter().all(|&(lo, hi)| lo >= hi) {
                 continue;
             }
-            tiles::scores(isa, std::array::from_fn(|j| q_row(b0 + j)), kt, &mut sc);
+            let q_rows = std::array::from_fn(|j| q_row(b0 + j));
+            match kt.as_deref() {
+                Some(kt) => tiles::scores(isa, q_rows, kt, &mut sc),
+                None => tiles::scores_rows(isa, q_rows, tile, n, &mut sc),
+            }
             for (j, &(lo, hi)) in ranges.iter().enumerate() {
                 let row = &mut sc[j * K_TILE..(j + 1) * K_TILE];
                 if lo >= hi {

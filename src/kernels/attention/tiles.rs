@@ -60,6 +60,38 @@ pub fn scores_scalar(q: [&[f32]; RB], kt: &[f32], out: &mut [f32; RB * KT]) {
     }
 }
 
+/// `out (RB, KT)`: `out[r][t] = q[r] · key t` for `t < n` (0 after), from keys stored as
+/// rows (`(n, head_dim)`, as the cache holds them). Decode's few queries do not pay for
+/// transposing a tile, so each key row is read once for all `RB` rows instead, with the
+/// sums finished horizontally.
+pub fn scores_rows(isa: Isa, q: [&[f32]; RB], keys: &[f32], n: usize, out: &mut [f32; RB * KT]) {
+    let hd = q[0].len();
+    assert!(
+        q.iter().all(|r| r.len() == hd) && n <= KT && keys.len() >= n * hd && hd.is_multiple_of(16),
+        "attention tiles: shapes"
+    );
+    match isa.checked() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` implies AVX-512F and AVX2; the shapes were checked above.
+        Isa::Avx512 => unsafe { super::x86::scores_rows_avx512(q, keys, n, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` implies AVX2 and FMA; the shapes were checked above.
+        Isa::Avx2 => unsafe { super::x86::scores_rows_avx2(q, keys, n, out) },
+        _ => scores_rows_scalar(q, keys, n, out),
+    }
+}
+
+/// The reference for `scores_rows`.
+pub fn scores_rows_scalar(q: [&[f32]; RB], keys: &[f32], n: usize, out: &mut [f32; RB * KT]) {
+    let hd = q[0].len();
+    out.fill(0.0);
+    for (t, key) in keys.chunks_exact(hd).take(n).enumerate() {
+        for (r, qr) in q.iter().enumerate() {
+            out[r * KT + t] = qr.iter().zip(key).map(|(a, b)| a * b).sum();
+        }
+    }
+}
+
 /// `acc (RB, hd) += p (RB, KT) · v (n, hd)`, over the first `n ≤ KT` keys.
 pub fn values(isa: Isa, p: &[f32; RB * KT], v: &[f32], n: usize, acc: &mut [f32]) {
     let hd = acc.len() / RB;
@@ -103,7 +135,7 @@ mod tests {
     #[test]
     fn every_isa_matches_the_scalar_tiles() {
         for hd in [16, 48, 64, 256] {
-            for n in [1, 17, 63, 64] {
+            for n in [1, 2, 17, 63, 64] {
                 let keys = data(n * hd, 1.0);
                 let q = data(RB * hd, 2.0);
                 let mut kt = vec![f32::NAN; hd * KT];
@@ -129,11 +161,21 @@ mod tests {
                 let acc0 = data(RB * hd, 5.0);
                 let mut want_v = acc0.clone();
                 values_scalar(p, &v, n, &mut want_v);
+                let mut want_rows = [f32::NAN; RB * KT];
+                scores_rows_scalar(rows, &keys, n, &mut want_rows);
+                for (g, w) in want_rows.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-4, "scalar row scores");
+                }
                 for isa in supported_isas().into_iter().filter(|&i| supported(i, hd)) {
                     let mut got = [f32::NAN; RB * KT];
                     scores(isa, rows, &kt, &mut got);
                     for (g, w) in got.iter().zip(&want) {
                         assert!((g - w).abs() < 1e-4, "{isa:?} scores hd {hd} n {n}");
+                    }
+                    let mut got = [f32::NAN; RB * KT];
+                    scores_rows(isa, rows, &keys, n, &mut got);
+                    for (g, w) in got.iter().zip(&want_rows) {
+                        assert!((g - w).abs() < 1e-4, "{isa:?} row scores hd {hd} n {n}");
                     }
                     let mut got_v = acc0.clone();
                     values(isa, p, &v, n, &mut got_v);

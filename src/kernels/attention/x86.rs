@@ -168,3 +168,123 @@ pub(super) unsafe fn values_avx2(p: &[f32; RB * KT], v: &[f32], n: usize, acc: &
         }
     }
 }
+
+/// Sums of eight AVX2 accumulators `a[r][j]` (row `r`, key `j` of a pair), as
+/// `[r0j0, r0j1, r1j0, r1j1]` and `[r2j0, r2j1, r3j0, r3j1]`.
+///
+/// # Safety
+/// AVX2.
+#[inline(always)]
+unsafe fn hsum_pairs(a: &[[__m256; 2]; RB]) -> [__m128; 2] {
+    std::array::from_fn(|h| {
+        let (x, y) = (&a[2 * h], &a[2 * h + 1]);
+        // [x0 x1 … per 128-bit half], each step halving the lanes of four sums.
+        let s = _mm256_hadd_ps(_mm256_hadd_ps(x[0], x[1]), _mm256_hadd_ps(y[0], y[1]));
+        _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s))
+    })
+}
+
+/// Writes two keys' sums (`hsum_pairs`) to columns `t`, `t + 1` of `out (RB, KT)`, or
+/// the first key's only when `!both`.
+///
+/// # Safety
+/// SSE; `t + 1 < KT`, or `t < KT` when `!both`.
+#[inline(always)]
+unsafe fn store_pairs(s: [__m128; 2], out: &mut [f32; RB * KT], t: usize, both: bool) {
+    // SAFETY: rows r < RB, columns t (and t + 1 when `both`) < KT.
+    unsafe {
+        let o = out.as_mut_ptr();
+        if both {
+            _mm_storel_pd(o.add(t).cast(), _mm_castps_pd(s[0]));
+            _mm_storeh_pd(o.add(KT + t).cast(), _mm_castps_pd(s[0]));
+            _mm_storel_pd(o.add(2 * KT + t).cast(), _mm_castps_pd(s[1]));
+            _mm_storeh_pd(o.add(3 * KT + t).cast(), _mm_castps_pd(s[1]));
+        } else {
+            *o.add(t) = _mm_cvtss_f32(s[0]);
+            *o.add(KT + t) = _mm_cvtss_f32(_mm_movehl_ps(s[0], s[0]));
+            *o.add(2 * KT + t) = _mm_cvtss_f32(s[1]);
+            *o.add(3 * KT + t) = _mm_cvtss_f32(_mm_movehl_ps(s[1], s[1]));
+        }
+    }
+}
+
+/// `tiles::scores_rows` with AVX2: two keys at a time, `RB × 2` dot products in 8
+/// registers, each key and query value loaded once per pair.
+///
+/// # Safety
+/// AVX2 and FMA; every `q[r]` has `hd` values (a multiple of 16), `keys` holds `n ≤ KT`
+/// rows of `hd`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn scores_rows_avx2(
+    q: [&[f32]; RB],
+    keys: &[f32],
+    n: usize,
+    out: &mut [f32; RB * KT],
+) {
+    let hd = q[0].len();
+    out.fill(0.0);
+    // SAFETY: d + 8 ≤ hd and t + 1 < n (or t < n for the last odd key), so every read is
+    // inside a query row or `keys`; `store_pairs` writes columns t (and t + 1 < n when
+    // there is a second key) < KT.
+    unsafe {
+        let mut t = 0;
+        while t < n {
+            // A last odd key pairs with itself; its second sum is dropped.
+            let t1 = if t + 1 < n { t + 1 } else { t };
+            let (k0, k1) = (keys.as_ptr().add(t * hd), keys.as_ptr().add(t1 * hd));
+            let mut a = [[_mm256_setzero_ps(); 2]; RB];
+            for d in (0..hd).step_by(8) {
+                let (x0, x1) = (_mm256_loadu_ps(k0.add(d)), _mm256_loadu_ps(k1.add(d)));
+                for r in 0..RB {
+                    let qv = _mm256_loadu_ps(q[r].as_ptr().add(d));
+                    a[r][0] = _mm256_fmadd_ps(qv, x0, a[r][0]);
+                    a[r][1] = _mm256_fmadd_ps(qv, x1, a[r][1]);
+                }
+            }
+            let s = hsum_pairs(&a);
+            store_pairs(s, out, t, t1 > t);
+            t += 2;
+        }
+    }
+}
+
+/// `tiles::scores_rows` with AVX-512: as the AVX2 kernel, 16 dimensions per step, each
+/// 512-bit sum folded to 256 bits before the horizontal adds.
+///
+/// # Safety
+/// AVX-512F and AVX2; as `scores_rows_avx2`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn scores_rows_avx512(
+    q: [&[f32]; RB],
+    keys: &[f32],
+    n: usize,
+    out: &mut [f32; RB * KT],
+) {
+    let hd = q[0].len();
+    out.fill(0.0);
+    // SAFETY: as in `scores_rows_avx2`, with d + 16 ≤ hd.
+    unsafe {
+        let fold = |x: __m512| {
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
+            _mm256_add_ps(_mm512_castps512_ps256(x), hi)
+        };
+        let mut t = 0;
+        while t < n {
+            let t1 = if t + 1 < n { t + 1 } else { t };
+            let (k0, k1) = (keys.as_ptr().add(t * hd), keys.as_ptr().add(t1 * hd));
+            let mut a = [[_mm512_setzero_ps(); 2]; RB];
+            for d in (0..hd).step_by(16) {
+                let (x0, x1) = (_mm512_loadu_ps(k0.add(d)), _mm512_loadu_ps(k1.add(d)));
+                for r in 0..RB {
+                    let qv = _mm512_loadu_ps(q[r].as_ptr().add(d));
+                    a[r][0] = _mm512_fmadd_ps(qv, x0, a[r][0]);
+                    a[r][1] = _mm512_fmadd_ps(qv, x1, a[r][1]);
+                }
+            }
+            let a: [[__m256; 2]; RB] = std::array::from_fn(|r| [fold(a[r][0]), fold(a[r][1])]);
+            let s = hsum_pairs(&a);
+            store_pairs(s, out, t, t1 > t);
+            t += 2;
+        }
+    }
+}
