@@ -6,11 +6,12 @@
 //! `Role` and a naming function turns the role into the file's name.
 
 use crate::error::{Error, Result};
+use crate::io::bytes::HugeBuf;
 use crate::io::Gguf;
 use crate::kernels::cpu::isa;
 use crate::kernels::matmul::{matmul, matmul_many, matmul_many_rmsnorm, MatmulScratch, WeightView};
 use crate::kernels::qdot::rows::{split_rows_kernel, RowsKernel};
-use crate::kernels::qdot::split::{split, SplitView};
+use crate::kernels::qdot::split::{split_into, split_layout, SplitView};
 use crate::kernels::qmatmul::QWeights;
 
 use crate::model::config::{Config, Ffn, NormKind};
@@ -47,7 +48,7 @@ pub struct Linear {
     tensor: Tensor,
     /// The weights in the split layout (`kernels::qdot::split`), made at load for the
     /// formats and CPUs whose decode kernel reads it; then every later read goes to it.
-    split: Option<Vec<u16>>,
+    split: Option<HugeBuf<u16>>,
     /// For quantized weights: the integer row loop chosen at load for the format, the
     /// layout and this CPU (dispatched once, not per matmul).
     row_loop: Option<RowsKernel>,
@@ -90,7 +91,7 @@ impl Linear {
     /// one for its format.
     fn wrap(tensor: Tensor, rows: usize, cols: usize) -> Linear {
         let split = (split_rows_kernel(tensor.dtype(), isa()).is_some())
-            .then(|| split(tensor.dtype(), tensor.bytes()))
+            .then(|| split_huge(tensor.dtype(), tensor.bytes()))
             .flatten();
         if split.is_some() {
             // Every later read goes to the split copy: the file's pages can go.
@@ -205,6 +206,19 @@ impl Linear {
         let bytes = &self.tensor.bytes()[r * row_bytes..(r + 1) * row_bytes];
         crate::kernels::formats::dequantize(dtype, bytes, out);
     }
+}
+
+/// `bytes` in the split layout, on huge pages where the OS grants them: decode streams
+/// every weight once per token, and on 4 KB pages the TLB misses and the hardware
+/// prefetchers stop every 4 KB. `generate`, alternating runs, medians of 5, decode tok/s
+/// with the copy on the heap → on huge pages (THP in `madvise` mode): Gemma 3 97.0 →
+/// 107.6 (AVX2, empty context), 87.3 → 95.4 (AVX-512, depth 512); SmolLM2 233.6 → 244.2
+/// (AVX2, empty context). `None` (the file's layout serves, with the same results) for a
+/// format that does not split, or where the OS refuses the memory.
+fn split_huge(dtype: DType, bytes: &[u8]) -> Option<HugeBuf<u16>> {
+    let mut buf = HugeBuf::zeroed(split_layout(dtype, bytes)?.len()).ok()?;
+    split_into(dtype, bytes, &mut buf)?;
+    Some(buf)
 }
 
 const GIB: f64 = (1u64 << 30) as f64;

@@ -79,15 +79,32 @@ impl SplitLayout {
     }
 }
 
-/// `bytes` (blocks of `dtype`) in the split layout; `None` for a format that does not
+/// The split layout of `bytes` (blocks of `dtype`); `None` for a format that does not
 /// split or bytes that are not whole blocks.
-pub fn split(dtype: DType, bytes: &[u8]) -> Option<Vec<u16>> {
-    with_block!(dtype, B => split_blocks::<B>(bytemuck::try_cast_slice(bytes).ok()?), else => None)
+pub fn split_layout(dtype: DType, bytes: &[u8]) -> Option<SplitLayout> {
+    with_block!(dtype, B => SplitLayout::of::<B>(bytemuck::try_cast_slice::<u8, B>(bytes).ok()?.len()), else => None)
 }
 
-fn split_blocks<B: Block>(w: &[B]) -> Option<Vec<u16>> {
+/// Writes `bytes` (blocks of `dtype`) in the split layout to `out`, which the caller
+/// allocates (`split_layout(dtype, bytes)?.len()` values) where it wants the copy to
+/// live; `None` if the format does not split or `out` is not that long.
+pub fn split_into(dtype: DType, bytes: &[u8], out: &mut [u16]) -> Option<()> {
+    with_block!(dtype, B => split_blocks::<B>(bytemuck::try_cast_slice(bytes).ok()?, out), else => None)
+}
+
+/// `bytes` in the split layout, on the heap (tests and tools).
+pub fn split(dtype: DType, bytes: &[u8]) -> Option<Vec<u16>> {
+    let mut buf = vec![0u16; split_layout(dtype, bytes)?.len()];
+    split_into(dtype, bytes, &mut buf)?;
+    Some(buf)
+}
+
+fn split_blocks<B: Block>(w: &[B], buf: &mut [u16]) -> Option<()> {
     let layout = SplitLayout::of::<B>(w.len())?;
-    let mut buf = vec![0u16; layout.len()];
+    if buf.len() != layout.len() {
+        return None;
+    }
+    buf.fill(0);
     let heads = |b: &B| -> [u16; 2] {
         let bytes = bytemuck::bytes_of(b);
         let h = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
@@ -101,11 +118,11 @@ fn split_blocks<B: Block>(w: &[B]) -> Option<Vec<u16>> {
             buf[m.start + i] = hm;
         }
     }
-    let tails = &mut bytemuck::cast_slice_mut::<u16, u8>(&mut buf)[layout.tails()];
+    let tails = &mut bytemuck::cast_slice_mut::<u16, u8>(buf)[layout.tails()];
     for (dst, b) in tails.chunks_exact_mut(layout.tail).zip(w) {
         dst.copy_from_slice(&bytemuck::bytes_of(b)[B::HEAD_BYTES..]);
     }
-    Some(buf)
+    Some(())
 }
 
 /// One weight row of a split matrix: the kernels' view.
