@@ -472,6 +472,12 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
 /// `quantize_blocks_scalar` with AVX2, to the same bits: the same maximum, the same
 /// `x · (1/d)` product, and the same rounding (truncate, then step by the exact fraction).
 ///
+/// Eight blocks at a time: their maxima transposed into one vector, so that the two
+/// divisions, the sums and the stores of `d`, `ds` and `ds_lo` are one vector operation
+/// for all eight instead of a scalar chain per block. `cargo bench --bench qmatmul --
+/// quantize`, alternating, medians of 5: 512×576 3.71 → 5.30 Gelem/s (a prefill of
+/// 512 tokens measured the same end to end: SmolLM2, AVX-512, 1143.7 vs 1144.3 tok/s).
+///
 /// # Safety
 /// AVX2. The arrays hold at least `x.len() / 32` entries.
 #[target_feature(enable = "avx2")]
@@ -485,8 +491,44 @@ pub(super) unsafe fn quantize_blocks_avx2(
     let blocks = x.len() / 32;
     assert!(qs.len() >= blocks && d.len() >= blocks && ds.len() >= blocks && ds_lo.len() >= blocks);
     let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
-    let (half, neg_half) = (_mm256_set1_ps(0.5), _mm256_set1_ps(-0.5));
-    for (i, xb) in x.chunks_exact(32).enumerate() {
+    let mut i = 0;
+    // SAFETY: blocks i .. i + 8 ≤ blocks exist in `x` and in the four arrays.
+    unsafe {
+        while i + 8 <= blocks {
+            let p = x.as_ptr().add(32 * i);
+            let v: [[__m256; 4]; 8] = std::array::from_fn(|b| {
+                std::array::from_fn(|j| _mm256_loadu_ps(p.add(32 * b + 8 * j)))
+            });
+            let m: [__m256; 8] = std::array::from_fn(|b| {
+                let a = |j: usize| _mm256_and_ps(v[b][j], abs);
+                _mm256_max_ps(_mm256_max_ps(a(0), a(1)), _mm256_max_ps(a(2), a(3)))
+            });
+            // Lane b: block b's maximum.
+            let amax = max8x8(m);
+            let di = _mm256_div_ps(amax, _mm256_set1_ps(32767.0));
+            let nonzero = _mm256_cmp_ps::<_CMP_NEQ_OQ>(di, _mm256_setzero_ps());
+            let id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0), di), nonzero);
+            let mut lo = [_mm256_setzero_si256(); 8];
+            let mut hi = [_mm256_setzero_si256(); 8];
+            for b in 0..8 {
+                let idb = _mm256_permutevar8x32_ps(id, _mm256_set1_epi32(b as i32));
+                let q = round4(v[b], idb);
+                lo[b] = _mm256_add_epi32(q[0], q[1]);
+                hi[b] = _mm256_add_epi32(q[2], q[3]);
+                store_q(q, qs.get_unchecked_mut(i + b));
+            }
+            let (lo, hi) = (sum8x8(lo), sum8x8(hi));
+            _mm256_storeu_ps(d.as_mut_ptr().add(i), di);
+            let all = _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi));
+            _mm256_storeu_ps(ds.as_mut_ptr().add(i), _mm256_mul_ps(di, all));
+            _mm256_storeu_ps(
+                ds_lo.as_mut_ptr().add(i),
+                _mm256_mul_ps(di, _mm256_cvtepi32_ps(lo)),
+            );
+            i += 8;
+        }
+    }
+    for (i, xb) in x.chunks_exact(32).enumerate().skip(i) {
         // SAFETY: `xb` holds 32 floats; `qs[i]` 32 i16.
         unsafe {
             let p = xb.as_ptr();
@@ -505,29 +547,81 @@ pub(super) unsafe fn quantize_blocks_avx2(
             let amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
             let di = amax / 32767.0;
             let id = _mm256_set1_ps(if di != 0.0 { 1.0 / di } else { 0.0 });
-            let mut q = [_mm256_setzero_si256(); 4];
-            for (qj, &vj) in q.iter_mut().zip(&v) {
-                let y = _mm256_mul_ps(vj, id);
-                let t = _mm256_cvttps_epi32(y);
-                let f = _mm256_sub_ps(y, _mm256_cvtepi32_ps(t));
-                // Compare masks are -1 where true: t + (f ≥ 0.5) − (f ≤ −0.5).
-                let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(f, half));
-                let down = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(f, neg_half));
-                *qj = _mm256_add_epi32(_mm256_sub_epi32(t, up), down);
-            }
+            let q = round4(v, id);
             let lo = sum8(_mm256_add_epi32(q[0], q[1]));
             let hi = sum8(_mm256_add_epi32(q[2], q[3]));
-            // `packs` interleaves 128-bit halves; the permute puts them back in order.
-            let q01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0b11_01_10_00);
-            let q23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0b11_01_10_00);
-            let out = qs.get_unchecked_mut(i).as_mut_ptr();
-            _mm256_storeu_si256(out.cast(), q01);
-            _mm256_storeu_si256(out.add(16).cast(), q23);
+            store_q(q, qs.get_unchecked_mut(i));
             *d.get_unchecked_mut(i) = di;
             *ds.get_unchecked_mut(i) = di * (lo + hi) as f32;
             *ds_lo.get_unchecked_mut(i) = di * lo as f32;
         }
     }
+}
+
+/// One block's 32 values times `id`, rounded half away from zero, as 4 × 8 i32.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn round4(v: [__m256; 4], id: __m256) -> [__m256i; 4] {
+    let (half, neg_half) = (_mm256_set1_ps(0.5), _mm256_set1_ps(-0.5));
+    v.map(|vj| {
+        let y = _mm256_mul_ps(vj, id);
+        let t = _mm256_cvttps_epi32(y);
+        let f = _mm256_sub_ps(y, _mm256_cvtepi32_ps(t));
+        // Compare masks are -1 where true: t + (f ≥ 0.5) − (f ≤ −0.5).
+        let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(f, half));
+        let down = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(f, neg_half));
+        _mm256_add_epi32(_mm256_sub_epi32(t, up), down)
+    })
+}
+
+/// Stores one block's rounded values as 32 i16.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store_q(q: [__m256i; 4], out: &mut [i16; 32]) {
+    // `packs` interleaves 128-bit halves; the permute puts them back in order.
+    let q01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0b11_01_10_00);
+    let q23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0b11_01_10_00);
+    // SAFETY: `out` holds 32 i16, two 256-bit stores.
+    unsafe {
+        _mm256_storeu_si256(out.as_mut_ptr().cast(), q01);
+        _mm256_storeu_si256(out.as_mut_ptr().add(16).cast(), q23);
+    }
+}
+
+/// Lane `b`: the maximum of `m[b]`'s 8 lanes (a transpose by unpacks and shuffles, one
+/// `max` per step).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn max8x8(m: [__m256; 8]) -> __m256 {
+    // Per pair (a, b), per 128-bit half: [a02, b02, a13, b13] (aij = max(a_i, a_j)).
+    let pair =
+        |a: __m256, b: __m256| _mm256_max_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+    // Per quad, per half: [a, b, c, d], each the maximum of that half.
+    let quad = |ab: __m256, cd: __m256| {
+        _mm256_max_ps(
+            _mm256_shuffle_ps::<0b01_00_01_00>(ab, cd),
+            _mm256_shuffle_ps::<0b11_10_11_10>(ab, cd),
+        )
+    };
+    let q0 = quad(pair(m[0], m[1]), pair(m[2], m[3]));
+    let q1 = quad(pair(m[4], m[5]), pair(m[6], m[7]));
+    _mm256_max_ps(
+        _mm256_permute2f128_ps::<0x20>(q0, q1),
+        _mm256_permute2f128_ps::<0x31>(q0, q1),
+    )
+}
+
+/// Lane `b`: the sum of `s[b]`'s 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn sum8x8(s: [__m256i; 8]) -> __m256i {
+    let h = |a, b| _mm256_hadd_epi32(a, b);
+    let q0 = h(h(s[0], s[1]), h(s[2], s[3]));
+    let q1 = h(h(s[4], s[5]), h(s[6], s[7]));
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(q0, q1),
+        _mm256_permute2x128_si256::<0x31>(q0, q1),
+    )
 }
 
 /// Horizontal sum of 8 i32.
