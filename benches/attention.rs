@@ -1,7 +1,7 @@
 //! Attention kernels at SmolLM2-135M's shapes (9 query heads, 3 KV heads, head size 64):
 //! a 512-token prefill (causal, from an empty cache) and one decode step with 128 or 512
-//! cached positions; and decode at Gemma 3 270M's (4 query heads on one KV head of
-//! size 256). Throughput counts the multiply-adds of QKᵀ and PV as 2 FLOPs each.
+//! cached positions; and a 512-token prefill and decode at Gemma 3 270M's (4 query heads
+//! on one KV head of size 256). Throughput counts the multiply-adds of QKᵀ and PV as 2 FLOPs each.
 
 use std::time::Duration;
 
@@ -66,6 +66,14 @@ fn bench(c: &mut Criterion) {
     };
     let gq = data(4 * 256, 5.0);
     let mut gout = vec![0.0; gq.len()];
+    let gq512 = data(n_q * 4 * 256, 6.0);
+    let mut gout512 = vec![0.0; gq512.len()];
+    g.throughput(Throughput::Elements(
+        ((n_q * (n_q + 1) / 2) * 4 * 256 * 4) as u64,
+    ));
+    g.bench_function("gemma3/prefill/512", |b| {
+        b.iter(|| attention(isa(), &mut ws, &gq512, &k, &v, &mut gout512, 0, gs))
+    });
     for depth in [128, 512] {
         g.throughput(Throughput::Elements(((depth + 1) * 4 * 256 * 4) as u64));
         g.bench_function(format!("gemma3/decode/{depth}"), |b| {

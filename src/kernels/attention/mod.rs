@@ -31,6 +31,13 @@ const Q_TILE: usize = 16;
 const K_TILE: usize = tiles::KT;
 /// Keys per task when there are few queries (decode), at most.
 const DECODE_CHUNK: usize = 256;
+/// Head sizes from which prefill scores the key rows as cached (`tiles::scores_rows`)
+/// rather than a transposed copy of each key tile (`tiles::scores`). At Gemma 3's 256 a
+/// 64-key tile is 64 KB, past L1, and transposing it cost more than the rows' horizontal
+/// sums. `cargo bench --bench attention -- gemma3/prefill`, alternating, medians of 5:
+/// 102.4 → 129.8 GFLOP/s (AVX2), 135.9 → 146.6 (AVX-512). At SmolLM2's 64 the two
+/// measured alike in `generate`, and the transposed tile stays.
+const PACK_BELOW: usize = 128;
 /// Tasks a decode step's tiled attention aims for, over all KV heads (at least a
 /// key tile each).
 const DECODE_TASKS: usize = 8;
@@ -173,10 +180,12 @@ pub fn attention(
     // Tasks in (unit of heads, query tile, key chunk) order, each with its own stretch of
     // the scratch for its partial result.
     let n_tasks = n_units * n_tiles * n_chunks;
-    // Prefill on ISAs with register tiles: rows in blocks of RB, and a transposed key
-    // tile per task after its partial result.
-    let pack = !decode && tiles::supported(isa, hd);
-    let tiled = pack || tiled_decode;
+    // Prefill on ISAs with register tiles: rows in blocks of RB, scored against a
+    // transposed copy of each key tile (after the task's partial result) for heads
+    // narrower than PACK_BELOW, against the key rows as cached for wider ones.
+    let prefill_tiled = !decode && tiles::supported(isa, hd);
+    let pack = prefill_tiled && hd < PACK_BELOW;
+    let tiled = prefill_tiled || tiled_decode;
     let max_rows = if tiled {
         (Q_TILE.min(n_q) * heads).next_multiple_of(tiles::RB)
     } else {
@@ -469,13 +478,15 @@ mod tests {
         let windows = [None, Some(1), Some(7), Some(100), Some(300)];
         // Soft-caps: none, or 0.5, which bends nearly every score of this data.
         // Head sizes that are multiples of 16 run the register tiles in prefill: groups
-        // of 2, 3 (rows not a multiple of RB) and 4 query heads per KV head.
+        // of 2, 3 (rows not a multiple of RB) and 4 query heads per KV head; from 128
+        // the tiles score the key rows as cached.
         let heads = [
             (4, 2, 16, None),
             (3, 1, 8, Some(0.5)),
             (2, 2, 5, Some(0.5)),
             (9, 3, 64, None),
             (4, 1, 48, Some(0.5)),
+            (8, 2, 128, Some(0.5)),
         ];
         for ((n_heads, n_kv, hd, softcap), window) in
             heads.into_iter().flat_map(|h| windows.map(|w| (h, w)))
@@ -516,8 +527,9 @@ mod tests {
 
     #[test]
     fn same_bits_with_one_and_two_threads() {
-        // SmolLM2's heads, and Gemma 3's one KV head, whose decode gives each query head
-        // its own task on two threads (one task for all four on one).
+        // SmolLM2's heads, and Gemma 3's one KV head (whose decode, with the row kernels,
+        // gives each query head its own task on two threads and one task for all four on
+        // one).
         for (n_heads, n_kv, hd) in [(9, 3, 64), (4, 1, 256)] {
             let s = AttnShape {
                 n_heads,

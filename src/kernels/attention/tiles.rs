@@ -62,8 +62,8 @@ pub fn scores_scalar(q: [&[f32]; RB], kt: &[f32], out: &mut [f32; RB * KT]) {
 
 /// `out (RB, KT)`: `out[r][t] = q[r] · key t` for `t < n` (0 after), from keys stored as
 /// rows (`(n, head_dim)`, as the cache holds them). Decode's few queries do not pay for
-/// transposing a tile, so each key row is read once for all `RB` rows instead, with the
-/// sums finished horizontally.
+/// transposing a tile, nor do wide heads (a transposed tile past L1): each key row is
+/// read once for all `RB` rows instead, with the sums finished horizontally.
 pub fn scores_rows(isa: Isa, q: [&[f32]; RB], keys: &[f32], n: usize, out: &mut [f32; RB * KT]) {
     let hd = q[0].len();
     assert!(
