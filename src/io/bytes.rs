@@ -96,9 +96,9 @@ impl FileBytes {
     }
 }
 
-/// Zeroed memory for a large buffer that lives as long as a model or session (the KV
-/// cache, weights in a layout made at load), mapped anonymously and, on Linux, with
-/// transparent huge pages requested (`MADV_HUGEPAGE`).
+/// Zeroed memory for a large buffer that lives as long as a model (weights in a layout
+/// made at load), mapped anonymously and, on Linux, with transparent huge pages requested
+/// (`MADV_HUGEPAGE`).
 ///
 /// Decode streams hundreds of megabytes per token through 4 KB pages: the TLB misses
 /// every few kilobytes, and the hardware prefetchers stop at every page boundary. Many

@@ -25,23 +25,6 @@ pub struct Candidates {
     order: Vec<(f32, u32)>,
 }
 
-/// The largest value of `x` (`-inf` if empty), ignoring NaN: 8 independent lanes, so the
-/// compiler keeps them in one vector register instead of a chain of dependent compares.
-fn block_max(x: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let mut chunks = x.chunks_exact(8);
-    for c in &mut chunks {
-        for (m, &v) in lanes.iter_mut().zip(c) {
-            *m = if v > *m { v } else { *m };
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
-}
-
 /// Best first: higher logit, ties by lower id.
 fn better(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
@@ -81,7 +64,7 @@ impl Candidates {
         for (b, block) in logits.chunks(BLOCK).enumerate() {
             if let Some(bar) = bar {
                 // NaN never passes `>`, as a NaN logit counts as −∞.
-                if block_max(block) <= bar {
+                if super::max_ignoring_nan::<8>(block) <= bar {
                     continue;
                 }
             }
@@ -97,11 +80,9 @@ impl Candidates {
                 }
             }
         }
-        if self.list.len() > k {
-            self.list.select_nth_unstable_by(k - 1, better);
-            self.list.truncate(k);
-        }
-        self.list.sort_unstable_by(better);
+        // At least k entered (the logits outnumber k); the best k, sorted.
+        self.sort_prefix(0, k);
+        self.truncate(k);
         self.sorted = true;
     }
 

@@ -227,26 +227,32 @@ impl Sampler {
     }
 }
 
-/// Index of the largest logit; the lowest index on ties (as `torch.argmax`). NaN never wins.
-///
-/// Two passes the compiler vectorises: the largest value (in 16 independent lanes), then
-/// the first index holding it. The one-pass loop compares each value with the best so
-/// far, a chain of dependent compares and branches.
-pub fn argmax(logits: &[f32]) -> u32 {
-    const LANES: usize = 16;
+/// The largest value of `x`, ignoring NaN (`-inf` if there is none), in `LANES`
+/// independent lanes the compiler keeps in vector registers: a one-value loop is a chain
+/// of dependent compares. Long slices want more lanes in flight (argmax: 16); 64-value
+/// blocks, a shorter tail to fold (`Candidates::fill_top_k`: 8, 20% faster there).
+pub(crate) fn max_ignoring_nan<const LANES: usize>(x: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; LANES];
-    let mut chunks = logits.chunks_exact(LANES);
+    let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {
         for (m, &v) in lanes.iter_mut().zip(c) {
             // NaN compares false, so it never replaces a lane's value.
             *m = if v > *m { v } else { *m };
         }
     }
-    let top = chunks
+    chunks
         .remainder()
         .iter()
         .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
+/// Index of the largest logit; the lowest index on ties (as `torch.argmax`). NaN never wins.
+///
+/// Two passes the compiler vectorises: the largest value (`max_ignoring_nan`), then the
+/// first index holding it.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let top = max_ignoring_nan::<16>(logits);
     // Every value is NaN or −∞: the first non-NaN wins (index 0 if all are NaN).
     let pick = |v: f32| {
         if top == f32::NEG_INFINITY {

@@ -208,8 +208,37 @@ unsafe fn store_pairs(s: [__m128; 2], out: &mut [f32; RB * KT], t: usize, both: 
     }
 }
 
-/// `tiles::scores_rows` with AVX2: two keys at a time, `RB × 2` dot products in 8
-/// registers, each key and query value loaded once per pair.
+/// The key loop of `tiles::scores_rows`: two keys at a time, `dots(k0, k1)` giving their
+/// `RB × 2` dot products as 256-bit partial sums, finished horizontally and stored. A
+/// last odd key pairs with itself; its second sum is dropped.
+///
+/// # Safety
+/// AVX2; `keys` holds `n ≤ KT` rows of `hd`, and `dots` reads `hd` values from each
+/// pointer it gets.
+#[inline(always)]
+unsafe fn score_pairs(
+    keys: &[f32],
+    hd: usize,
+    n: usize,
+    out: &mut [f32; RB * KT],
+    mut dots: impl FnMut(*const f32, *const f32) -> [[__m256; 2]; RB],
+) {
+    out.fill(0.0);
+    let mut t = 0;
+    while t < n {
+        let t1 = if t + 1 < n { t + 1 } else { t };
+        // SAFETY: t ≤ t1 < n, so both rows lie inside `keys`; `store_pairs` writes columns
+        // t (and t1 when it is a second key) < n ≤ KT; AVX2 by the caller.
+        unsafe {
+            let a = dots(keys.as_ptr().add(t * hd), keys.as_ptr().add(t1 * hd));
+            store_pairs(hsum_pairs(&a), out, t, t1 > t);
+        }
+        t += 2;
+    }
+}
+
+/// `tiles::scores_rows` with AVX2: `RB × 2` dot products in 8 registers, each key and
+/// query value loaded once per pair of keys.
 ///
 /// # Safety
 /// AVX2 and FMA; every `q[r]` has `hd` values (a multiple of 16), `keys` holds `n ≤ KT`
@@ -222,16 +251,10 @@ pub(super) unsafe fn scores_rows_avx2(
     out: &mut [f32; RB * KT],
 ) {
     let hd = q[0].len();
-    out.fill(0.0);
-    // SAFETY: d + 8 ≤ hd and t + 1 < n (or t < n for the last odd key), so every read is
-    // inside a query row or `keys`; `store_pairs` writes columns t (and t + 1 < n when
-    // there is a second key) < KT.
+    // SAFETY: d + 8 ≤ hd, so every read is inside a query row or one of the two key rows
+    // (`score_pairs`' contract); AVX2 is enabled here.
     unsafe {
-        let mut t = 0;
-        while t < n {
-            // A last odd key pairs with itself; its second sum is dropped.
-            let t1 = if t + 1 < n { t + 1 } else { t };
-            let (k0, k1) = (keys.as_ptr().add(t * hd), keys.as_ptr().add(t1 * hd));
+        score_pairs(keys, hd, n, out, |k0, k1| {
             let mut a = [[_mm256_setzero_ps(); 2]; RB];
             for d in (0..hd).step_by(8) {
                 let (x0, x1) = (_mm256_loadu_ps(k0.add(d)), _mm256_loadu_ps(k1.add(d)));
@@ -241,10 +264,8 @@ pub(super) unsafe fn scores_rows_avx2(
                     a[r][1] = _mm256_fmadd_ps(qv, x1, a[r][1]);
                 }
             }
-            let s = hsum_pairs(&a);
-            store_pairs(s, out, t, t1 > t);
-            t += 2;
-        }
+            a
+        })
     }
 }
 
@@ -261,17 +282,13 @@ pub(super) unsafe fn scores_rows_avx512(
     out: &mut [f32; RB * KT],
 ) {
     let hd = q[0].len();
-    out.fill(0.0);
+    let fold = |x: __m512| {
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
+        _mm256_add_ps(_mm512_castps512_ps256(x), hi)
+    };
     // SAFETY: as in `scores_rows_avx2`, with d + 16 ≤ hd.
     unsafe {
-        let fold = |x: __m512| {
-            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
-            _mm256_add_ps(_mm512_castps512_ps256(x), hi)
-        };
-        let mut t = 0;
-        while t < n {
-            let t1 = if t + 1 < n { t + 1 } else { t };
-            let (k0, k1) = (keys.as_ptr().add(t * hd), keys.as_ptr().add(t1 * hd));
+        score_pairs(keys, hd, n, out, |k0, k1| {
             let mut a = [[_mm512_setzero_ps(); 2]; RB];
             for d in (0..hd).step_by(16) {
                 let (x0, x1) = (_mm512_loadu_ps(k0.add(d)), _mm512_loadu_ps(k1.add(d)));
@@ -281,10 +298,7 @@ pub(super) unsafe fn scores_rows_avx512(
                     a[r][1] = _mm512_fmadd_ps(qv, x1, a[r][1]);
                 }
             }
-            let a: [[__m256; 2]; RB] = std::array::from_fn(|r| [fold(a[r][0]), fold(a[r][1])]);
-            let s = hsum_pairs(&a);
-            store_pairs(s, out, t, t1 > t);
-            t += 2;
-        }
+            a.map(|[x0, x1]| [fold(x0), fold(x1)])
+        })
     }
 }

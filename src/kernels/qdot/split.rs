@@ -85,9 +85,9 @@ pub fn split_layout(dtype: DType, bytes: &[u8]) -> Option<SplitLayout> {
     with_block!(dtype, B => SplitLayout::of::<B>(bytemuck::try_cast_slice::<u8, B>(bytes).ok()?.len()), else => None)
 }
 
-/// Writes `bytes` (blocks of `dtype`) in the split layout to `out`, which the caller
-/// allocates (`split_layout(dtype, bytes)?.len()` values) where it wants the copy to
-/// live; `None` if the format does not split or `out` is not that long.
+/// Writes `bytes` (blocks of `dtype`) in the split layout to `out`, every entry of it,
+/// which the caller allocates (`split_layout(dtype, bytes)?.len()` values) where it wants
+/// the copy to live; `None` if the format does not split or `out` is not that long.
 pub fn split_into(dtype: DType, bytes: &[u8], out: &mut [u16]) -> Option<()> {
     with_block!(dtype, B => split_blocks::<B>(bytemuck::try_cast_slice(bytes).ok()?, out), else => None)
 }
@@ -104,13 +104,17 @@ fn split_blocks<B: Block>(w: &[B], buf: &mut [u16]) -> Option<()> {
     if buf.len() != layout.len() {
         return None;
     }
-    buf.fill(0);
     let heads = |b: &B| -> [u16; 2] {
         let bytes = bytemuck::bytes_of(b);
         let h = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
         [h(0), if B::OFFSET { h(2) } else { 0 }]
     };
     let (d, m) = (layout.d(), layout.m());
+    // Every entry is written below but the zero padding after each scale array.
+    buf[d.start + w.len()..d.end].fill(0);
+    if B::OFFSET {
+        buf[m.start + w.len()..m.end].fill(0);
+    }
     for (i, b) in w.iter().enumerate() {
         let [hd, hm] = heads(b);
         buf[d.start + i] = hd;
@@ -235,6 +239,10 @@ mod tests {
             .collect();
         let w: Vec<BlockQ4_1> = x.chunks(32).map(BlockQ4_1::quantize).collect();
         let buf = split(DType::Q4_1, bytemuck::cast_slice(&w)).unwrap();
+        // `split_into` writes every entry, the padding included, whatever `out` held.
+        let mut dirty = vec![u16::MAX; buf.len()];
+        split_into(DType::Q4_1, bytemuck::cast_slice(&w), &mut dirty).unwrap();
+        assert_eq!(dirty, buf);
         let layout = SplitLayout::new(DType::Q4_1, 6).unwrap();
         assert_eq!((layout.tail, layout.len()), (16, 2 * (6 + PAD) + 6 * 8));
         let view = SplitView::new(&buf, layout, 3);
