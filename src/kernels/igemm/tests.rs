@@ -58,7 +58,7 @@ fn check<B: Block>(fix: impl Fn(&mut B, usize) + Copy) {
     };
     for &nb in blocks_per_row {
         let k = nb * B::BLOCK;
-        // Row counts around MR (6 and 4) and column counts around NR (32 and 8).
+        // Row counts around MR (6 and 3) and column counts around NR (32, 16 and 8).
         for &(m, n) in &[(1, 1), (5, 7), (7, 33), (13, 40), (33, 70)] {
             let w = random_blocks::<B>(n * nb, (m * 31 + n + nb) as u32 + B::GGML_ID, fix);
             let a = acts(m, k, (m + n) as u32);
