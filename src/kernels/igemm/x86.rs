@@ -238,7 +238,13 @@ impl<const MR: usize, const V: usize> Tile for Avx2<MR, V> {
         c: *mut f32,
         rsc: usize,
     ) {
-        assert!(MR * V <= 7 && rows <= MR, "igemm: at most MR rows per tile");
+        const {
+            assert!(
+                MR * V <= 7 && MR <= 6,
+                "igemm: an AVX2 tile fits 16 registers"
+            )
+        };
+        debug_assert!(rows <= MR, "igemm: at most MR rows per tile");
         // SAFETY: the caller's contract, for each row count.
         unsafe {
             match rows {
@@ -278,23 +284,20 @@ unsafe fn tile_avx2<B: Block, const R: usize, const V: usize>(
                 let p0 = h * span;
                 let mut sum = [[_mm256_setzero_si256(); V]; R];
                 let mut w = [_mm256_setzero_si256(); V];
-                for (v, x) in w.iter_mut().enumerate() {
-                    *x = _mm256_loadu_si256(qt.add(p0 * nr + 8 * v).cast());
-                }
-                for i in 0..R {
-                    let x = _mm256_set1_epi32(*r.q[i].add(t * PAIRS + p0));
-                    for v in 0..V {
-                        sum[i][v] = _mm256_madd_epi16(w[v], x);
-                    }
-                }
-                for p in p0 + 1..p0 + span {
+                for p in p0..p0 + span {
                     for (v, x) in w.iter_mut().enumerate() {
                         *x = _mm256_loadu_si256(qt.add(p * nr + 8 * v).cast());
                     }
                     for i in 0..R {
                         let x = _mm256_set1_epi32(*r.q[i].add(t * PAIRS + p));
                         for v in 0..V {
-                            sum[i][v] = _mm256_add_epi32(sum[i][v], _mm256_madd_epi16(w[v], x));
+                            let prod = _mm256_madd_epi16(w[v], x);
+                            // The first pair starts the sum (no add of zero).
+                            sum[i][v] = if p == p0 {
+                                prod
+                            } else {
+                                _mm256_add_epi32(sum[i][v], prod)
+                            };
                         }
                     }
                 }
