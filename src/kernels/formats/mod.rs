@@ -163,6 +163,36 @@ pub unsafe trait Block: Pod + Send + Sync {
     /// Chunk `c`'s integers `u` (|u| ≤ 127).
     fn chunk_values(&self, c: usize) -> [i8; QK];
 
+    /// `scales()` of a block of 8 chunks as four registers (lo, hi, off, off_lo; lane
+    /// `c` is chunk `c`), to the same bits: what the AVX2 matvec kernel loads per group
+    /// of 8 chunks. The default goes through `scales()` and the stack; the K-quants
+    /// decode their packed scales with a few vector operations instead.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `CHUNKS == 8`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn scales8_avx2(&self) -> [std::arch::x86_64::__m256; 4] {
+        use std::arch::x86_64::_mm256_loadu_ps;
+        let s = self.scales();
+        let lanes = |f: fn(&ChunkScale) -> f32| -> [f32; 8] { std::array::from_fn(|c| f(&s[c])) };
+        let (lo, hi, off, off_lo) = (
+            lanes(|c| c.lo),
+            lanes(|c| c.hi),
+            lanes(|c| c.off),
+            lanes(|c| c.off_lo),
+        );
+        // SAFETY: each array holds 8 floats; AVX by the caller.
+        unsafe {
+            [
+                _mm256_loadu_ps(lo.as_ptr()),
+                _mm256_loadu_ps(hi.as_ptr()),
+                _mm256_loadu_ps(off.as_ptr()),
+                _mm256_loadu_ps(off_lo.as_ptr()),
+            ]
+        }
+    }
+
     /// `chunk_values` in a register, built with AVX2 byte operations. The default decodes
     /// with `chunk_values` and loads the result.
     ///

@@ -117,6 +117,12 @@ unsafe impl Block for BlockQ2K {
             }
         })
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn scales8_avx2(&self) -> [std::arch::x86_64::__m256; 4] {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::q2k_scales8(self.d.to_f32(), self.dmin.to_f32(), &self.scales) }
+    }
     #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
         two_bits(&self.qs, c).map(|q| q as i8)
@@ -228,6 +234,12 @@ unsafe impl Block for BlockQ4K {
     fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
         k_scales(self.d, self.dmin, &self.scales)
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn scales8_avx2(&self) -> [std::arch::x86_64::__m256; 4] {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::k_scales8(self.d.to_f32(), self.dmin.to_f32(), &self.scales) }
+    }
     #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
         k_chunk(&self.qs, None, c)
@@ -258,6 +270,12 @@ unsafe impl Block for BlockQ5K {
     #[inline(always)]
     fn scales(&self) -> [ChunkScale; MAX_CHUNKS] {
         k_scales(self.d, self.dmin, &self.scales)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn scales8_avx2(&self) -> [std::arch::x86_64::__m256; 4] {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::k_scales8(self.d.to_f32(), self.dmin.to_f32(), &self.scales) }
     }
     #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
@@ -300,6 +318,12 @@ unsafe impl Block for BlockQ6K {
             off_lo: 0.0,
         })
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn scales8_avx2(&self) -> [std::arch::x86_64::__m256; 4] {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::q6k_scales8(self.d.to_f32(), &self.scales) }
+    }
     #[inline(always)]
     fn chunk_values(&self, c: usize) -> [i8; QK] {
         let (n, k) = (c / 4, c % 4);
@@ -327,6 +351,90 @@ unsafe impl Block for BlockQ6K {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// Q4_K / Q5_K's chunk scales as `k_scales` makes them (`d·sc`, `−dmin·m`), from the
+    /// 12 packed bytes as three 32-bit words: chunks 0..4 take the low 6 bits of words 0
+    /// (scales) and 1 (minimums); chunks 4..8 take the nibbles of word 2 with the top 2
+    /// bits of words 0 and 1 above them (`scale_min`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn k_scales8(d: f32, dmin: f32, packed: &[u8; 12]) -> [__m256; 4] {
+        let word = |i: usize| {
+            u32::from_le_bytes([
+                packed[4 * i],
+                packed[4 * i + 1],
+                packed[4 * i + 2],
+                packed[4 * i + 3],
+            ])
+        };
+        let (a, b, c) = (word(0), word(1), word(2));
+        let (low6, low4, top2) = (0x3f3f_3f3f, 0x0f0f_0f0f, 0x0303_0303);
+        let sc = [a & low6, (c & low4) | (((a >> 6) & top2) << 4)];
+        let m = [b & low6, ((c >> 4) & low4) | (((b >> 6) & top2) << 4)];
+        // Eight bytes (chunks 0..8) zero-extended to eight exact floats.
+        let floats = |w: [u32; 2]| {
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32(
+                w[0] as i32,
+                w[1] as i32,
+                0,
+                0,
+            )))
+        };
+        let scale = _mm256_mul_ps(_mm256_set1_ps(d), floats(sc));
+        let off = _mm256_mul_ps(_mm256_set1_ps(-dmin), floats(m));
+        [scale, scale, off, _mm256_setzero_ps()]
+    }
+
+    /// Q6_K's chunk scales (`d·scales[2c]` for the low half, `d·scales[2c + 1]` for the
+    /// high): the even bytes, then the odd ones, sign-extended to floats.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn q6k_scales8(d: f32, scales: &[i8; 16]) -> [__m256; 4] {
+        // SAFETY: `scales` is 16 bytes.
+        let v = unsafe { _mm_loadu_si128(scales.as_ptr().cast()) };
+        let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        let p = _mm_shuffle_epi8(v, evens_odds);
+        let dv = _mm256_set1_ps(d);
+        let lo = _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(p)));
+        let hi = _mm256_mul_ps(
+            dv,
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(p, 8))),
+        );
+        [lo, hi, _mm256_setzero_ps(), _mm256_setzero_ps()]
+    }
+
+    /// Q2_K's chunk scales (`BlockQ2K::scales`): per half, the low nibble scales by `d`
+    /// and the high one is a minimum by `dmin`; `off` is the high half's minimum and
+    /// `off_lo` the low half's minus it.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn q2k_scales8(d: f32, dmin: f32, scales: &[u8; 16]) -> [__m256; 4] {
+        // SAFETY: `scales` is 16 bytes.
+        let v = unsafe { _mm_loadu_si128(scales.as_ptr().cast()) };
+        let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        let p = _mm_shuffle_epi8(v, evens_odds);
+        let m4 = _mm_set1_epi8(0x0f);
+        let (sc, mn) = (
+            _mm_and_si128(p, m4),
+            _mm_and_si128(_mm_srli_epi16(p, 4), m4),
+        );
+        // Bytes 0..8 (a = the even, low-half sub-blocks) or 8..16 (b) as floats.
+        let floats = |x: __m128i, high: bool| {
+            let x = if high { _mm_srli_si128(x, 8) } else { x };
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(x))
+        };
+        let (dv, mv) = (_mm256_set1_ps(d), _mm256_set1_ps(-dmin));
+        let (m_lo, m_hi) = (
+            _mm256_mul_ps(mv, floats(mn, false)),
+            _mm256_mul_ps(mv, floats(mn, true)),
+        );
+        [
+            _mm256_mul_ps(dv, floats(sc, false)),
+            _mm256_mul_ps(dv, floats(sc, true)),
+            m_hi,
+            _mm256_sub_ps(m_lo, m_hi),
+        ]
+    }
 
     /// Q2_K / Q3_K chunk `c`'s 2-bit values (see `two_bits`). `c < 8`.
     #[inline]

@@ -289,6 +289,46 @@ fn simd_chunk_decoders_match_the_scalar_ones() {
     for_each_block!(all;);
 }
 
+/// Every 8-chunk format's vector scale decoder (`scales8_avx2`) gives `scales()` bit for
+/// bit, on random blocks (every packing of the 6-bit scales and minimums) with random f16
+/// super-scales.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn vector_scale_decoders_match_the_scalar_ones() {
+    fn check<B: Block>() {
+        if B::CHUNKS != 8 || !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for b in random_blocks::<B>(256, B::GGML_ID + 1, |_, _| {}) {
+            if !b.finite() {
+                continue;
+            }
+            let want = b.scales();
+            let mut got = [[0.0f32; 8]; 4];
+            // SAFETY: AVX2 was detected; CHUNKS == 8; each array holds 8 floats.
+            unsafe {
+                for (v, out) in b.scales8_avx2().into_iter().zip(&mut got) {
+                    std::arch::x86_64::_mm256_storeu_ps(out.as_mut_ptr(), v);
+                }
+            }
+            for (c, w) in want.iter().enumerate().take(8) {
+                let g = [got[0][c], got[1][c], got[2][c], got[3][c]];
+                let w = [w.lo, w.hi, w.off, w.off_lo];
+                assert_eq!(
+                    g.map(f32::to_bits),
+                    w.map(f32::to_bits),
+                    "{:?} chunk {c}",
+                    B::DTYPE
+                );
+            }
+        }
+    }
+    macro_rules! all {
+        (; $($v:ident => $t:ident,)*) => { $(check::<$t>();)* };
+    }
+    for_each_block!(all;);
+}
+
 #[test]
 fn ggml_ids_round_trip() {
     for d in [DType::F32, DType::F16, DType::BF16] {

@@ -274,8 +274,9 @@ trait RowSrc<B: Block>: Copy {
     /// Scales and offsets of the one-chunk blocks `j0 .. j0 + g` (`g ≤ 8`); other lanes
     /// are finite. Safety: AVX2 and F16C; `B::HEAD_SCALE`; `j0 + g ≤ nb`.
     unsafe fn heads8(self, j0: usize, g: usize) -> (__m256, __m256);
-    /// Scales of chunks `t0 .. t0 + 8` (zero past the row's end), as `group_scales`.
-    fn scales8(self, t0: usize) -> [[f32; 8]; 4];
+    /// Scales of chunks `t0 .. t0 + 8` (zero past the row's end), as `group_scales`
+    /// (lo, hi, off, off_lo). Safety: AVX2; `t0 < nb`.
+    unsafe fn scales8(self, t0: usize) -> [__m256; 4];
 }
 
 impl<B: Block> RowSrc<B> for &[B] {
@@ -294,8 +295,23 @@ impl<B: Block> RowSrc<B> for &[B] {
         unsafe { head_scales8(self, j0, g) }
     }
     #[inline(always)]
-    fn scales8(self, t0: usize) -> [[f32; 8]; 4] {
-        group_scales::<B, 8>(self, t0)
+    unsafe fn scales8(self, t0: usize) -> [__m256; 4] {
+        if B::CHUNKS == 8 {
+            // A group is one whole block: t0 is a multiple of 8 and the row holds whole
+            // blocks.
+            // SAFETY: t0 < nb, so block t0 / 8 lies inside the row; AVX2 by the caller.
+            return unsafe { self.get_unchecked(t0 / 8).scales8_avx2() };
+        }
+        let [lo, hi, off, off_lo] = group_scales::<B, 8>(self, t0);
+        // SAFETY: the arrays hold 8 floats; AVX by the caller.
+        unsafe {
+            [
+                _mm256_loadu_ps(lo.as_ptr()),
+                _mm256_loadu_ps(hi.as_ptr()),
+                _mm256_loadu_ps(off.as_ptr()),
+                _mm256_loadu_ps(off_lo.as_ptr()),
+            ]
+        }
     }
 }
 
@@ -327,7 +343,7 @@ impl<B: Block> RowSrc<B> for SplitRow<'_> {
         }
     }
     #[inline(always)]
-    fn scales8(self, _: usize) -> [[f32; 8]; 4] {
+    unsafe fn scales8(self, _: usize) -> [__m256; 4] {
         unreachable!("only head-scale formats split, and their kernels read `heads8`")
     }
 }
@@ -359,10 +375,11 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let mask_at = |t0: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32((nb - t0).min(8) as i32), lanes);
     // Scales decoded one group ahead, as in the AVX-512 kernel.
-    let mut next = if B::HEAD_SCALE {
-        [[0.0; 8]; 4]
+    let mut next = if B::HEAD_SCALE || nb == 0 {
+        [_mm256_setzero_ps(); 4]
     } else {
-        w.scales8(0)
+        // SAFETY: 0 < nb; AVX2 is enabled here.
+        unsafe { w.scales8(0) }
     };
     let mut next_head = if B::HEAD_SCALE {
         // SAFETY: blocks 0..min(nb, 8) lie inside `w` (one chunk each).
@@ -384,17 +401,10 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
         } else {
             let [lo, hi, off, off_lo] = next;
             if t0 + g < nb {
-                next = w.scales8(t0 + g);
+                // SAFETY: t0 + g < nb; AVX2 is enabled here.
+                next = unsafe { w.scales8(t0 + g) };
             }
-            // SAFETY: the arrays hold 8 floats.
-            unsafe {
-                (
-                    _mm256_loadu_ps(lo.as_ptr()),
-                    _mm256_loadu_ps(hi.as_ptr()),
-                    _mm256_loadu_ps(off.as_ptr()),
-                    _mm256_loadu_ps(off_lo.as_ptr()),
-                )
-            }
+            (lo, hi, off, off_lo)
         };
         for r in 0..R {
             let b = (row0 + r) * nb + t0;
