@@ -81,6 +81,54 @@ fn q5_values(qh: [u8; 4], qs: &[u8; QK / 2], bias: i8) -> [i8; QK] {
     std::array::from_fn(|i| (lo[i] as u8 | ((((qh >> i) & 1) as u8) << 4)) as i8 - bias)
 }
 
+/// Bit `j` of `x` to bit `j / 2` (even `j`) or `16 + j / 2` (odd `j`): the even bits
+/// in the low half, the odd ones in the high half (Hacker's Delight's outer unshuffle,
+/// four swaps of bit fields).
+fn unshuffle_bits(mut x: u32) -> u32 {
+    for (mask, shift) in [
+        (0x2222_2222, 1),
+        (0x0c0c_0c0c, 2),
+        (0x00f0_00f0, 4),
+        (0x0000_ff00, 8),
+    ] {
+        let t = (x ^ (x >> shift)) & mask;
+        x ^= t ^ (t << shift);
+    }
+    x
+}
+
+/// The inverse of `unshuffle_bits`: the same swaps in reverse order.
+fn shuffle_bits(mut x: u32) -> u32 {
+    for (mask, shift) in [
+        (0x0000_ff00, 8),
+        (0x00f0_00f0, 4),
+        (0x0c0c_0c0c, 2),
+        (0x2222_2222, 1),
+    ] {
+        let t = (x ^ (x >> shift)) & mask;
+        x ^= t ^ (t << shift);
+    }
+    x
+}
+
+/// A Q5 block's tail in the split layout: `qh` unshuffled (value `2i + w`'s fifth bit at
+/// bit `16w + i` for values 0..16, value `16 + 2i + w`'s at `8 + 16w + i`), inverted for
+/// Q5_0 (`invert`), then `qs` as it is. `q5_split_tail_i16` then spreads the bits over
+/// 16-bit lanes with one variable shift.
+fn q5_split_tail(qh: [u8; 4], qs: &[u8; QK / 2], invert: bool, tail: &mut [u8]) {
+    let h = unshuffle_bits(u32::from_le_bytes(qh)) ^ if invert { u32::MAX } else { 0 };
+    tail[..4].copy_from_slice(&h.to_le_bytes());
+    tail[4..4 + QK / 2].copy_from_slice(qs);
+}
+
+/// The inverse of `q5_split_tail`: the block's `qh` and `qs` back in file order.
+fn q5_join_tail(tail: &[u8], invert: bool, out: &mut [u8]) {
+    let h = u32::from_le_bytes(tail[..4].try_into().expect("4 bytes"));
+    let qh = shuffle_bits(h ^ if invert { u32::MAX } else { 0 });
+    out[..4].copy_from_slice(&qh.to_le_bytes());
+    out[4..4 + QK / 2].copy_from_slice(&tail[4..4 + QK / 2]);
+}
+
 // SAFETY: `chunk_bytes_avx2` reads the 32 bytes of `qs`.
 unsafe impl Block for BlockQ8_0 {
     const HEAD_SCALE: bool = true;
@@ -235,6 +283,20 @@ unsafe impl Block for BlockQ5_0 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::q5_tail_i16(tail, 16) }
     }
+    fn split_tail(&self, tail: &mut [u8]) {
+        q5_split_tail(self.qh, &self.qs, true, tail);
+    }
+    fn join_tail(tail: &[u8], out: &mut [u8]) {
+        q5_join_tail(tail, true, out);
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn split_tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::q5_split_tail_i16::<true>(tail) }
+    }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
     unsafe fn chunk_bytes_neon(&self, _: usize) -> std::arch::aarch64::int8x16x2_t {
@@ -275,6 +337,20 @@ unsafe impl Block for BlockQ5_1 {
     ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
         // SAFETY: the caller guarantees AVX2.
         unsafe { x86::q5_tail_i16(tail, 0) }
+    }
+    fn split_tail(&self, tail: &mut [u8]) {
+        q5_split_tail(self.qh, &self.qs, false, tail);
+    }
+    fn join_tail(tail: &[u8], out: &mut [u8]) {
+        q5_join_tail(tail, false, out);
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn split_tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { x86::q5_split_tail_i16::<false>(tail) }
     }
     #[cfg(target_arch = "aarch64")]
     #[inline(always)]
@@ -395,6 +471,30 @@ mod x86 {
         unsafe { widen_i8_avx2(b) }
     }
 
+    /// A Q5 tail as `q5_split_tail` stores it, decoded to 16-bit values (0..16, 16..32):
+    /// the nibbles as `nibbles_i16`, and the fifth bits from one broadcast shifted right
+    /// by `i` in dword `i`, which brings value `2i + w`'s bit to bit 0 of 16-bit lane
+    /// `2i + w` and value `16 + 2i + w`'s to bit 8. `INVERTED` (Q5_0) stores the bits
+    /// inverted: `q − 16 = nibble − 16·(1 − bit)` is then one subtraction.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn q5_split_tail_i16<const INVERTED: bool>(tail: &[u8]) -> (__m256i, __m256i) {
+        let (qh, qs) = tail[..4 + QK / 2].split_at(4);
+        let (lo, hi) = nibbles_i16(qs.try_into().expect("16 bytes"), 0);
+        let h = i32::from_le_bytes(qh.try_into().expect("4 bytes"));
+        let t = _mm256_srlv_epi32(
+            _mm256_set1_epi32(h),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        );
+        let h0 = _mm256_slli_epi16(_mm256_and_si256(t, _mm256_set1_epi32(0x0001_0001)), 4);
+        let h1 = _mm256_srli_epi16(_mm256_and_si256(t, _mm256_set1_epi32(0x0100_0100)), 4);
+        if INVERTED {
+            (_mm256_sub_epi16(lo, h0), _mm256_sub_epi16(hi, h1))
+        } else {
+            (_mm256_add_epi16(lo, h0), _mm256_add_epi16(hi, h1))
+        }
+    }
+
     /// 32 signed bytes widened to 16 bits, straight from memory.
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -472,5 +572,21 @@ pub(super) mod neon {
             vsubq_s8(vorrq_s8(n.0, hi0), b),
             vsubq_s8(vorrq_s8(n.1, hi1), b),
         )
+    }
+}
+
+#[cfg(test)]
+mod bit_tests {
+    use super::{shuffle_bits, unshuffle_bits};
+
+    #[test]
+    fn unshuffle_puts_even_bits_low_and_odd_bits_high() {
+        for j in 0..32 {
+            let want = if j % 2 == 0 { j / 2 } else { 16 + j / 2 };
+            assert_eq!(unshuffle_bits(1 << j), 1 << want, "bit {j}");
+        }
+        for x in [0u32, u32::MAX, 0x1234_5678, 0xdead_beef, 0x8000_0001] {
+            assert_eq!(shuffle_bits(unshuffle_bits(x)), x);
+        }
     }
 }

@@ -248,6 +248,33 @@ pub unsafe trait Block: Pod + Send + Sync {
         unsafe { widen_i8_avx2(b.chunk_bytes_avx2(0)) }
     }
 
+    /// The block's bytes after its `HEAD_BYTES` as the split layout (`qdot::split`)
+    /// stores them, into `tail` (`size_of::<Self>() - HEAD_BYTES` bytes). The default
+    /// copies them; Q5_0 and Q5_1 rearrange their fifth bits for `split_tail_i16_avx2`.
+    fn split_tail(&self, tail: &mut [u8]) {
+        tail.copy_from_slice(&bytemuck::bytes_of(self)[Self::HEAD_BYTES..]);
+    }
+
+    /// The inverse of `split_tail`: the block's bytes after its head, from `tail`, into
+    /// `out` (both `size_of::<Self>() - HEAD_BYTES` bytes).
+    fn join_tail(tail: &[u8], out: &mut [u8]) {
+        out.copy_from_slice(tail);
+    }
+
+    /// `tail_i16_avx2` of a tail as `split_tail` stores it: what the split layout's AVX2
+    /// kernel decodes. The default is `tail_i16_avx2` (the tail is the block's bytes).
+    ///
+    /// # Safety
+    /// As `tail_i16_avx2`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn split_tail_i16_avx2(
+        tail: &[u8],
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        // SAFETY: the same contract.
+        unsafe { Self::tail_i16_avx2(tail) }
+    }
+
     /// `chunk_values` as two NEON registers (values 0..16, 16..32). The default decodes
     /// with `chunk_values` and loads the result.
     ///

@@ -124,7 +124,7 @@ fn split_blocks<B: Block>(w: &[B], buf: &mut [u16]) -> Option<()> {
     }
     let tails = &mut bytemuck::cast_slice_mut::<u16, u8>(buf)[layout.tails()];
     for (dst, b) in tails.chunks_exact_mut(layout.tail).zip(w) {
-        dst.copy_from_slice(&bytemuck::bytes_of(b)[B::HEAD_BYTES..]);
+        b.split_tail(dst);
     }
     Some(())
 }
@@ -207,7 +207,10 @@ impl<'a> SplitView<'a> {
         if B::OFFSET {
             bytes[2..4].copy_from_slice(&self.m[i].to_bits().to_le_bytes());
         }
-        bytes[B::HEAD_BYTES..].copy_from_slice(&self.tails[i * self.tail..(i + 1) * self.tail]);
+        B::join_tail(
+            &self.tails[i * self.tail..(i + 1) * self.tail],
+            &mut bytes[B::HEAD_BYTES..],
+        );
         b
     }
 
@@ -230,7 +233,7 @@ impl<'a> SplitView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::formats::{BlockQ4_1, BlockQ8_0, Quantize};
+    use crate::kernels::formats::{BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, Quantize};
 
     #[test]
     fn splits_heads_from_tails_and_back() {
@@ -264,6 +267,21 @@ mod tests {
                 bytemuck::bytes_of(b)
             );
         }
+        // Q5's tails are rearranged (`Block::split_tail`) and put back together exactly.
+        fn round_trip<B: Block>() {
+            let w = crate::kernels::formats::tests::random_blocks::<B>(6, 5, |_, _| {});
+            let buf = split(B::DTYPE, bytemuck::cast_slice(&w)).unwrap();
+            let layout = SplitLayout::new(B::DTYPE, w.len()).unwrap();
+            let view = SplitView::new(&buf, layout, 2);
+            for (i, b) in w.iter().enumerate() {
+                assert_eq!(
+                    bytemuck::bytes_of(&view.block::<B>(i)),
+                    bytemuck::bytes_of(b)
+                );
+            }
+        }
+        round_trip::<BlockQ5_0>();
+        round_trip::<BlockQ5_1>();
         // No offsets for Q8_0; K-quants and float types do not split.
         let q8: Vec<BlockQ8_0> = x.chunks(32).map(BlockQ8_0::quantize).collect();
         let l8 = SplitLayout::new(DType::Q8_0, 6).unwrap();

@@ -325,7 +325,7 @@ impl<B: Block> RowSrc<B> for SplitRow<'_> {
         // buffer's end is harmless.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
         // SAFETY: t < nb and the row holds nb tails; AVX2 by the caller.
-        unsafe { B::tail_i16_avx2(self.tails.get_unchecked(t * tail..(t + 1) * tail)) }
+        unsafe { B::split_tail_i16_avx2(self.tails.get_unchecked(t * tail..(t + 1) * tail)) }
     }
     #[inline(always)]
     unsafe fn heads8(self, j0: usize, _: usize) -> (__m256, __m256) {
