@@ -1,12 +1,13 @@
 //! Attention kernels at SmolLM2-135M's shapes (9 query heads, 3 KV heads, head size 64):
 //! a 512-token prefill (causal, from an empty cache) and one decode step with 128 or 512
 //! cached positions; and a 512-token prefill and decode at Gemma 3 270M's (4 query heads
-//! on one KV head of size 256). Throughput counts the multiply-adds of QKᵀ and PV as 2 FLOPs each.
+//! on one KV head of size 256), from an f32 and an f16 cache. Throughput counts the multiply-adds of QKᵀ and PV as 2 FLOPs each.
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ingot::kernels::attention::{attention, AttnScratch, AttnShape};
+use half::f16;
+use ingot::kernels::attention::{attention, AttnScratch, AttnShape, Kv};
 use ingot::kernels::cpu::isa;
 
 fn data(n: usize, seed: f32) -> Vec<f32> {
@@ -41,7 +42,7 @@ fn bench(c: &mut Criterion) {
     let flops = (n_q * (n_q + 1) / 2) * n_heads * hd * 4;
     g.throughput(Throughput::Elements(flops as u64));
     g.bench_function("prefill/512", |b| {
-        b.iter(|| attention(isa(), &mut ws, &q, &k, &v, &mut out, 0, s))
+        b.iter(|| attention(isa(), &mut ws, &q, Kv::F32(&k), Kv::F32(&v), &mut out, 0, s))
     });
 
     let q1 = data(n_heads * hd, 4.0);
@@ -51,7 +52,18 @@ fn bench(c: &mut Criterion) {
             ((depth + 1) * n_heads * hd * 4) as u64,
         ));
         g.bench_function(format!("decode/{depth}"), |b| {
-            b.iter(|| attention(isa(), &mut ws, &q1, &k, &v, &mut out1, depth, s))
+            b.iter(|| {
+                attention(
+                    isa(),
+                    &mut ws,
+                    &q1,
+                    Kv::F32(&k),
+                    Kv::F32(&v),
+                    &mut out1,
+                    depth,
+                    s,
+                )
+            })
         });
     }
 
@@ -72,13 +84,32 @@ fn bench(c: &mut Criterion) {
         ((n_q * (n_q + 1) / 2) * 4 * 256 * 4) as u64,
     ));
     g.bench_function("gemma3/prefill/512", |b| {
-        b.iter(|| attention(isa(), &mut ws, &gq512, &k, &v, &mut gout512, 0, gs))
+        b.iter(|| {
+            attention(
+                isa(),
+                &mut ws,
+                &gq512,
+                Kv::F32(&k),
+                Kv::F32(&v),
+                &mut gout512,
+                0,
+                gs,
+            )
+        })
     });
+    // An f16 cache (native mode's default) holding the same values, rounded.
+    let half = |x: &[f32]| x.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>();
+    let (k16, v16) = (half(&k), half(&v));
     for depth in [128, 512] {
         g.throughput(Throughput::Elements(((depth + 1) * 4 * 256 * 4) as u64));
-        g.bench_function(format!("gemma3/decode/{depth}"), |b| {
-            b.iter(|| attention(isa(), &mut ws, &gq, &k, &v, &mut gout, depth, gs))
-        });
+        for (name, kc, vc) in [
+            ("decode", Kv::F32(&k), Kv::F32(&v)),
+            ("decode-f16", Kv::F16(&k16), Kv::F16(&v16)),
+        ] {
+            g.bench_function(format!("gemma3/{name}/{depth}"), |b| {
+                b.iter(|| attention(isa(), &mut ws, &gq, kc, vc, &mut gout, depth, gs))
+            });
+        }
     }
     g.finish();
 }

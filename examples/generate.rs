@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use ingot::tokenizer::chat::Message;
 use ingot::{
-    ComputeMode, GenerateOptions, GenerationStats, Model, Sampler, SamplerConfig, Session,
+    ComputeMode, GenerateOptions, GenerationStats, KvType, Model, Sampler, SamplerConfig, Session,
     StopReason, Tokenizer,
 };
 
@@ -90,6 +90,10 @@ struct Args {
     /// Context window in tokens (prompt plus generated); default 4096, at most the model's.
     #[arg(long)]
     ctx: Option<usize>,
+    /// KV cache type: f16 (half the memory and of the bytes a decode step reads) or f32;
+    /// default f16 with --dtype native, f32 with --dtype f32.
+    #[arg(long)]
+    kv_cache: Option<KvType>,
     /// Chat on stdin: each line is one user turn (works over a pipe), rendered with the
     /// model's chat template; the KV cache is reused across turns. /reset clears the
     /// conversation; Ctrl-D ends it.
@@ -272,7 +276,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         opts.stop_tokens = chat_stop_tokens(tok);
     }
     let ctx = args.ctx.unwrap_or(model.config().seq_len.min(4096));
-    let mut session = model.session(ctx)?;
+    let mut session = model.session_with(ctx, args.kv_cache.unwrap_or(model.default_kv()))?;
     if args.interactive {
         return interactive(&model, &mut session, &mut sampler, opts);
     }

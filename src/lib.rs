@@ -69,7 +69,7 @@ pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use generate::{GenerateOptions, Generation, GenerationStats, StopReason};
-pub use model::{ComputeMode, Config, LoadOptions, Model, Session};
+pub use model::{ComputeMode, Config, KvType, LoadOptions, Model, Session};
 pub use sampling::{Sampler, SamplerConfig};
 pub use tensor::{DType, Tensor};
 pub use tokenizer::{StreamDecoder, Tokenizer};

@@ -298,7 +298,15 @@ fn tiny_llama_loads_and_generates() {
         .unwrap();
         let prompt = native.tokenizer().encode("hello tiny model", true);
         assert_eq!(prompt.len(), 16);
+        // An f32 KV cache, as f32 mode has (native mode's default rounds it to f16:
+        // checked below).
         let a = native
+            .session_with(128, ingot::KvType::F32)
+            .unwrap()
+            .forward(&prompt)
+            .unwrap()
+            .to_vec();
+        let a16 = native
             .session(128)
             .unwrap()
             .forward(&prompt)
@@ -322,6 +330,17 @@ fn tiny_llama_loads_and_generates() {
         let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let tol = if embd_q8 { 1e-2 * scale } else { 1e-5 };
         assert!(err < tol, "native vs f32: {err} (tolerance {tol})");
+        // Keys and values rounded to f16 (11 significant bits) move the logits by a few
+        // parts in 10^4 of their scale here.
+        let err16 = a16
+            .iter()
+            .zip(&a)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            err16 > 0.0 && err16 < 2e-3 * scale,
+            "f16 vs f32 KV cache: {err16} (scale {scale})"
+        );
 
         let mut s = native.session(32).unwrap();
         let mut sampler = Sampler::new(SamplerConfig {
@@ -462,7 +481,7 @@ fn oversized_caches_and_bad_ids_are_errors() {
     let mut c = m.config().clone();
     c.n_layers = 1 << 20;
     c.n_kv_heads = 1 << 10;
-    let e = ingot::model::transformer::KvCache::new(&c, 1 << 20)
+    let e = ingot::model::transformer::KvCache::new(&c, 1 << 20, ingot::KvType::F32)
         .err()
         .expect("refused")
         .to_string();

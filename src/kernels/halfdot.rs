@@ -3,6 +3,7 @@
 //! BF16 (its bits are the top half of an f32's). The products are then exact f32 FMAs, as
 //! in f32 mode, so 16-bit weights run natively at half the memory of widening them at
 //! load. (AVX-512 BF16's `vdpbf16ps` would round the activations to bf16 as well.)
+//! `widen` converts whole slices the same way (an f16 KV cache's tiles).
 
 use half::{bf16, f16};
 
@@ -46,6 +47,25 @@ pub fn dot<H: HalfFloat>(isa: Isa, x: &[f32], w: &[H]) -> f32 {
         // SAFETY: `Isa::Neon` implies NEON; lengths checked above.
         Isa::Neon => unsafe { neon::dot_neon(x, w) },
         _ => dot_scalar(x, w),
+    }
+}
+
+/// `dst[i] = src[i]` widened to f32 (exact): an f16 KV cache's tile, converted once for
+/// the f32 attention kernels. Panics if the lengths differ.
+#[inline]
+pub fn widen<H: HalfFloat>(isa: Isa, src: &[H], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "widen: lengths differ");
+    match isa.checked() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` implies AVX-512F; lengths checked above.
+        Isa::Avx512 => unsafe { x86::widen_avx512(src, dst) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` implies AVX2 and F16C; lengths checked above.
+        Isa::Avx2 => unsafe { x86::widen_avx2(src, dst) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `Isa::Neon` implies NEON; lengths checked above.
+        Isa::Neon => unsafe { neon::widen_neon(src, dst) },
+        _ => src.iter().zip(dst).for_each(|(s, d)| *d = s.widen()),
     }
 }
 
@@ -134,6 +154,47 @@ mod x86 {
         s
     }
 
+    /// 32 values per step (two conversions in flight), the rest one by one.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn widen_avx512<H: HalfFloat>(src: &[H], dst: &mut [f32]) {
+        let n = src.len();
+        let mut i = 0;
+        while i + 32 <= n {
+            // SAFETY: i + 32 ≤ n for both slices (equal lengths, checked by the caller).
+            unsafe {
+                let (a, b) = (
+                    widen16(src.as_ptr().add(i)),
+                    widen16(src.as_ptr().add(i + 16)),
+                );
+                _mm512_storeu_ps(dst.as_mut_ptr().add(i), a);
+                _mm512_storeu_ps(dst.as_mut_ptr().add(i + 16), b);
+            }
+            i += 32;
+        }
+        for j in i..n {
+            dst[j] = src[j].widen();
+        }
+    }
+
+    /// 16 values per step, the rest one by one.
+    #[target_feature(enable = "avx2,f16c")]
+    pub unsafe fn widen_avx2<H: HalfFloat>(src: &[H], dst: &mut [f32]) {
+        let n = src.len();
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 ≤ n for both slices.
+            unsafe {
+                let (a, b) = (widen8(src.as_ptr().add(i)), widen8(src.as_ptr().add(i + 8)));
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i), a);
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i + 8), b);
+            }
+            i += 16;
+        }
+        for j in i..n {
+            dst[j] = src[j].widen();
+        }
+    }
+
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_avx2<H: HalfFloat>(x: &[f32], w: &[H]) -> f32 {
         let n = x.len();
@@ -195,6 +256,25 @@ mod neon {
         }
     }
 
+    /// 8 values per step, the rest one by one (finite values: see `widen4`).
+    #[target_feature(enable = "neon")]
+    pub unsafe fn widen_neon<H: HalfFloat>(src: &[H], dst: &mut [f32]) {
+        let n = src.len();
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 ≤ n for both slices.
+            unsafe {
+                let (a, b) = (widen4(src.as_ptr().add(i)), widen4(src.as_ptr().add(i + 4)));
+                vst1q_f32(dst.as_mut_ptr().add(i), a);
+                vst1q_f32(dst.as_mut_ptr().add(i + 4), b);
+            }
+            i += 8;
+        }
+        for j in i..n {
+            dst[j] = src[j].widen();
+        }
+    }
+
     #[target_feature(enable = "neon")]
     pub unsafe fn dot_neon<H: HalfFloat>(x: &[f32], w: &[H]) -> f32 {
         let n = x.len();
@@ -246,6 +326,30 @@ mod tests {
 
     #[test]
     fn every_isa_matches_f64() {
+        check(f16::from_f32);
+        check(bf16::from_f32);
+    }
+
+    #[test]
+    fn every_isa_widens_exactly() {
+        fn check<H: HalfFloat>(from: impl Fn(f32) -> H) {
+            for n in [0usize, 1, 7, 8, 15, 16, 17, 31, 32, 33, 100, 576] {
+                // Normal and subnormal values of both signs, and zeros.
+                let src: Vec<H> = (0..n)
+                    .map(|i| from(((i as f32) * 0.7).sin() * 10f32.powi(i as i32 % 13 - 8)))
+                    .collect();
+                let want: Vec<u32> = src.iter().map(|h| h.widen().to_bits()).collect();
+                for isa in supported_isas() {
+                    let mut got = vec![f32::NAN; n];
+                    widen(isa, &src, &mut got);
+                    assert_eq!(
+                        got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        want,
+                        "{isa:?} n={n}"
+                    );
+                }
+            }
+        }
         check(f16::from_f32);
         check(bf16::from_f32);
     }

@@ -10,7 +10,8 @@ use super::Model;
 pub struct PassCost {
     /// Weight bytes read: every projection, the LM head, and one embedding row per token.
     pub weight_bytes: u64,
-    /// KV-cache bytes read and written by attention (f32 keys and values).
+    /// KV-cache bytes read and written by attention (keys and values of the model's
+    /// default cache type, `Model::default_kv`).
     pub kv_bytes: u64,
     /// Multiply-adds of the projections and the LM head.
     pub matmul_macs: u64,
@@ -58,6 +59,7 @@ impl Model {
         weight_bytes += head.bytes() as u64 + t * (w.token_embd.bytes() / w.token_embd.rows) as u64;
         // Each query attends to the cached positions and itself, within its layer's window.
         let (mut attention_macs, mut kv_bytes) = (0u64, 0u64);
+        let value_bytes = self.default_kv().size() as u64;
         for l in 0..c.n_layers {
             let window = c.window(l).unwrap_or(usize::MAX);
             let seen: u64 = (depth..depth + tokens)
@@ -67,7 +69,7 @@ impl Model {
             // Read once per query group's pass: keys and values of the longest span, plus
             // this pass's new rows written.
             let span = (depth + tokens).min(window) as u64;
-            kv_bytes += 2 * 4 * c.kv_dim() as u64 * (span + t);
+            kv_bytes += 2 * value_bytes * c.kv_dim() as u64 * (span + t);
         }
         PassCost {
             weight_bytes,
@@ -105,6 +107,12 @@ mod tests {
             4 * (c.n_layers * per_layer + head + c.dim) as u64
         );
         assert_eq!(d.attention_macs, (c.n_layers * 2 * 11 * c.q_dim()) as u64);
+        // Keys and values of 11 positions read and one written, 4 bytes each (f32 cache);
+        // native mode's f16 cache, 2.
+        let kv = (c.n_layers * 2 * c.kv_dim() * 12) as u64;
+        assert_eq!(d.kv_bytes, 4 * kv);
+        let native = Model::from_hf_dir(&dir, LoadOptions::default()).expect("tiny llama");
+        assert_eq!(native.pass_cost(10, 1).kv_bytes, 2 * kv);
         let p = model.pass_cost(0, 4);
         assert_eq!(p.matmul_macs, (4 * c.n_layers * per_layer + head) as u64);
         assert_eq!(

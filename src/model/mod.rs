@@ -15,6 +15,7 @@ use crate::io::Gguf;
 use crate::tokenizer::chat::{ChatTemplate, Message, RenderOptions, CHATML_TEMPLATE};
 use crate::tokenizer::Tokenizer;
 pub use config::Config;
+pub use transformer::KvType;
 use transformer::{KvCache, Logits, Scratch};
 pub use weights::ComputeMode;
 use weights::{gguf_name, Weights};
@@ -190,9 +191,25 @@ impl Model {
         self.mode
     }
 
-    /// A new session with room for `context` tokens (prompt and generated text together).
-    /// `context` must be between 1 and the model's trained context length.
+    /// A new session with room for `context` tokens (prompt and generated text together),
+    /// its KV cache of this model's default type (`default_kv`). `context` must be
+    /// between 1 and the model's trained context length.
     pub fn session(&self, context: usize) -> Result<Session<'_>> {
+        self.session_with(context, self.default_kv())
+    }
+
+    /// The KV cache type of `session`: f16 in native mode (half the memory, and half the
+    /// bytes a decode step reads; llama.cpp's default), f32 in f32 mode (the reference
+    /// path, nothing rounded).
+    pub fn default_kv(&self) -> KvType {
+        match self.mode {
+            ComputeMode::Native => KvType::F16,
+            ComputeMode::F32 => KvType::F32,
+        }
+    }
+
+    /// `session` with a KV cache of `kv` values.
+    pub fn session_with(&self, context: usize, kv: KvType) -> Result<Session<'_>> {
         if context == 0 || context > self.config.seq_len {
             return Err(Error::InvalidArgument(format!(
                 "context length {context} must be between 1 and the model's {}",
@@ -201,7 +218,7 @@ impl Model {
         }
         Ok(Session {
             model: self,
-            cache: KvCache::new(&self.config, context)?,
+            cache: KvCache::new(&self.config, context, kv)?,
             scratch: Scratch::default(),
             // As long as the cache, so that decoding never grows it.
             tokens: Vec::with_capacity(context),

@@ -9,7 +9,10 @@
 //! No intrinsics and no thread code here: those live in `kernels`.
 
 use crate::error::{Error, Result};
-use crate::kernels::attention::{attention, AttnScratch, AttnShape};
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+
+use crate::kernels::attention::{attention, AttnScratch, AttnShape, Kv};
 use crate::kernels::cpu::isa;
 use crate::kernels::matmul::MatmulScratch;
 use crate::kernels::ops::{add_assign, add_bias, layernorm, rmsnorm, rope, rope_angles, softcap};
@@ -17,24 +20,88 @@ use crate::kernels::simd::{gated, Gate};
 use crate::model::config::{Config, Ffn, Rope, RopeScaling};
 use crate::model::weights::{LayerWeights, Linear, Norm, Proj, Weights};
 
+/// The element type of a KV cache: f32, or f16 (half the memory, and half the bytes a
+/// decode step reads; keys and values are rounded to f16 as they are stored, as in
+/// llama.cpp's default cache). Native mode defaults to f16, f32 mode to f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvType {
+    F32,
+    F16,
+}
+
+impl KvType {
+    /// Bytes per cached value.
+    pub fn size(self) -> usize {
+        match self {
+            KvType::F32 => 4,
+            KvType::F16 => 2,
+        }
+    }
+}
+
+impl std::str::FromStr for KvType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(KvType::F32),
+            "f16" => Ok(KvType::F16),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown KV cache type '{s}' (expected f16 or f32)"
+            ))),
+        }
+    }
+}
+
+/// One of the cache's two arrays, `(n_layers, n_kv_heads, max_seq, head_dim)`.
+enum KvBuf {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+impl KvBuf {
+    fn zeroed(kind: KvType, len: usize) -> KvBuf {
+        match kind {
+            KvType::F32 => KvBuf::F32(vec![0.0; len]),
+            KvType::F16 => KvBuf::F16(vec![f16::ZERO; len]),
+        }
+    }
+
+    /// Values `start .. start + len`, as the attention kernels read them.
+    fn view(&self, start: usize, len: usize) -> Kv<'_> {
+        match self {
+            KvBuf::F32(x) => Kv::F32(&x[start..][..len]),
+            KvBuf::F16(x) => Kv::F16(&x[start..][..len]),
+        }
+    }
+
+    /// Stores `src` at `at` (rounded to f16 in an f16 cache).
+    fn store(&mut self, at: usize, src: &[f32]) {
+        match self {
+            KvBuf::F32(x) => x[at..at + src.len()].copy_from_slice(src),
+            KvBuf::F16(x) => x[at..at + src.len()].convert_from_f32_slice(src),
+        }
+    }
+}
+
 /// Keys and values of every processed position, preallocated for `max_seq` positions.
 pub struct KvCache {
     pub max_seq: usize,
+    kind: KvType,
     /// (n_layers, n_kv_heads, max_seq, head_dim)
-    pub k: Vec<f32>,
+    k: KvBuf,
     /// (n_layers, n_kv_heads, max_seq, head_dim)
-    pub v: Vec<f32>,
+    v: KvBuf,
 }
 
 impl KvCache {
-    /// A zeroed cache for `max_seq` positions. Refuses, naming the size, a cache that
-    /// overflows or would not fit in this machine's memory (the allocation is lazy, so an
-    /// oversized one would otherwise abort the process or fail much later).
-    pub fn new(c: &Config, max_seq: usize) -> Result<KvCache> {
+    /// A zeroed cache of `kind` values for `max_seq` positions. Refuses, naming the size,
+    /// a cache that overflows or would not fit in this machine's memory (the allocation
+    /// is lazy, so an oversized one would otherwise abort the process or fail much later).
+    pub fn new(c: &Config, max_seq: usize, kind: KvType) -> Result<KvCache> {
         let len = [c.n_kv_heads, max_seq, c.head_dim]
             .iter()
             .try_fold(c.n_layers, |a, &b| a.checked_mul(b));
-        let bytes = len.and_then(|l| l.checked_mul(2 * std::mem::size_of::<f32>()));
+        let bytes = len.and_then(|l| l.checked_mul(2 * kind.size()));
         let (Some(len), Some(bytes)) = (len, bytes) else {
             return Err(Error::InvalidArgument(format!(
                 "a KV cache for {max_seq} positions overflows the address space"
@@ -51,9 +118,15 @@ impl KvCache {
         }
         Ok(KvCache {
             max_seq,
-            k: vec![0.0; len],
-            v: vec![0.0; len],
+            kind,
+            k: KvBuf::zeroed(kind, len),
+            v: KvBuf::zeroed(kind, len),
         })
+    }
+
+    /// The type of the cached values.
+    pub fn kind(&self) -> KvType {
+        self.kind
     }
 
     fn layer_len(&self, c: &Config) -> usize {
@@ -297,16 +370,16 @@ pub fn forward(
                 );
             }
         }
-        let k_cache = &mut cache.k[l * layer_len..(l + 1) * layer_len];
-        let v_cache = &mut cache.v[l * layer_len..(l + 1) * layer_len];
         for i in 0..m {
             for h in 0..c.n_kv_heads {
-                let dst = (h * cache.max_seq + pos0 + i) * hd;
+                let dst = l * layer_len + (h * cache.max_seq + pos0 + i) * hd;
                 let src = i * kv_dim + h * hd;
-                k_cache[dst..dst + hd].copy_from_slice(&s.k[src..src + hd]);
-                v_cache[dst..dst + hd].copy_from_slice(&s.v[src..src + hd]);
+                cache.k.store(dst, &s.k[src..src + hd]);
+                cache.v.store(dst, &s.v[src..src + hd]);
             }
         }
+        let k_cache = cache.k.view(l * layer_len, layer_len);
+        let v_cache = cache.v.view(l * layer_len, layer_len);
         let shape = AttnShape {
             n_heads: c.n_heads,
             n_kv_heads: c.n_kv_heads,

@@ -7,7 +7,7 @@ use ingot::sampling::argmax;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ingot::{ComputeMode, LoadOptions, Model};
+use ingot::{ComputeMode, KvType, LoadOptions, Model};
 use serde_json::Value;
 
 /// One loaded model per compute mode, shared by a test binary's tests: `cells` holds the
@@ -70,11 +70,16 @@ pub fn logit_error(logits: &[f32], c: &Value) -> f32 {
     err.max((log_sum_exp(logits) - c["logsumexp"].as_f64().unwrap()).abs() as f32)
 }
 
-/// Last-position logits of a golden prompt.
+/// Last-position logits of a golden prompt, with the model's default KV cache.
 pub fn last_logits(m: &Model, c: &Value) -> Vec<f32> {
+    last_logits_kv(m, c, m.default_kv())
+}
+
+/// `last_logits` with a KV cache of `kv` values.
+pub fn last_logits_kv(m: &Model, c: &Value, kv: KvType) -> Vec<f32> {
     let prompt = ids(&c["ids"]);
     let logits = m
-        .session(prompt.len() + 1)
+        .session_with(prompt.len() + 1, kv)
         .unwrap()
         .forward(&prompt)
         .unwrap()
@@ -118,6 +123,9 @@ pub fn tiny_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Largest logit error against transformers of the tiny models with an f16 KV cache.
+pub const F16_KV_TOL: f32 = 5e-3;
+
 /// `tests/reference/tiny/goldens.json` (written by `make_tiny_models.py`), read once.
 pub fn tiny_goldens() -> &'static Value {
     static G: OnceLock<Value> = OnceLock::new();
@@ -157,8 +165,9 @@ pub fn check_tiny_sequences(model: &Model, name: &str, source: &str, positions: 
         let ids = ids(&seq["ids"]);
         let n = ids.len().min(positions);
         let want = &rows(&seq["logits"])[..n * vocab];
+        // An f32 KV cache: the kernels against transformers at `tol`.
         let got = model
-            .session(64)
+            .session_with(64, KvType::F32)
             .unwrap()
             .forward_all(&ids)
             .unwrap()
@@ -170,10 +179,26 @@ pub fn check_tiny_sequences(model: &Model, name: &str, source: &str, positions: 
             ids.len()
         );
         assert!(err < tol, "{what}: max |err| {err}");
+        // The model's default cache (f16 in native mode): keys and values rounded to 11
+        // significant bits.
+        if model.default_kv() == KvType::F16 {
+            let got16 = model
+                .session(64)
+                .unwrap()
+                .forward_all(&ids)
+                .unwrap()
+                .to_vec();
+            let err16 = max_err(&got16[..n * vocab], want);
+            println!("{what}: f16 KV cache, max |err| {err16:.2e}");
+            assert!(
+                err16 < F16_KV_TOL,
+                "{what}: f16 KV cache, max |err| {err16}"
+            );
+        }
 
         let split = if name == "phi3" { 10 } else { 3 };
         if ids.len() > split + 1 && n == ids.len() {
-            let mut s = model.session(64).unwrap();
+            let mut s = model.session_with(64, KvType::F32).unwrap();
             let mut stepped = s.forward_all(&ids[..split]).unwrap().to_vec();
             for &t in &ids[split..] {
                 stepped.extend(s.forward(&[t]).unwrap().to_vec());

@@ -17,6 +17,10 @@
 //! heads are too few for the threads; a row's arithmetic is the same either way. Tile
 //! and chunk boundaries never depend on the thread count, so neither do the results.
 
+use std::cell::RefCell;
+
+use half::f16;
+
 use super::cpu::Isa;
 use super::simd::{axpy, axpy_rows, dot_rows, exp_shift_sum};
 
@@ -41,6 +45,89 @@ const PACK_BELOW: usize = 128;
 /// Tasks a decode step's tiled attention aims for, over all KV heads (at least a
 /// key tile each).
 const DECODE_TASKS: usize = 8;
+
+/// One layer's cached keys or values, `(n_kv_heads, max_seq, head_dim)`: f32, or f16,
+/// which halves the bytes a decode step streams from memory (llama.cpp's default cache
+/// type). The kernels read f16 a key tile at a time, converted into an f32 copy on the
+/// thread that uses it (`tile_rows`), so every kernel below runs on f32 either way, and
+/// an f16 cache gives the bits of an f32 cache holding the same (rounded) values.
+#[derive(Clone, Copy, Debug)]
+pub enum Kv<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+}
+
+impl<'a> Kv<'a> {
+    /// Values held.
+    pub fn len(&self) -> usize {
+        match self {
+            Kv::F32(x) => x.len(),
+            Kv::F16(x) => x.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values `start .. start + len`.
+    fn sub(self, start: usize, len: usize) -> Kv<'a> {
+        match self {
+            Kv::F32(x) => Kv::F32(&x[start..][..len]),
+            Kv::F16(x) => Kv::F16(&x[start..][..len]),
+        }
+    }
+
+    /// Rows `t0 .. t1` (of `hd` values) as f32: the cache itself, or its f16 values
+    /// converted into `buf` (which holds at least `(t1 − t0) · hd`).
+    fn tile_rows<'b>(
+        self,
+        isa: Isa,
+        hd: usize,
+        (t0, t1): (usize, usize),
+        buf: &'b mut [f32],
+    ) -> &'b [f32]
+    where
+        'a: 'b,
+    {
+        match self {
+            Kv::F32(x) => &x[t0 * hd..t1 * hd],
+            Kv::F16(x) => {
+                let out = &mut buf[..(t1 - t0) * hd];
+                super::halfdot::widen(isa, &x[t0 * hd..t1 * hd], out);
+                out
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's f32 copies of one key tile and one value tile of an f16 cache,
+    /// reused across calls.
+    static TILES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a buffer for two converted tiles of `hd`-value rows when `kv` is f16
+/// (empty for f32): this thread's `TILES`, taken for the call (a nested call finds it
+/// empty and allocates its own), sized once and then reused.
+fn with_tiles<R>(f16_cache: bool, hd: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    if !f16_cache {
+        return f(&mut []);
+    }
+    let mut buf = TILES.with(|t| {
+        t.try_borrow_mut()
+            .map(|mut b| std::mem::take(&mut *b))
+            .unwrap_or_default()
+    });
+    buf.resize(2 * K_TILE * hd, 0.0); // (2, K_TILE, hd): a key tile, then a value tile
+    let r = f(&mut buf);
+    TILES.with(|t| {
+        if let Ok(mut b) = t.try_borrow_mut() {
+            *b = buf;
+        }
+    });
+    r
+}
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -110,8 +197,8 @@ pub fn attention(
     isa: Isa,
     ws: &mut AttnScratch,
     q: &[f32],
-    k_cache: &[f32],
-    v_cache: &[f32],
+    k_cache: Kv,
+    v_cache: Kv,
     out: &mut [f32],
     pos0: usize,
     s: AttnShape,
@@ -207,8 +294,8 @@ pub fn attention(
         // Keys this tile can see at all, clipped to the chunk.
         let k0 = (c * chunk).max(s.first_key(pos0 + i0));
         let k1 = ((c + 1) * chunk).min(pos0 + i1);
-        let keys = &k_cache[g * max_seq * hd..][..max_seq * hd];
-        let vals = &v_cache[g * max_seq * hd..][..max_seq * hd];
+        let keys = k_cache.sub(g * max_seq * hd, max_seq * hd);
+        let vals = v_cache.sub(g * max_seq * hd, max_seq * hd);
         let job = Task {
             q,
             keys,
@@ -294,9 +381,9 @@ fn online_softmax(
 /// head `h0 + r % heads`.
 #[derive(Clone, Copy)]
 struct Task<'a> {
-    q: &'a [f32],    // (n_q, n_heads, head_dim)
-    keys: &'a [f32], // (max_seq, head_dim): this group's cache
-    vals: &'a [f32], // (max_seq, head_dim)
+    q: &'a [f32], // (n_q, n_heads, head_dim)
+    keys: Kv<'a>, // (max_seq, head_dim): this group's cache
+    vals: Kv<'a>, // (max_seq, head_dim)
     queries: (usize, usize),
     span: (usize, usize),
     h0: usize,
@@ -333,23 +420,31 @@ fn attend(isa: Isa, job: &Task, mut p: Partial) {
     let (hd, rows) = (s.head_dim, job.rows());
     p.reset(rows, rows * hd);
     let mut scores = [0.0f32; K_TILE];
-    let mut t0 = k0;
-    while t0 < k1 {
-        let t1 = (t0 + K_TILE).min(k1);
-        for r in 0..rows {
-            let (first, last) = job.keys_seen(r, (t0, t1));
-            if last <= first {
-                continue;
+    with_tiles(matches!(keys, Kv::F16(_)), hd, |buf| {
+        let (kbuf, vbuf) = buf.split_at_mut(buf.len() / 2);
+        let mut t0 = k0;
+        while t0 < k1 {
+            let t1 = (t0 + K_TILE).min(k1);
+            let (kt, vt) = (
+                keys.tile_rows(isa, hd, (t0, t1), kbuf),
+                vals.tile_rows(isa, hd, (t0, t1), vbuf),
+            );
+            for r in 0..rows {
+                let (first, last) = job.keys_seen(r, (t0, t1));
+                if last <= first {
+                    continue;
+                }
+                let n = last - first;
+                let sc = &mut scores[..n];
+                let (a, b) = ((first - t0) * hd, (last - t0) * hd);
+                dot_rows(isa, job.query(r), &kt[a..b], sc);
+                let acc = &mut p.acc[r * hd..(r + 1) * hd];
+                online_softmax(isa, &s, sc, (&mut p.m[r], &mut p.l[r]), acc);
+                axpy_rows(isa, acc, sc, &vt[a..b]);
             }
-            let n = last - first;
-            let sc = &mut scores[..n];
-            dot_rows(isa, job.query(r), &keys[first * hd..last * hd], sc);
-            let acc = &mut p.acc[r * hd..(r + 1) * hd];
-            online_softmax(isa, &s, sc, (&mut p.m[r], &mut p.l[r]), acc);
-            axpy_rows(isa, acc, sc, &vals[first * hd..last * hd]);
+            t0 = t1;
         }
-        t0 = t1;
-    }
+    })
 }
 
 /// `attend` with register tiles: per key tile, the keys transposed once when there is a
@@ -367,53 +462,57 @@ fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, mut kt: Option<&mut [f32]>
     // Row r's query (rows past the last repeat it: their weights are all 0).
     let q_row = |r: usize| job.query(r.min(rows - 1));
     let mut sc = [0.0f32; RB * K_TILE]; // (RB, K_TILE)
-    let mut t0 = k0;
-    while t0 < k1 {
-        let t1 = (t0 + K_TILE).min(k1);
-        let n = t1 - t0;
-        // Keys of row r inside this tile, relative to t0 (empty if none).
-        let range = |r: usize| -> (usize, usize) {
-            if r >= rows {
-                return (0, 0);
+    with_tiles(matches!(keys, Kv::F16(_)), hd, |buf| {
+        let (kbuf, vbuf) = buf.split_at_mut(buf.len() / 2);
+        let mut t0 = k0;
+        while t0 < k1 {
+            let t1 = (t0 + K_TILE).min(k1);
+            let n = t1 - t0;
+            // Keys of row r inside this tile, relative to t0 (empty if none).
+            let range = |r: usize| -> (usize, usize) {
+                if r >= rows {
+                    return (0, 0);
+                }
+                let (first, last) = job.keys_seen(r, (t0, t1));
+                if last <= first {
+                    (0, 0)
+                } else {
+                    (first - t0, last - t0)
+                }
+            };
+            let tile = keys.tile_rows(isa, hd, (t0, t1), kbuf);
+            let vtile = vals.tile_rows(isa, hd, (t0, t1), vbuf);
+            if let Some(kt) = kt.as_deref_mut() {
+                tiles::pack_keys(tile, n, hd, kt);
             }
-            let (first, last) = job.keys_seen(r, (t0, t1));
-            if last <= first {
-                (0, 0)
-            } else {
-                (first - t0, last - t0)
-            }
-        };
-        let tile = &keys[t0 * hd..t1 * hd];
-        if let Some(kt) = kt.as_deref_mut() {
-            tiles::pack_keys(tile, n, hd, kt);
-        }
-        for b0 in (0..rows).step_by(RB) {
-            let ranges: [(usize, usize); RB] = std::array::from_fn(|j| range(b0 + j));
-            if ranges.iter().all(|&(lo, hi)| lo >= hi) {
-                continue;
-            }
-            let q_rows = std::array::from_fn(|j| q_row(b0 + j));
-            match kt.as_deref() {
-                Some(kt) => tiles::scores(isa, q_rows, kt, &mut sc),
-                None => tiles::scores_rows(isa, q_rows, tile, n, &mut sc),
-            }
-            for (j, &(lo, hi)) in ranges.iter().enumerate() {
-                let row = &mut sc[j * K_TILE..(j + 1) * K_TILE];
-                if lo >= hi {
-                    row.fill(0.0);
+            for b0 in (0..rows).step_by(RB) {
+                let ranges: [(usize, usize); RB] = std::array::from_fn(|j| range(b0 + j));
+                if ranges.iter().all(|&(lo, hi)| lo >= hi) {
                     continue;
                 }
-                let r = b0 + j;
-                let acc = &mut p.acc[r * hd..(r + 1) * hd];
-                online_softmax(isa, &s, &mut row[lo..hi], (&mut p.m[r], &mut p.l[r]), acc);
-                row[..lo].fill(0.0);
-                row[hi..].fill(0.0);
+                let q_rows = std::array::from_fn(|j| q_row(b0 + j));
+                match kt.as_deref() {
+                    Some(kt) => tiles::scores(isa, q_rows, kt, &mut sc),
+                    None => tiles::scores_rows(isa, q_rows, tile, n, &mut sc),
+                }
+                for (j, &(lo, hi)) in ranges.iter().enumerate() {
+                    let row = &mut sc[j * K_TILE..(j + 1) * K_TILE];
+                    if lo >= hi {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    let r = b0 + j;
+                    let acc = &mut p.acc[r * hd..(r + 1) * hd];
+                    online_softmax(isa, &s, &mut row[lo..hi], (&mut p.m[r], &mut p.l[r]), acc);
+                    row[..lo].fill(0.0);
+                    row[hi..].fill(0.0);
+                }
+                let acc = &mut p.acc[b0 * hd..(b0 + RB) * hd];
+                tiles::values(isa, &sc, vtile, n, acc);
             }
-            let acc = &mut p.acc[b0 * hd..(b0 + RB) * hd];
-            tiles::values(isa, &sc, &vals[t0 * hd..t1 * hd], n, acc);
+            t0 = t1;
         }
-        t0 = t1;
-    }
+    })
 }
 
 #[cfg(test)]
@@ -505,21 +604,39 @@ mod tests {
                 let k = data(n_kv * s.max_seq * hd, 2.0);
                 let v = data(n_kv * s.max_seq * hd, 3.0);
                 let want = reference(&q, &k, &v, pos0, s);
+                // An f16 cache gives the bits of an f32 cache of its (rounded) values.
+                let half = |x: &[f32]| x.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>();
+                let (k16, v16) = (half(&k), half(&v));
+                let wide = |x: &[f16]| x.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+                let (kr, vr) = (wide(&k16), wide(&v16));
                 for isa in supported_isas() {
-                    let mut out = vec![f32::NAN; q.len()];
-                    attention(
-                        isa,
-                        &mut AttnScratch::default(),
-                        &q,
-                        &k,
-                        &v,
-                        &mut out,
-                        pos0,
-                        s,
-                    );
+                    let run = |k: Kv, v: Kv| {
+                        let mut out = vec![f32::NAN; q.len()];
+                        attention(
+                            isa,
+                            &mut AttnScratch::default(),
+                            &q,
+                            k,
+                            v,
+                            &mut out,
+                            pos0,
+                            s,
+                        );
+                        out
+                    };
+                    let out = run(Kv::F32(&k), Kv::F32(&v));
                     for (a, b) in out.iter().zip(&want) {
                         assert!((a - b).abs() < 1e-5, "{isa:?} heads {n_heads}/{n_kv} hd {hd} n_q {n_q} pos0 {pos0} window {window:?} cap {softcap:?}: {a} vs {b}");
                     }
+                    let (rounded, from_f16) = (
+                        run(Kv::F32(&kr), Kv::F32(&vr)),
+                        run(Kv::F16(&k16), Kv::F16(&v16)),
+                    );
+                    assert_eq!(
+                        rounded.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        from_f16.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        "{isa:?} f16 cache, heads {n_heads}/{n_kv} hd {hd} n_q {n_q} pos0 {pos0}"
+                    );
                 }
             }
         }
@@ -555,8 +672,8 @@ mod tests {
                             crate::kernels::cpu::isa(),
                             &mut AttnScratch::default(),
                             &q,
-                            &k,
-                            &v,
+                            Kv::F32(&k),
+                            Kv::F32(&v),
                             &mut out,
                             pos0,
                             s,
