@@ -523,7 +523,17 @@ fn llama_cpp_style_perplexity_scores_the_second_half_of_whole_windows() {
             .forward_from(&input, 4)
             .unwrap()
             .to_vec();
-        assert_eq!(tail, all[4 * v..]);
+        // The last layer carries only the rows asked for (so fewer rows through its
+        // kernels): the same logits up to the order of float sums.
+        let diff = tail
+            .iter()
+            .zip(&all[4 * v..])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            tail.len() == all[4 * v..].len() && diff < 1e-4,
+            "forward_from: {diff}"
+        );
         for (row, &t) in tail.chunks_exact(v).zip(&w[5..]) {
             nll += log_sum_exp(row) - row[t as usize] as f64;
         }

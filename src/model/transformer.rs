@@ -334,6 +334,16 @@ pub fn forward(
         }
     }
     let layer_len = cache.layer_len(c);
+    // Rows whose logits are asked for. The last layer carries only these past its
+    // keys and values (llama.cpp's `inp_out_ids`): no later layer reads the other rows'
+    // outputs, and their keys and values are cached by then. `base` is the first row
+    // carried, once the last layer has moved them to the front.
+    let first_out = match want {
+        Logits::Last => m - 1,
+        Logits::All => 0,
+        Logits::From(first) => first.min(m - 1),
+    };
+    let mut base = 0;
 
     for (l, lw) in w.layers.iter().enumerate() {
         // Attention block.
@@ -380,6 +390,13 @@ pub fn forward(
         }
         let k_cache = cache.k.view(l * layer_len, layer_len);
         let v_cache = cache.v.view(l * layer_len, layer_len);
+        if l + 1 == w.layers.len() && first_out > 0 {
+            s.q.copy_within(first_out * q_dim..m * q_dim, 0);
+            s.x.copy_within(first_out * dim..m * dim, 0);
+            base = first_out;
+        }
+        // Rows carried on (`m` but in the last layer), from position `pos0 + base`.
+        let mo = m - base;
         let shape = AttnShape {
             n_heads: c.n_heads,
             n_kv_heads: c.n_kv_heads,
@@ -389,49 +406,54 @@ pub fn forward(
             softcap: c.attn_softcap,
             window,
         };
+        let (qo, xo, ho) = (mo * q_dim, mo * dim, mo * c.hidden_dim);
         attention(
             isa(),
             &mut s.attn,
-            &s.q,
+            &s.q[..qo],
             k_cache,
             v_cache,
-            &mut s.att,
-            pos0,
+            &mut s.att[..qo],
+            pos0 + base,
             shape,
         );
-        lw.wo.w.matmul(&mut s.mm, &s.att, m, &mut s.xb);
-        bias(&mut s.xb, &lw.wo);
+        lw.wo.w.matmul(&mut s.mm, &s.att[..qo], mo, &mut s.xb[..xo]);
+        bias(&mut s.xb[..xo], &lw.wo);
         residual(
             c,
-            &mut s.x,
-            &mut s.xb,
-            &mut s.xc,
+            &mut s.x[..xo],
+            &mut s.xb[..xo],
+            &mut s.xc[..xo],
             lw.post_attn_norm.as_ref(),
         );
 
         // Feed-forward block.
-        if project_up(c, lw, s, m) {
+        if project_up(c, lw, s, mo) {
             let act = if c.ffn == Ffn::SiluGated {
                 Gate::Silu
             } else {
                 Gate::GeluTanh
             };
-            gated(isa(), act, &mut s.gate, Some(&s.up));
+            gated(isa(), act, &mut s.gate[..ho], Some(&s.up[..ho]));
         } else {
-            bias(&mut s.gate, &lw.w_up);
-            gated(isa(), Gate::GeluTanh, &mut s.gate, None);
+            bias(&mut s.gate[..ho], &lw.w_up);
+            gated(isa(), Gate::GeluTanh, &mut s.gate[..ho], None);
         }
-        lw.w_down.w.matmul(&mut s.mm, &s.gate, m, &mut s.xb);
-        bias(&mut s.xb, &lw.w_down);
-        residual(c, &mut s.x, &mut s.xb, &mut s.xc, lw.post_ffn_norm.as_ref());
+        lw.w_down
+            .w
+            .matmul(&mut s.mm, &s.gate[..ho], mo, &mut s.xb[..xo]);
+        bias(&mut s.xb[..xo], &lw.w_down);
+        residual(
+            c,
+            &mut s.x[..xo],
+            &mut s.xb[..xo],
+            &mut s.xc[..xo],
+            lw.post_ffn_norm.as_ref(),
+        );
     }
 
-    // Final norm and LM head, for the rows asked for.
-    let rows = match want {
-        Logits::Last => m - 1..m,
-        Logits::All => 0..m,
-        Logits::From(first) => first.min(m - 1)..m,
-    };
+    // Final norm and LM head, for the rows asked for (counted from `base`).
+    let rows = first_out - base..m - base;
     let io = (&s.x[rows.start * dim..rows.end * dim], &mut s.xb[..]);
     s.logits.resize(rows.len() * c.vocab_size, 0.0);
     let jobs = [(w.lm_head(), &mut s.logits[..])];
@@ -458,12 +480,14 @@ fn project_up(c: &Config, lw: &LayerWeights, s: &mut Scratch, m: usize) -> bool 
     let (n, io) = (&lw.ffn_norm, (&s.x[..], &mut s.xb[..]));
     match (&lw.w_gate, c.ffn) {
         (Some(gate), Ffn::SiluGated | Ffn::GeluGated) => {
-            let jobs = [(gate, &mut s.gate[..]), (&lw.w_up.w, &mut s.up[..])];
+            let h = m * c.hidden_dim;
+            let jobs = [(gate, &mut s.gate[..h]), (&lw.w_up.w, &mut s.up[..h])];
             project_normed(c, n, io, &mut s.mm, m, jobs);
             true
         }
         _ => {
-            project_normed(c, n, io, &mut s.mm, m, [(&lw.w_up.w, &mut s.gate[..])]);
+            let h = m * c.hidden_dim;
+            project_normed(c, n, io, &mut s.mm, m, [(&lw.w_up.w, &mut s.gate[..h])]);
             false
         }
     }
