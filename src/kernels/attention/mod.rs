@@ -107,26 +107,44 @@ thread_local! {
     static TILES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with a buffer for two converted tiles of `hd`-value rows when `kv` is f16
-/// (empty for f32): this thread's `TILES`, taken for the call (a nested call finds it
-/// empty and allocates its own), sized once and then reused.
-fn with_tiles<R>(f16_cache: bool, hd: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    if !f16_cache {
-        return f(&mut []);
-    }
-    let mut buf = TILES.with(|t| {
-        t.try_borrow_mut()
-            .map(|mut b| std::mem::take(&mut *b))
-            .unwrap_or_default()
-    });
-    buf.resize(2 * K_TILE * hd, 0.0); // (2, K_TILE, hd): a key tile, then a value tile
-    let r = f(&mut buf);
-    TILES.with(|t| {
-        if let Ok(mut b) = t.try_borrow_mut() {
-            *b = buf;
+/// A task's buffer for one converted key tile and one value tile (`(2, K_TILE, hd)`):
+/// this thread's `TILES`, taken while the task runs (a nested call finds it empty and
+/// allocates its own) and given back on drop; empty for an f32 cache, which is read in
+/// place.
+struct TileBufs(Vec<f32>);
+
+impl TileBufs {
+    fn take(kv: Kv, hd: usize) -> TileBufs {
+        if let Kv::F32(_) = kv {
+            return TileBufs(Vec::new());
         }
-    });
-    r
+        let mut buf = TILES.with(|t| {
+            t.try_borrow_mut()
+                .map(|mut b| std::mem::take(&mut *b))
+                .unwrap_or_default()
+        });
+        buf.resize(2 * K_TILE * hd, 0.0);
+        TileBufs(buf)
+    }
+
+    /// The key tile's half and the value tile's.
+    fn halves(&mut self) -> (&mut [f32], &mut [f32]) {
+        let n = self.0.len() / 2;
+        self.0.split_at_mut(n)
+    }
+}
+
+impl Drop for TileBufs {
+    fn drop(&mut self) {
+        if self.0.capacity() > 0 {
+            let buf = std::mem::take(&mut self.0);
+            TILES.with(|t| {
+                if let Ok(mut b) = t.try_borrow_mut() {
+                    *b = buf;
+                }
+            });
+        }
+    }
 }
 
 /// Shapes of one attention call.
@@ -420,31 +438,30 @@ fn attend(isa: Isa, job: &Task, mut p: Partial) {
     let (hd, rows) = (s.head_dim, job.rows());
     p.reset(rows, rows * hd);
     let mut scores = [0.0f32; K_TILE];
-    with_tiles(matches!(keys, Kv::F16(_)), hd, |buf| {
-        let (kbuf, vbuf) = buf.split_at_mut(buf.len() / 2);
-        let mut t0 = k0;
-        while t0 < k1 {
-            let t1 = (t0 + K_TILE).min(k1);
-            let (kt, vt) = (
-                keys.tile_rows(isa, hd, (t0, t1), kbuf),
-                vals.tile_rows(isa, hd, (t0, t1), vbuf),
-            );
-            for r in 0..rows {
-                let (first, last) = job.keys_seen(r, (t0, t1));
-                if last <= first {
-                    continue;
-                }
-                let n = last - first;
-                let sc = &mut scores[..n];
-                let (a, b) = ((first - t0) * hd, (last - t0) * hd);
-                dot_rows(isa, job.query(r), &kt[a..b], sc);
-                let acc = &mut p.acc[r * hd..(r + 1) * hd];
-                online_softmax(isa, &s, sc, (&mut p.m[r], &mut p.l[r]), acc);
-                axpy_rows(isa, acc, sc, &vt[a..b]);
+    let mut bufs = TileBufs::take(keys, hd);
+    let (kbuf, vbuf) = bufs.halves();
+    let mut t0 = k0;
+    while t0 < k1 {
+        let t1 = (t0 + K_TILE).min(k1);
+        let (kt, vt) = (
+            keys.tile_rows(isa, hd, (t0, t1), kbuf),
+            vals.tile_rows(isa, hd, (t0, t1), vbuf),
+        );
+        for r in 0..rows {
+            let (first, last) = job.keys_seen(r, (t0, t1));
+            if last <= first {
+                continue;
             }
-            t0 = t1;
+            let n = last - first;
+            let sc = &mut scores[..n];
+            let (a, b) = ((first - t0) * hd, (last - t0) * hd);
+            dot_rows(isa, job.query(r), &kt[a..b], sc);
+            let acc = &mut p.acc[r * hd..(r + 1) * hd];
+            online_softmax(isa, &s, sc, (&mut p.m[r], &mut p.l[r]), acc);
+            axpy_rows(isa, acc, sc, &vt[a..b]);
         }
-    })
+        t0 = t1;
+    }
 }
 
 /// `attend` with register tiles: per key tile, the keys transposed once when there is a
@@ -462,57 +479,56 @@ fn attend_tiled(isa: Isa, job: &Task, mut p: Partial, mut kt: Option<&mut [f32]>
     // Row r's query (rows past the last repeat it: their weights are all 0).
     let q_row = |r: usize| job.query(r.min(rows - 1));
     let mut sc = [0.0f32; RB * K_TILE]; // (RB, K_TILE)
-    with_tiles(matches!(keys, Kv::F16(_)), hd, |buf| {
-        let (kbuf, vbuf) = buf.split_at_mut(buf.len() / 2);
-        let mut t0 = k0;
-        while t0 < k1 {
-            let t1 = (t0 + K_TILE).min(k1);
-            let n = t1 - t0;
-            // Keys of row r inside this tile, relative to t0 (empty if none).
-            let range = |r: usize| -> (usize, usize) {
-                if r >= rows {
-                    return (0, 0);
-                }
-                let (first, last) = job.keys_seen(r, (t0, t1));
-                if last <= first {
-                    (0, 0)
-                } else {
-                    (first - t0, last - t0)
-                }
-            };
-            let tile = keys.tile_rows(isa, hd, (t0, t1), kbuf);
-            let vtile = vals.tile_rows(isa, hd, (t0, t1), vbuf);
-            if let Some(kt) = kt.as_deref_mut() {
-                tiles::pack_keys(tile, n, hd, kt);
+    let mut bufs = TileBufs::take(keys, hd);
+    let (kbuf, vbuf) = bufs.halves();
+    let mut t0 = k0;
+    while t0 < k1 {
+        let t1 = (t0 + K_TILE).min(k1);
+        let n = t1 - t0;
+        // Keys of row r inside this tile, relative to t0 (empty if none).
+        let range = |r: usize| -> (usize, usize) {
+            if r >= rows {
+                return (0, 0);
             }
-            for b0 in (0..rows).step_by(RB) {
-                let ranges: [(usize, usize); RB] = std::array::from_fn(|j| range(b0 + j));
-                if ranges.iter().all(|&(lo, hi)| lo >= hi) {
+            let (first, last) = job.keys_seen(r, (t0, t1));
+            if last <= first {
+                (0, 0)
+            } else {
+                (first - t0, last - t0)
+            }
+        };
+        let tile = keys.tile_rows(isa, hd, (t0, t1), kbuf);
+        let vtile = vals.tile_rows(isa, hd, (t0, t1), vbuf);
+        if let Some(kt) = kt.as_deref_mut() {
+            tiles::pack_keys(tile, n, hd, kt);
+        }
+        for b0 in (0..rows).step_by(RB) {
+            let ranges: [(usize, usize); RB] = std::array::from_fn(|j| range(b0 + j));
+            if ranges.iter().all(|&(lo, hi)| lo >= hi) {
+                continue;
+            }
+            let q_rows = std::array::from_fn(|j| q_row(b0 + j));
+            match kt.as_deref() {
+                Some(kt) => tiles::scores(isa, q_rows, kt, &mut sc),
+                None => tiles::scores_rows(isa, q_rows, tile, n, &mut sc),
+            }
+            for (j, &(lo, hi)) in ranges.iter().enumerate() {
+                let row = &mut sc[j * K_TILE..(j + 1) * K_TILE];
+                if lo >= hi {
+                    row.fill(0.0);
                     continue;
                 }
-                let q_rows = std::array::from_fn(|j| q_row(b0 + j));
-                match kt.as_deref() {
-                    Some(kt) => tiles::scores(isa, q_rows, kt, &mut sc),
-                    None => tiles::scores_rows(isa, q_rows, tile, n, &mut sc),
-                }
-                for (j, &(lo, hi)) in ranges.iter().enumerate() {
-                    let row = &mut sc[j * K_TILE..(j + 1) * K_TILE];
-                    if lo >= hi {
-                        row.fill(0.0);
-                        continue;
-                    }
-                    let r = b0 + j;
-                    let acc = &mut p.acc[r * hd..(r + 1) * hd];
-                    online_softmax(isa, &s, &mut row[lo..hi], (&mut p.m[r], &mut p.l[r]), acc);
-                    row[..lo].fill(0.0);
-                    row[hi..].fill(0.0);
-                }
-                let acc = &mut p.acc[b0 * hd..(b0 + RB) * hd];
-                tiles::values(isa, &sc, vtile, n, acc);
+                let r = b0 + j;
+                let acc = &mut p.acc[r * hd..(r + 1) * hd];
+                online_softmax(isa, &s, &mut row[lo..hi], (&mut p.m[r], &mut p.l[r]), acc);
+                row[..lo].fill(0.0);
+                row[hi..].fill(0.0);
             }
-            t0 = t1;
+            let acc = &mut p.acc[b0 * hd..(b0 + RB) * hd];
+            tiles::values(isa, &sc, vtile, n, acc);
         }
-    })
+        t0 = t1;
+    }
 }
 
 #[cfg(test)]
