@@ -12,10 +12,13 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ingot::kernels::cpu::isa;
-use ingot::kernels::formats::{BlockQ4K, BlockQ4_1, BlockQ5_0, BlockQ6K, BlockQ8_0, Quantize};
+use ingot::kernels::formats::{
+    BlockQ4K, BlockQ4_1, BlockQ5_0, BlockQ6K, BlockQ8_0, DType, Quantize,
+};
 use ingot::kernels::gemm::{sgemm, MatMut, MatRef, QuantRowsT};
 use ingot::kernels::igemm::igemm;
 use ingot::kernels::matmul::{matmul, MatmulScratch, WeightView};
+use ingot::kernels::qdot::split::split;
 use ingot::kernels::qdot::QuantActs;
 use ingot::kernels::qmatmul::{qmatmul, QWeights};
 
@@ -94,6 +97,14 @@ fn bench(c: &mut Criterion) {
                 )
             })
         });
+        if m == 1 {
+            // What decode runs: the split layout the model makes at load.
+            let split = split(DType::Q4_1, bytemuck::cast_slice(&q41)).expect("Q4_1 splits");
+            let w = QWeights::of(&q41).with_split(&split);
+            g.bench_function(id("q4_1-split"), |b| {
+                b.iter(|| matmul(isa(), &mut ws, &x, WeightView::Quant(w), &mut out, m, k, n))
+            });
+        }
         if m > 1 {
             g.bench_function(id("q4_1-int"), |b| {
                 b.iter(|| qmatmul(isa(), &mut acts, &x, &q41, &mut out, m, k, n))
@@ -171,6 +182,20 @@ fn bench_kquants(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new(fmt, format!("{m}x{k}x{n}")), |b| {
                 b.iter(|| matmul(isa(), &mut ws, &x, WeightView::Quant(w), &mut out, m, k, n))
             });
+            if fmt == "q5_0" && m == 1 {
+                // What decode runs: the split layout the model makes at load.
+                let split = split(DType::Q5_0, bytemuck::cast_slice(w.blocks::<BlockQ5_0>()))
+                    .expect("Q5_0 splits");
+                let w = w.with_split(&split);
+                g.bench_function(
+                    BenchmarkId::new("q5_0-split", format!("{m}x{k}x{n}")),
+                    |b| {
+                        b.iter(|| {
+                            matmul(isa(), &mut ws, &x, WeightView::Quant(w), &mut out, m, k, n)
+                        })
+                    },
+                );
+            }
         }
     }
     g.finish();

@@ -475,10 +475,24 @@ pub fn dequantize_blocks_scalar<B: Block>(blocks: &[B], out: &mut [f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use std::arch::x86_64::*;
 
     use super::{Block, QK};
+
+    /// `v`, hidden from LLVM by an empty `asm`: it cannot see which constant or which
+    /// zero-extended bytes the register holds, so it keeps the instruction written
+    /// after it instead of "simplifying" it into several (`qdot` and `nibbles_i16` say
+    /// where that mattered). Costs no instruction.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    pub fn opaque(mut v: __m256i) -> __m256i {
+        // SAFETY: the template is empty: it reads and writes only `v`'s register.
+        unsafe {
+            std::arch::asm!("/* {v} */", v = inout(ymm_reg) v, options(pure, nomem, nostack, preserves_flags))
+        };
+        v
+    }
 
     /// Each chunk's bytes widened to f32 eight at a time, times the half's scale, plus its
     /// offset (multiply, then add: as the scalar code rounds).
