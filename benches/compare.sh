@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ingot against llama.cpp and OpenBLAS on this machine, side by side, in one run.
 #
-#   benches/compare.sh [RUNS]     # RUNS generate runs per setting (default 5), medians
+#   benches/compare.sh [RUNS]     # RUNS rounds (default 5), medians
 #
 # - llama.cpp (built by ../shared/tools/llama-cpp-anchor.sh): llama-bench pp512, tg128 and
-#   tg128 @ d512 on SmolLM2-135M-Instruct Q4_1 and on Gemma 3 270M Q4_K_M, 2 threads;
+#   tg128 @ d512 on SmolLM2-135M-Instruct Q4_1 and on Gemma 3 270M Q4_K_M, 2 threads, one
+#   repetition per round;
 # - ingot: `generate` on the same files, 2 threads, the tok/s of its final stderr line: a
 #   512-token prompt then 128 tokens with --ignore-eos (prefill, and decode at depth 512;
 #   also on 1 thread for SmolLM2), and a one-digit prompt then 128 tokens (decode from an
@@ -48,35 +49,37 @@ read -r _ _ glim_tg0 glim_tgd glim_pp <<< "$(echo "$roof" | grep "^limits $gemma
 fma_peak=$(echo "$roof" | awk -v isa="${INGOT_ISA:-}" '/^  (avx512|avx2|neon|scalar) / {p[$1] = $2} /kernels. isa:/ {k = $NF} END {print p[isa != "" ? isa : k]}')
 int_peak=$(echo "$roof" | awk -v isa="${INGOT_ISA:-}" '/^  (avx512|avx2|neon|scalar) / {p[$1] = $3} /kernels. isa:/ {k = $NF} END {print p[isa != "" ? isa : k]}')
 
-echo "== llama.cpp llama-bench" >&2
-llama() { # model -> "pp512 tg128 tg128@d512"
+# The two sides alternate, one run of each setting per round, so that both meet the same
+# neighbours on this shared machine (the VM's speed drifts by tens of percent over
+# minutes; one block of llama.cpp runs then one of ingot's turned that drift into the
+# ratios). Medians over the rounds.
+echo "== llama.cpp llama-bench and ingot generate, alternating, $runs rounds" >&2
+llama() { # model -> "pp512 tg128 tg128@d512", one repetition of each
   local a b
-  a=$("$anchor" bench "$1" $threads 512 128 2>/dev/null)
-  b=$("$anchor" bench "$1" $threads 0 128 -d 512 2>/dev/null)
+  a=$("$anchor" bench "$1" $threads 512 128 -r 1 2>/dev/null)
+  b=$("$anchor" bench "$1" $threads 0 128 -d 512 -r 1 2>/dev/null)
   echo "$(echo "$a" | awk -F'|' '/pp512/ {split($8, x, " "); print x[1]}')" \
        "$(echo "$a" | awk -F'|' '/ tg128 / {split($8, x, " "); print x[1]}')" \
        "$(echo "$b" | awk -F'|' '/tg128 @ d512/ {split($8, x, " "); print x[1]}')"
 }
-read -r ll_pp ll_tg ll_tgd <<< "$(llama "$model")"
-read -r gl_pp gl_tg gl_tgd <<< "$(llama "$gemma")"
-
-echo "== ingot generate ($runs runs each)" >&2
-gen() { # model prompt threads -> lines "prefill decode isa"
-  for _ in $(seq "$runs"); do
-    target/release/examples/generate --model "$1" --prompt-file "$2" --max-tokens 128 --ignore-eos --threads "$3" 2>&1 >/dev/null \
-      | awk -F'|' '/prefill:/ {split($2, p, ","); split($3, d, ","); sub(/ tok\/s/, "", p[2]); sub(/ tok\/s/, "", d[2]);
-                               isa = $4; sub(/ *isa: */, "", isa); print p[2], d[2], isa}'
-  done
+gen() { # model prompt threads -> "prefill decode isa", one run
+  target/release/examples/generate --model "$1" --prompt-file "$2" --max-tokens 128 --ignore-eos --threads "$3" 2>&1 >/dev/null \
+    | awk -F'|' '/prefill:/ {split($2, p, ","); split($3, d, ","); sub(/ tok\/s/, "", p[2]); sub(/ tok\/s/, "", d[2]);
+                             isa = $4; sub(/ *isa: */, "", isa); print p[2], d[2], isa}'
 }
-g2=$(gen "$model" "$prompt" 2); g1=$(gen "$model" "$prompt" 1); g0=$(gen "$model" "$short" 2)
-in_pp=$(echo "$g2" | awk '{print $1}' | median)
-in_tg=$(echo "$g2" | awk '{print $2}' | median)
-in_tg1=$(echo "$g1" | awk '{print $2}' | median)
-in_tg0=$(echo "$g0" | awk '{print $2}' | median)
-gg=$(gen "$gemma" "$gprompt" 2); gg0=$(gen "$gemma" "$short" 2)
-gi_pp=$(echo "$gg" | awk '{print $1}' | median)
-gi_tg=$(echo "$gg" | awk '{print $2}' | median)
-gi_tg0=$(echo "$gg0" | awk '{print $2}' | median)
+ll=""; gl=""; g2=""; g1=""; g0=""; gg=""; gg0=""
+for _ in $(seq "$runs"); do
+  ll+="$(llama "$model")"$'\n'
+  g2+="$(gen "$model" "$prompt" 2)"$'\n'; g1+="$(gen "$model" "$prompt" 1)"$'\n'
+  g0+="$(gen "$model" "$short" 2)"$'\n'
+  gl+="$(llama "$gemma")"$'\n'
+  gg+="$(gen "$gemma" "$gprompt" 2)"$'\n'; gg0+="$(gen "$gemma" "$short" 2)"$'\n'
+done
+col() { printf %s "$1" | grep . | awk -v c="$2" '{print $c}' | median; }
+ll_pp=$(col "$ll" 1); ll_tg=$(col "$ll" 2); ll_tgd=$(col "$ll" 3)
+gl_pp=$(col "$gl" 1); gl_tg=$(col "$gl" 2); gl_tgd=$(col "$gl" 3)
+in_pp=$(col "$g2" 1); in_tg=$(col "$g2" 2); in_tg1=$(col "$g1" 2); in_tg0=$(col "$g0" 2)
+gi_pp=$(col "$gg" 1); gi_tg=$(col "$gg" 2); gi_tg0=$(col "$gg0" 2)
 in_isa=$(echo "$g2" | awk 'NR == 1 {print $3}')
 if [ "${LLAMA_CPP_ANCHOR_ISA:-native}" = avx2 ] || ! grep -qw avx512f /proc/cpuinfo; then ll_isa=avx2; else ll_isa=avx512; fi
 
