@@ -74,9 +74,12 @@ pub fn igemm<W: BlockRows>(isa: Isa, acts: &QuantActs, w: &W, dst: &mut [f32]) -
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => run::<x86::Vnni, W>(acts, w, dst),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if W::B::UNIFORM => run::<x86::Avx2Uniform, W>(acts, w, dst),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<x86::Avx2Split, W>(acts, w, dst),
+        Isa::Avx2 => match (W::B::UNIFORM, x86::avx_vnni()) {
+            (true, true) => run::<x86::Avx2VnniUniform, W>(acts, w, dst),
+            (true, false) => run::<x86::Avx2Uniform, W>(acts, w, dst),
+            (false, true) => run::<x86::Avx2VnniSplit, W>(acts, w, dst),
+            (false, false) => run::<x86::Avx2Split, W>(acts, w, dst),
+        },
         _ => return false,
     }
     true

@@ -76,6 +76,23 @@ fn check<B: Block>(fix: impl Fn(&mut B, usize) + Copy) {
                     &want,
                     &format!("{:?} {isa:?} ({m},{k},{n})", B::DTYPE),
                 );
+                // With AVX-VNNI, `igemm` ran its tiles: the plain AVX2 ones give the same
+                // bits (the same exact i32 sums).
+                #[cfg(target_arch = "x86_64")]
+                if isa == crate::kernels::cpu::Isa::Avx2 && super::x86::avx_vnni() {
+                    let mut plain = vec![f32::NAN; m * n];
+                    if B::UNIFORM {
+                        run::<super::x86::Avx2Uniform, _>(&a, &rows, &mut plain);
+                    } else {
+                        run::<super::x86::Avx2Split, _>(&a, &rows, &mut plain);
+                    }
+                    assert_eq!(
+                        got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        plain.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "{:?}: AVX-VNNI and AVX2 tiles differ",
+                        B::DTYPE
+                    );
+                }
                 if let Some(buf) = &split_buf {
                     let layout = SplitLayout::new(B::DTYPE, w.len()).expect("splits");
                     let view = SplitView::new(buf, layout, nb);

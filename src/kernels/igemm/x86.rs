@@ -200,19 +200,88 @@ unsafe fn tile_vnni<B: Block, const R: usize>(
 /// broadcasts each row's pair once, and runs `MR·V` `vpmaddwd` + `vpaddd`. AVX2 has 16
 /// registers, so `MR·V ≤ 7`; `igemm` picks the shape per format (`Avx2Uniform`,
 /// `Avx2Split`).
-pub(super) struct Avx2<const MR: usize, const V: usize>;
+pub(super) struct Avx2<const MR: usize, const V: usize, const VNNI: bool>;
 
 /// The shape for formats with one scale per chunk: 3 × 16. Two panel vectors per
 /// broadcast; 6 + 6 accumulators. `cargo bench --bench qmatmul` at 512 rows, AVX2,
 /// medians of 3 against 4 × 8: Q5_0 248 -> 284 GFLOP/s, Q4_K 217 -> 243, Q4_1 222 -> 245,
 /// Q8_0 247 -> 277.
-pub(super) type Avx2Uniform = Avx2<3, 2>;
+pub(super) type Avx2Uniform = Avx2<3, 2, false>;
 /// The shape for formats whose chunks scale in halves (Q6_K, Q2_K, Q3_K): 6 × 8. Each
 /// half-chunk ends in a scale step, and 6 rows share its panel load; Q6_K 180 -> 196
 /// GFLOP/s against 4 × 8 (3 × 16: 183).
-pub(super) type Avx2Split = Avx2<6, 1>;
+pub(super) type Avx2Split = Avx2<6, 1, false>;
+/// The same tiles with AVX-VNNI (Intel from Alder Lake, AMD from Zen 5): its 256-bit
+/// `vpdpwssd` multiplies and accumulates in one instruction where AVX2 takes `vpmaddwd`
+/// + `vpaddd`. The i32 sums are the same, so are the results.
+pub(super) type Avx2VnniUniform = Avx2<3, 2, true>;
+pub(super) type Avx2VnniSplit = Avx2<6, 1, true>;
 
-impl<const MR: usize, const V: usize> Tile for Avx2<MR, V> {
+/// Whether this CPU has AVX-VNNI (std caches the answer).
+pub(super) fn avx_vnni() -> bool {
+    is_x86_feature_detected!("avxvnni")
+}
+
+/// `acc + Σ pairs of w × x` by AVX-VNNI's 256-bit `vpdpwssd`: the exact i32 sums that
+/// `vpmaddwd` + `vpaddd` give (both wrap alike). Written out, as `dpwssd_bcast` is, so
+/// that LLVM does not split it back into the two.
+///
+/// # Safety
+/// AVX2 and AVX-VNNI.
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn dpwssd_ymm(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
+    let mut acc = acc;
+    // SAFETY: the caller guarantees the features; registers only.
+    unsafe {
+        asm!(
+            "{{vex}} vpdpwssd {acc}, {w}, {x}",
+            acc = inout(ymm_reg) acc,
+            w = in(ymm_reg) w,
+            x = in(ymm_reg) x,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
+}
+
+/// The row-count dispatch of the AVX2 tiles.
+///
+/// # Safety
+/// `Tile::tile`'s contract, with AVX2 and FMA (and AVX-VNNI if `VNNI`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_rows_avx2<B: Block, const MR: usize, const V: usize, const VNNI: bool>(
+    rows: usize,
+    a: &QuantActs,
+    i0: usize,
+    q: *const i32,
+    sc: *const f32,
+    c: *mut f32,
+    rsc: usize,
+) {
+    const {
+        assert!(
+            MR * V <= 7 && MR <= 6,
+            "igemm: an AVX2 tile fits 16 registers"
+        )
+    };
+    debug_assert!(rows <= MR, "igemm: at most MR rows per tile");
+    // SAFETY: the caller's contract, for each row count.
+    unsafe {
+        match rows {
+            6 => tile_avx2::<B, 6, V, VNNI>(a, i0, q, sc, c, rsc),
+            5 => tile_avx2::<B, 5, V, VNNI>(a, i0, q, sc, c, rsc),
+            4 => tile_avx2::<B, 4, V, VNNI>(a, i0, q, sc, c, rsc),
+            3 => tile_avx2::<B, 3, V, VNNI>(a, i0, q, sc, c, rsc),
+            2 => tile_avx2::<B, 2, V, VNNI>(a, i0, q, sc, c, rsc),
+            1 => tile_avx2::<B, 1, V, VNNI>(a, i0, q, sc, c, rsc),
+            _ => unreachable!("igemm: at most 6 rows per AVX2 tile"),
+        }
+    }
+}
+
+impl<const MR: usize, const V: usize> Tile for Avx2<MR, V, false> {
     const MR: usize = MR;
     const NR: usize = 8 * V;
 
@@ -238,32 +307,47 @@ impl<const MR: usize, const V: usize> Tile for Avx2<MR, V> {
         c: *mut f32,
         rsc: usize,
     ) {
-        const {
-            assert!(
-                MR * V <= 7 && MR <= 6,
-                "igemm: an AVX2 tile fits 16 registers"
-            )
-        };
-        debug_assert!(rows <= MR, "igemm: at most MR rows per tile");
-        // SAFETY: the caller's contract, for each row count.
-        unsafe {
-            match rows {
-                6 => tile_avx2::<B, 6, V>(a, i0, q, sc, c, rsc),
-                5 => tile_avx2::<B, 5, V>(a, i0, q, sc, c, rsc),
-                4 => tile_avx2::<B, 4, V>(a, i0, q, sc, c, rsc),
-                3 => tile_avx2::<B, 3, V>(a, i0, q, sc, c, rsc),
-                2 => tile_avx2::<B, 2, V>(a, i0, q, sc, c, rsc),
-                1 => tile_avx2::<B, 1, V>(a, i0, q, sc, c, rsc),
-                _ => unreachable!("igemm: at most 6 rows per AVX2 tile"),
-            }
-        }
+        // SAFETY: the caller's contract; AVX2 and FMA are enabled in `columns`.
+        unsafe { tile_rows_avx2::<B, MR, V, false>(rows, a, i0, q, sc, c, rsc) }
+    }
+}
+
+impl<const MR: usize, const V: usize> Tile for Avx2<MR, V, true> {
+    const MR: usize = MR;
+    const NR: usize = 8 * V;
+
+    #[inline(always)]
+    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut) {
+        // SAFETY: the caller guarantees the kernel's ISA, which includes AVX2.
+        unsafe { pack_avx2(w, out) }
+    }
+
+    #[target_feature(enable = "avx2,fma,avxvnni")]
+    unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize) {
+        // SAFETY: the caller's contract is `columns`' (`igemm` checked AVX-VNNI).
+        unsafe { columns::<Self, W>(acts, w, dst, j0, j1) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile<B: Block>(
+        rows: usize,
+        a: &QuantActs,
+        i0: usize,
+        q: *const i32,
+        sc: *const f32,
+        c: *mut f32,
+        rsc: usize,
+    ) {
+        // SAFETY: the caller's contract; AVX2, FMA and AVX-VNNI are enabled in `columns`.
+        unsafe { tile_rows_avx2::<B, MR, V, true>(rows, a, i0, q, sc, c, rsc) }
     }
 }
 
 /// # Safety
-/// AVX2 and FMA; `Tile::tile`'s contract with `rows == R` and `NR == 8 · V`.
+/// AVX2 and FMA (and AVX-VNNI if `VNNI`); `Tile::tile`'s contract with `rows == R` and
+/// `NR == 8 · V`.
 #[inline(always)]
-unsafe fn tile_avx2<B: Block, const R: usize, const V: usize>(
+unsafe fn tile_avx2<B: Block, const R: usize, const V: usize, const VNNI: bool>(
     a: &QuantActs,
     i0: usize,
     q: *const i32,
@@ -291,12 +375,13 @@ unsafe fn tile_avx2<B: Block, const R: usize, const V: usize>(
                     for i in 0..R {
                         let x = _mm256_set1_epi32(*r.q[i].add(t * PAIRS + p));
                         for v in 0..V {
-                            let prod = _mm256_madd_epi16(w[v], x);
                             // The first pair starts the sum (no add of zero).
                             sum[i][v] = if p == p0 {
-                                prod
+                                _mm256_madd_epi16(w[v], x)
+                            } else if VNNI {
+                                dpwssd_ymm(sum[i][v], w[v], x)
                             } else {
-                                _mm256_add_epi32(sum[i][v], prod)
+                                _mm256_add_epi32(sum[i][v], _mm256_madd_epi16(w[v], x))
                             };
                         }
                     }
