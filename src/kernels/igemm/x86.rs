@@ -245,102 +245,91 @@ unsafe fn dpwssd_ymm(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
     acc
 }
 
-/// The row-count dispatch of the AVX2 tiles.
-///
-/// # Safety
-/// `Tile::tile`'s contract, with AVX2 and FMA (and AVX-VNNI if `VNNI`).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile_rows_avx2<B: Block, const MR: usize, const V: usize, const VNNI: bool>(
-    rows: usize,
-    a: &QuantActs,
-    i0: usize,
-    q: *const i32,
-    sc: *const f32,
-    c: *mut f32,
-    rsc: usize,
-) {
-    const {
-        assert!(
-            MR * V <= 7 && MR <= 6,
-            "igemm: an AVX2 tile fits 16 registers"
-        )
-    };
-    debug_assert!(rows <= MR, "igemm: at most MR rows per tile");
-    // SAFETY: the caller's contract, for each row count.
-    unsafe {
-        match rows {
-            6 => tile_avx2::<B, 6, V, VNNI>(a, i0, q, sc, c, rsc),
-            5 => tile_avx2::<B, 5, V, VNNI>(a, i0, q, sc, c, rsc),
-            4 => tile_avx2::<B, 4, V, VNNI>(a, i0, q, sc, c, rsc),
-            3 => tile_avx2::<B, 3, V, VNNI>(a, i0, q, sc, c, rsc),
-            2 => tile_avx2::<B, 2, V, VNNI>(a, i0, q, sc, c, rsc),
-            1 => tile_avx2::<B, 1, V, VNNI>(a, i0, q, sc, c, rsc),
-            _ => unreachable!("igemm: at most 6 rows per AVX2 tile"),
+impl<const MR: usize, const V: usize, const VNNI: bool> Tile for Avx2<MR, V, VNNI> {
+    const MR: usize = MR;
+    const NR: usize = 8 * V;
+
+    #[inline(always)]
+    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut) {
+        // SAFETY: the caller guarantees the kernel's ISA, which includes AVX2.
+        unsafe { pack_avx2(w, out) }
+    }
+
+    #[inline(always)]
+    unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize) {
+        // SAFETY: the caller's contract is `columns`'; `igemm` picks a `VNNI` tile only
+        // where the CPU has AVX-VNNI.
+        unsafe {
+            if VNNI {
+                columns_avx2_vnni::<Self, W>(acts, w, dst, j0, j1)
+            } else {
+                columns_avx2::<Self, W>(acts, w, dst, j0, j1)
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn tile<B: Block>(
+        rows: usize,
+        a: &QuantActs,
+        i0: usize,
+        q: *const i32,
+        sc: *const f32,
+        c: *mut f32,
+        rsc: usize,
+    ) {
+        const {
+            assert!(
+                MR * V <= 7 && MR <= 6,
+                "igemm: an AVX2 tile fits 16 registers"
+            )
+        };
+        debug_assert!(rows <= MR, "igemm: at most MR rows per tile");
+        // SAFETY: the caller's contract, for each row count.
+        unsafe {
+            match rows {
+                6 => tile_avx2::<B, 6, V, VNNI>(a, i0, q, sc, c, rsc),
+                5 => tile_avx2::<B, 5, V, VNNI>(a, i0, q, sc, c, rsc),
+                4 => tile_avx2::<B, 4, V, VNNI>(a, i0, q, sc, c, rsc),
+                3 => tile_avx2::<B, 3, V, VNNI>(a, i0, q, sc, c, rsc),
+                2 => tile_avx2::<B, 2, V, VNNI>(a, i0, q, sc, c, rsc),
+                1 => tile_avx2::<B, 1, V, VNNI>(a, i0, q, sc, c, rsc),
+                _ => unreachable!("igemm: at most 6 rows per AVX2 tile"),
+            }
         }
     }
 }
 
-impl<const MR: usize, const V: usize> Tile for Avx2<MR, V, false> {
-    const MR: usize = MR;
-    const NR: usize = 8 * V;
-
-    #[inline(always)]
-    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut) {
-        // SAFETY: the caller guarantees the kernel's ISA, which includes AVX2.
-        unsafe { pack_avx2(w, out) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize) {
-        // SAFETY: the caller's contract is `columns`'.
-        unsafe { columns::<Self, W>(acts, w, dst, j0, j1) }
-    }
-
-    #[inline(always)]
-    unsafe fn tile<B: Block>(
-        rows: usize,
-        a: &QuantActs,
-        i0: usize,
-        q: *const i32,
-        sc: *const f32,
-        c: *mut f32,
-        rsc: usize,
-    ) {
-        // SAFETY: the caller's contract; AVX2 and FMA are enabled in `columns`.
-        unsafe { tile_rows_avx2::<B, MR, V, false>(rows, a, i0, q, sc, c, rsc) }
-    }
+/// The loop nest of an AVX2 tile without AVX-VNNI, compiled for AVX2 and FMA.
+///
+/// # Safety
+/// As `Tile::columns`, on a CPU with AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn columns_avx2<K: Tile, W: BlockRows>(
+    acts: &QuantActs,
+    w: &W,
+    dst: Dst,
+    j0: usize,
+    j1: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { columns::<K, W>(acts, w, dst, j0, j1) }
 }
 
-impl<const MR: usize, const V: usize> Tile for Avx2<MR, V, true> {
-    const MR: usize = MR;
-    const NR: usize = 8 * V;
-
-    #[inline(always)]
-    unsafe fn pack<W: BlockRows>(w: &W, out: PanelOut) {
-        // SAFETY: the caller guarantees the kernel's ISA, which includes AVX2.
-        unsafe { pack_avx2(w, out) }
-    }
-
-    #[target_feature(enable = "avx2,fma,avxvnni")]
-    unsafe fn columns<W: BlockRows>(acts: &QuantActs, w: &W, dst: Dst, j0: usize, j1: usize) {
-        // SAFETY: the caller's contract is `columns`' (`igemm` checked AVX-VNNI).
-        unsafe { columns::<Self, W>(acts, w, dst, j0, j1) }
-    }
-
-    #[inline(always)]
-    unsafe fn tile<B: Block>(
-        rows: usize,
-        a: &QuantActs,
-        i0: usize,
-        q: *const i32,
-        sc: *const f32,
-        c: *mut f32,
-        rsc: usize,
-    ) {
-        // SAFETY: the caller's contract; AVX2, FMA and AVX-VNNI are enabled in `columns`.
-        unsafe { tile_rows_avx2::<B, MR, V, true>(rows, a, i0, q, sc, c, rsc) }
-    }
+/// The loop nest of an AVX2 tile with AVX-VNNI, compiled for AVX2, FMA and AVX-VNNI.
+///
+/// # Safety
+/// As `Tile::columns`, on a CPU with AVX2, FMA and AVX-VNNI.
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn columns_avx2_vnni<K: Tile, W: BlockRows>(
+    acts: &QuantActs,
+    w: &W,
+    dst: Dst,
+    j0: usize,
+    j1: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { columns::<K, W>(acts, w, dst, j0, j1) }
 }
 
 /// # Safety
