@@ -210,17 +210,13 @@ fn gemm_columns<K: MicroKernel>(
         for jc in (j_begin..j_end).step_by(K::NC) {
             let nc = K::NC.min(j_end - jc);
             let b_panels = nc.div_ceil(nr);
-            for jp in 0..b_panels {
-                let j0 = jc + jp * nr;
-                let cols = nr.min(jc + nc - j0);
-                b.pack_panel(
-                    pc..pc + kc,
-                    j0..j0 + cols,
-                    nr,
-                    &mut bbuf[jp * kc * nr..][..kc * nr],
-                    scratch,
-                );
-            }
+            b.pack_block(
+                pc..pc + kc,
+                jc..jc + nc,
+                nr,
+                &mut bbuf[..b_panels * kc * nr],
+                scratch,
+            );
             // Loop 3: blocks of MC rows, whose packed panels stay in L2.
             for ic in (0..m).step_by(K::MC) {
                 let mc = K::MC.min(m - ic);
