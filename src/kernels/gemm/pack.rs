@@ -159,20 +159,19 @@ impl PackB for MatRef<'_> {
             return pack_by_panels(self, depth, columns, nr, dst, scratch);
         }
         let panel = kc * nr; // (kc, nr) per panel, n.div_ceil(nr) panels in dst
-        let whole = n / nr;
         for kk in 0..kc {
-            let row = &self.data[(pc + kk) * self.rs + j0..][..n];
-            for (jp, src) in row.chunks_exact(nr).enumerate() {
-                let out = &mut dst[jp * panel + kk * nr..][..nr];
+            let mut pieces = self.data[(pc + kk) * self.rs + j0..][..n].chunks_exact(nr);
+            let mut outs = dst.chunks_mut(panel).map(|p| &mut p[kk * nr..][..nr]);
+            for (src, out) in pieces.by_ref().zip(&mut outs) {
                 // Eight floats at a time, a length the compiler sees (no `memmove` call).
                 for (o, s) in out.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
                     let s: [f32; 8] = s.try_into().expect("chunks of 8");
                     o.copy_from_slice(&s);
                 }
             }
-            if whole * nr < n {
-                let tail = &row[whole * nr..];
-                let out = &mut dst[whole * panel + kk * nr..][..nr];
+            let tail = pieces.remainder();
+            if !tail.is_empty() {
+                let out = outs.next().expect("dst holds a panel for the last columns");
                 out[..tail.len()].copy_from_slice(tail);
                 out[tail.len()..].fill(0.0);
             }
