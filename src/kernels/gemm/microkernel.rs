@@ -207,6 +207,12 @@ mod x86 {
         }
     }
 
+    /// The tile's rows of C are prefetched first: the kernel reads them (`accumulate`) or
+    /// writes them only after its `kc` steps, and a tile of a large C is in no cache by
+    /// then. The k loop is unrolled by 4. `cargo bench --bench gemm`, INGOT_ISA=avx2 on
+    /// Zen 3, alternating, medians of 9–11: 1024³ 101.5 GFLOP/s → 123.7 with the prefetch
+    /// → 135.2 with the unroll too (120.6 against it in 11 more rounds); 512×1536×576
+    /// 82.1 → 102.4, 512×576×1536 100.8 → 122.2.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn kernel_avx2(
         kc: usize,
@@ -217,21 +223,41 @@ mod x86 {
         accumulate: bool,
     ) {
         const MR: usize = 6;
+        for i in 0..MR {
+            let row = c.wrapping_add(i * rsc);
+            _mm_prefetch::<_MM_HINT_T0>(row.cast());
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(15).cast());
+        }
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        for p in 0..kc {
-            // SAFETY: p < kc, so rows p of both panels are inside them.
-            let (b0, b1) = unsafe {
-                (
-                    _mm256_loadu_ps(b.add(p * 16)),
-                    _mm256_loadu_ps(b.add(p * 16 + 8)),
-                )
-            };
-            for (i, acc_i) in acc.iter_mut().enumerate() {
-                // SAFETY: p < kc and i < MR, inside the A panel.
-                let ai = _mm256_set1_ps(unsafe { *a.add(p * MR + i) });
-                acc_i[0] = _mm256_fmadd_ps(ai, b0, acc_i[0]);
-                acc_i[1] = _mm256_fmadd_ps(ai, b1, acc_i[1]);
-            }
+        macro_rules! step {
+            ($p:expr) => {{
+                let p = $p;
+                // SAFETY: p < kc, so rows p of both panels are inside them.
+                let (b0, b1) = unsafe {
+                    (
+                        _mm256_loadu_ps(b.add(p * 16)),
+                        _mm256_loadu_ps(b.add(p * 16 + 8)),
+                    )
+                };
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    // SAFETY: p < kc and i < MR, inside the A panel.
+                    let ai = _mm256_set1_ps(unsafe { *a.add(p * MR + i) });
+                    acc_i[0] = _mm256_fmadd_ps(ai, b0, acc_i[0]);
+                    acc_i[1] = _mm256_fmadd_ps(ai, b1, acc_i[1]);
+                }
+            }};
+        }
+        let mut p = 0;
+        while p + 4 <= kc {
+            step!(p);
+            step!(p + 1);
+            step!(p + 2);
+            step!(p + 3);
+            p += 4;
+        }
+        while p < kc {
+            step!(p);
+            p += 1;
         }
         for (i, acc_i) in acc.iter().enumerate() {
             // SAFETY: row i < MR of the tile, 16 columns, as the caller guarantees.
