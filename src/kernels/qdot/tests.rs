@@ -152,7 +152,7 @@ fn a16_quantization() {
     let lo: i32 = a.qs[0][..16].iter().map(|&q| q as i32).sum();
     assert_eq!(a.ds[0], a.d[0] * sum as f32);
     assert_eq!(a.ds_lo[0], a.d[0] * lo as f32);
-    assert_eq!((a.d[1], a.ds[1], a.qs[1]), (0.0, 0.0, [0; 32]));
+    assert_eq!((a.d[1], a.ds[1], a.qs[1].0), (0.0, 0.0, [0; 32]));
 }
 
 /// Every ISA's quantizer gives the scalar one's bits, rounding ties and all.

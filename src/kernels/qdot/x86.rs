@@ -493,7 +493,7 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn quantize_blocks_avx2(
     x: &[f32],
-    qs: &mut [[i16; 32]],
+    qs: &mut [super::ActBlock],
     d: &mut [f32],
     ds: &mut [f32],
     ds_lo: &mut [f32],
