@@ -223,6 +223,7 @@ mod x86 {
         accumulate: bool,
     ) {
         const MR: usize = 6;
+        // Each row's first and last float: its 16 floats span two lines unless aligned.
         for i in 0..MR {
             let row = c.wrapping_add(i * rsc);
             _mm_prefetch::<_MM_HINT_T0>(row.cast());
