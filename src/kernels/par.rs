@@ -10,7 +10,13 @@
 //!   epoch counter between regions and park only after [`SPIN`] of idleness. A decode step
 //!   of SmolLM2 runs ~150 regions in ~5 ms, ~35 µs apart: rayon's workers fall back to
 //!   `sched_yield` and futex sleeps in those gaps (a fifth of a decode profile on 2
-//!   threads), while a spinning worker starts a region in well under a microsecond;
+//!   threads), while a spinning worker starts a region in well under a microsecond.
+//!   A worker joins a region only while its gate is open: once the caller has taken the
+//!   last task it closes the gate and waits only for the workers that joined. On a
+//!   machine with more runnable threads than cores a worker can be off its core for a
+//!   whole scheduler slice (milliseconds); the caller then runs the region's tasks itself
+//!   instead of waiting for it, and every wait longer than [`YIELD_AFTER`] gives the core
+//!   away between checks;
 //! - on rayon otherwise (another caller holds the team, e.g. two sessions decoding at
 //!   once on different threads).
 //!
@@ -35,8 +41,19 @@ pub const PARALLEL_MIN_WORK: usize = 64 * 1024;
 /// program that stops decoding gets its cores back at once.
 pub const SPIN: Duration = Duration::from_millis(20);
 
+/// How long a wait spins before it yields the core between checks (`sched_yield`, which
+/// returns at once when nothing else is runnable): longer than a region's usual
+/// imbalance, far shorter than a scheduler slice.
+pub const YIELD_AFTER: Duration = Duration::from_micros(50);
+
 /// The team's threads beyond the caller, at most.
 const MAX_WORKERS: usize = 63;
+
+/// `gate`'s layout: the region counter above `GATE_SHIFT`, the closed flag, the count of
+/// workers that joined.
+const GATE_SHIFT: u32 = 16;
+const CLOSED: usize = 1 << 15;
+const JOINED: usize = CLOSED - 1;
 
 /// Runs `task(i)` for every `i` in `0..n`, each exactly once, in parallel when `work` (the
 /// region's multiply-adds or bytes) makes it worth it. Returns when all have run.
@@ -127,8 +144,11 @@ struct Team {
     epoch: AtomicUsize,
     /// Next task index to take.
     next: AtomicUsize,
-    /// Participants that have not finished the current region.
-    pending: AtomicUsize,
+    /// `(region counter << GATE_SHIFT) | CLOSED? | joined`: the workers that joined the
+    /// current region; none joins once the caller has closed it.
+    gate: AtomicUsize,
+    /// Joined workers that have finished the current region.
+    done: AtomicUsize,
     /// A task panicked on a worker.
     panicked: AtomicBool,
     job: UnsafeCell<Job>,
@@ -142,9 +162,10 @@ struct Team {
 }
 
 // SAFETY: `job` is written only by the caller holding `busy`, before it publishes the epoch
-// (Release), and read only by that region's participants after they load the epoch
-// (Acquire) and before they decrement `pending`; the caller waits for `pending == 0`
-// before it returns or writes `job` again. The task it points to is `Sync`.
+// (Release), and read only by workers that joined that region (through `gate`, which the
+// caller reset before the epoch) and only before they increment `done`; the caller closes
+// the gate, then waits until `done` equals the workers that joined before it returns or
+// writes `job` again. The task it points to is `Sync`.
 unsafe impl Sync for Team {}
 // SAFETY: as above; the raw task pointer is only dereferenced under those rules.
 unsafe impl Send for Team {}
@@ -155,7 +176,8 @@ fn team() -> &'static Team {
         busy: AtomicBool::new(false),
         epoch: AtomicUsize::new(0),
         next: AtomicUsize::new(0),
-        pending: AtomicUsize::new(0),
+        gate: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
         panicked: AtomicBool::new(false),
         job: UnsafeCell::new(Job {
             task: &|_| {},
@@ -173,8 +195,8 @@ impl Team {
     fn run(&'static self, helpers: usize, n: usize, task: &(dyn Fn(usize) + Sync)) {
         self.spawn_up_to(helpers);
         let helpers = helpers.min(self.spawned.load(Ordering::Acquire));
-        // SAFETY: we hold `busy` and the previous region's participants are done
-        // (`pending` was 0 when it returned), so nobody reads `job` now. The pointer is
+        // SAFETY: we hold `busy` and the previous region's workers are done (its gate is
+        // closed and `done` reached its joined count), so nobody reads `job` now. The pointer is
         // only used until this region's participants finish, before `run` returns.
         unsafe {
             let task: *const (dyn Fn(usize) + Sync + '_) = task;
@@ -187,8 +209,9 @@ impl Team {
             };
         }
         self.next.store(0, Ordering::Relaxed);
-        self.pending.store(helpers, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
         let region = (self.epoch.load(Ordering::Relaxed) >> 8) + 1;
+        self.gate.store(region << GATE_SHIFT, Ordering::Relaxed);
         self.epoch.store((region << 8) | helpers, Ordering::SeqCst);
         for (thread, parked) in self.threads.iter().zip(&self.parked).take(helpers) {
             if parked.load(Ordering::SeqCst) {
@@ -196,8 +219,12 @@ impl Team {
             }
         }
         let mine = catch_unwind(AssertUnwindSafe(|| self.take_tasks(task, n)));
-        while self.pending.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
+        // Every task is taken: a worker that has not joined yet has nothing to do.
+        let joined = self.gate.fetch_or(CLOSED, Ordering::AcqRel) & JOINED;
+        let since = Instant::now();
+        let mut spins = 0u32;
+        while self.done.load(Ordering::Acquire) != joined {
+            pause(&mut spins, since);
         }
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
@@ -247,11 +274,11 @@ impl Team {
         loop {
             let e = self.wait_for_new_epoch(seen, &self.parked[id]);
             seen = e;
-            if id >= e & 0xff {
+            if id >= e & 0xff || !self.join(e >> 8) {
                 continue;
             }
             // SAFETY: we are a participant of the region just published, so `job` is
-            // written and stays valid until we decrement `pending` (see `Team`'s Sync).
+            // written and stays valid until we increment `done` (see `Team`'s Sync).
             let (task, n) = unsafe {
                 let job = &*self.job.get();
                 (&*job.task, job.n)
@@ -259,8 +286,24 @@ impl Team {
             if catch_unwind(AssertUnwindSafe(|| self.take_tasks(task, n))).is_err() {
                 self.panicked.store(true, Ordering::Relaxed);
             }
-            self.pending.fetch_sub(1, Ordering::Release);
+            self.done.fetch_add(1, Ordering::Release);
         }
+    }
+
+    /// Joins region `region` if its gate is still open.
+    fn join(&self, region: usize) -> bool {
+        let open = region << GATE_SHIFT;
+        let mut g = self.gate.load(Ordering::Acquire);
+        while g & !JOINED == open {
+            match self
+                .gate
+                .compare_exchange_weak(g, g + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => g = now,
+            }
+        }
+        false
     }
 
     /// Spins until the epoch differs from `seen`, parking after `SPIN` without one.
@@ -272,8 +315,7 @@ impl Team {
             if e != seen {
                 return e;
             }
-            std::hint::spin_loop();
-            spins = spins.wrapping_add(1);
+            pause(&mut spins, since);
             if spins.is_multiple_of(4096) && since.elapsed() > SPIN {
                 // Announce the park, then look once more: the publisher stores the epoch
                 // before it reads the flag, so one of us sees the other.
@@ -285,6 +327,17 @@ impl Team {
                 since = Instant::now();
             }
         }
+    }
+}
+
+/// One step of a wait that began at `since`: a spin-loop hint, and past [`YIELD_AFTER`]
+/// a `sched_yield` every 16 steps, so that a thread of ours waiting for another gives
+/// its core to whoever the scheduler has waiting for it (perhaps the thread we wait for).
+fn pause(spins: &mut u32, since: Instant) {
+    std::hint::spin_loop();
+    *spins = spins.wrapping_add(1);
+    if spins.is_multiple_of(16) && since.elapsed() > YIELD_AFTER {
+        std::thread::yield_now();
     }
 }
 
