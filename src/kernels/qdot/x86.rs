@@ -271,6 +271,15 @@ const SPLIT_PREFETCH: usize = 2048;
 trait RowSrc<B: Block>: Copy {
     /// Chunk `t` widened to 16 bits. Safety: AVX2; `t < nb`.
     unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i);
+    /// Chunk `tt` of the group at `t0` (a multiple of 8), widened: `chunk_i16(t0 + tt)`,
+    /// but for 8-chunk blocks the group is one block, so that with `tt` a constant of
+    /// the unrolled group loop the block's address is found once per group and each
+    /// chunk's bytes sit at a fixed offset from it. Safety: AVX2; `t0 + tt < nb`, `tt < 8`.
+    #[inline(always)]
+    unsafe fn group_chunk_i16(self, t0: usize, tt: usize) -> (__m256i, __m256i) {
+        // SAFETY: the same contract.
+        unsafe { self.chunk_i16(t0 + tt) }
+    }
     /// Scales and offsets of the one-chunk blocks `j0 .. j0 + g` (`g ≤ 8`); other lanes
     /// are finite. Safety: AVX2 and F16C; `B::HEAD_SCALE`; `j0 + g ≤ nb`.
     unsafe fn heads8(self, j0: usize, g: usize) -> (__m256, __m256);
@@ -287,6 +296,17 @@ impl<B: Block> RowSrc<B> for &[B] {
         unsafe {
             self.get_unchecked(t / B::CHUNKS)
                 .chunk_i16_avx2(t % B::CHUNKS)
+        }
+    }
+    #[inline(always)]
+    unsafe fn group_chunk_i16(self, t0: usize, tt: usize) -> (__m256i, __m256i) {
+        if B::CHUNKS == 8 {
+            // SAFETY: t0 is a multiple of 8 and t0 + tt < nb, so block t0 / 8 exists and
+            // chunk tt < 8 of it is chunk t0 + tt; AVX2 by the caller.
+            unsafe { self.get_unchecked(t0 / 8).chunk_i16_avx2(tt) }
+        } else {
+            // SAFETY: the same contract.
+            unsafe { self.chunk_i16(t0 + tt) }
         }
     }
     #[inline(always)]
@@ -366,6 +386,7 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
     out: &mut [f32; R],
 ) {
     let nb = a.nb;
+    debug_assert!(nb.is_multiple_of(B::CHUNKS), "a row holds whole blocks");
     // Two accumulators per row (even and odd chunks, or low and high halves), indexed
     // by constants only, so that they stay in registers.
     let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); R], [_mm256_setzero_ps(); R]);
@@ -389,7 +410,9 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
     };
     let mut t0 = 0;
     while t0 < nb {
-        let g = (nb - t0).min(8);
+        // A group of an 8-chunk format is one whole block (a row holds whole blocks): a
+        // constant length lets the group's chunk loop unroll with constant chunk indices.
+        let g = if B::CHUNKS == 8 { 8 } else { (nb - t0).min(8) };
         let mask = mask_at(t0);
         let (lo, hi, off, off_lo) = if B::HEAD_SCALE {
             let (d, m) = next_head;
@@ -428,8 +451,8 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
         // Chunk `tt` into `a0` (and, for two scales per chunk, its high half into `a1`).
         let chunk = |tt: usize, a0: &mut [__m256; R], a1: &mut [__m256; R]| {
             let t = t0 + tt;
-            // SAFETY: t < nb; AVX2 is enabled here.
-            let (w0, w1) = unsafe { w.chunk_i16(t) };
+            // SAFETY: t < nb, tt < 8, t0 is a multiple of 8; AVX2 is enabled here.
+            let (w0, w1) = unsafe { w.group_chunk_i16(t0, tt) };
             for r in 0..R {
                 let b = (row0 + r) * nb + t;
                 // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
