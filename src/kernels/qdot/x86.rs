@@ -258,19 +258,28 @@ pub unsafe fn dot_rows_split_avx2<B: Block, const R: usize>(
     unsafe { dot_src_avx2::<B, R, SplitRow>(w, a, row0, out) }
 }
 
-/// How far ahead of its reads the one-row kernel prefetches a split matrix's quants, in
-/// bytes (the rows are contiguous, so this reaches into the next rows): decode streams
-/// every weight from L3 or DRAM once per token, and the hardware prefetchers alone left
-/// the kernel waiting. Measured with `generate`, alternating runs, medians of 7, decode
-/// tok/s without → with: SmolLM2 186.5 → 211.6 (AVX-512), 180.3 → 193.4 (AVX2), 173.6 →
-/// 195.3 at depth 512 (AVX-512); Gemma 3 84.4 → 90.1 (AVX-512), 89.5 → 90.9 (AVX2).
-/// 1 KB and 4 KB measured like 2 KB. The K-quants' rows (file layout) gained nothing.
-const SPLIT_PREFETCH: usize = 2048;
+/// How far ahead of its reads the one-row kernel prefetches a matrix's quants, in bytes
+/// (the rows are contiguous, so this reaches into the next rows): decode streams every
+/// weight from L3 or DRAM once per token, and the hardware prefetchers alone left the
+/// kernel waiting. Measured with `generate`, alternating runs, medians of 7, decode
+/// tok/s without → with. The split layout's quants, on Zen 5: SmolLM2 186.5 → 211.6
+/// (AVX-512), 180.3 → 193.4 (AVX2), 173.6 → 195.3 at depth 512 (AVX-512); Gemma 3 84.4 →
+/// 90.1 (AVX-512), 89.5 → 90.9 (AVX2); 1 KB and 4 KB measured like 2 KB. The K-quants'
+/// blocks in the file layout, one prefetch per cache line of the block 2 KB ahead, each
+/// group: nothing on Zen 5 (with a prefetch per chunk then), but on an Intel Xeon
+/// (Sapphire Rapids class) Gemma 3 from an empty context 90.9 → 108.2 (AVX-512), 94.6
+/// → 107.3 (AVX2); 1 KB 107.4 and 4 KB 108.0.
+const ROW_PREFETCH: usize = 2048;
 
 /// Where the AVX2 kernel reads one weight row of `nb` chunks.
 trait RowSrc<B: Block>: Copy {
     /// Chunk `t` widened to 16 bits. Safety: AVX2; `t < nb`.
     unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i);
+    /// Prefetches the weights `ROW_PREFETCH` bytes ahead of the group at `t0`, where the
+    /// source does it per group (the split layout does it per chunk, in `chunk_i16`).
+    /// Needs SSE.
+    #[inline(always)]
+    fn prefetch_group(self, _t0: usize) {}
     /// Chunk `tt` of the group at `t0` (a multiple of 8), widened: `chunk_i16(t0 + tt)`,
     /// but for 8-chunk blocks the group is one block, so that with `tt` a constant of
     /// the unrolled group loop the block's address is found once per group and each
@@ -296,6 +305,24 @@ impl<B: Block> RowSrc<B> for &[B] {
         unsafe {
             self.get_unchecked(t / B::CHUNKS)
                 .chunk_i16_avx2(t % B::CHUNKS)
+        }
+    }
+    #[inline(always)]
+    fn prefetch_group(self, t0: usize) {
+        if B::CHUNKS == 8 {
+            // The block `ROW_PREFETCH` bytes ahead of this group's, line by line.
+            let size = std::mem::size_of::<B>();
+            let ahead = self
+                .as_ptr()
+                .cast::<u8>()
+                .wrapping_add(t0 / 8 * size + ROW_PREFETCH);
+            let mut off = 0;
+            while off < size {
+                // SAFETY: SSE, implied by AVX2; a prefetch never faults, so an address past
+                // the buffer's end is harmless.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(off).cast()) };
+                off += 64;
+            }
         }
     }
     #[inline(always)]
@@ -339,8 +366,8 @@ impl<B: Block> RowSrc<B> for SplitRow<'_> {
     #[inline(always)]
     unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i) {
         let tail = std::mem::size_of::<B>() - B::HEAD_BYTES;
-        // The weights `SPLIT_PREFETCH` bytes ahead.
-        let ahead = self.tails.as_ptr().wrapping_add(t * tail + SPLIT_PREFETCH);
+        // The weights `ROW_PREFETCH` bytes ahead.
+        let ahead = self.tails.as_ptr().wrapping_add(t * tail + ROW_PREFETCH);
         // SAFETY: SSE, implied by AVX2; a prefetch never faults, so an address past the
         // buffer's end is harmless.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
@@ -413,6 +440,7 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
         // A group of an 8-chunk format is one whole block (a row holds whole blocks): a
         // constant length lets the group's chunk loop unroll with constant chunk indices.
         let g = if B::CHUNKS == 8 { 8 } else { (nb - t0).min(8) };
+        w.prefetch_group(t0);
         let mask = mask_at(t0);
         let (lo, hi, off, off_lo) = if B::HEAD_SCALE {
             let (d, m) = next_head;
