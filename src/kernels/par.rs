@@ -368,6 +368,30 @@ mod tests {
     }
 
     #[test]
+    fn a_late_worker_skips_a_closed_region() {
+        // After SPIN idle the worker parks; the caller wakes it and usually takes both
+        // tiny tasks before it runs, closes the gate and goes on to the next region
+        // while the worker arrives: it must neither run a task twice nor read the next
+        // region's job as the old one's.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for _ in 0..8 {
+                std::thread::sleep(SPIN + Duration::from_millis(5));
+                for n in [2usize, 3, 2, 64] {
+                    let hits: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+                    for_each_task(n, usize::MAX, |i| {
+                        hits[i].fetch_add(1, Ordering::Relaxed);
+                    });
+                    assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+                }
+            }
+        });
+    }
+
+    #[test]
     fn chunks_are_disjoint_and_cover_the_buffer() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
