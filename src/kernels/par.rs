@@ -346,13 +346,18 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
 
+    /// A rayon pool of `threads`, whose `install` sets the thread count the team uses.
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn every_task_runs_once_on_any_thread_count() {
         for threads in [1, 2, 3, 5] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = pool(threads);
             pool.install(|| {
                 for n in [0, 1, 2, 7, 64, 1000] {
                     let hits: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
@@ -373,10 +378,7 @@ mod tests {
         // tiny tasks before it runs, closes the gate and goes on to the next region
         // while the worker arrives: it must neither run a task twice nor read the next
         // region's job as the old one's.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = pool(2);
         pool.install(|| {
             for _ in 0..8 {
                 std::thread::sleep(SPIN + Duration::from_millis(5));
@@ -393,10 +395,7 @@ mod tests {
 
     #[test]
     fn chunks_are_disjoint_and_cover_the_buffer() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = pool(2);
         pool.install(|| {
             let mut v = vec![0usize; 1003];
             for_each_chunk_mut(&mut v, 64, usize::MAX, |i, c| {
@@ -428,10 +427,7 @@ mod tests {
 
     #[test]
     fn a_panicking_task_reaches_the_caller() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = pool(2);
         pool.install(|| {
             for _ in 0..20 {
                 let r = catch_unwind(|| {

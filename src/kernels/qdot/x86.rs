@@ -273,22 +273,17 @@ const ROW_PREFETCH: usize = 2048;
 
 /// Where the AVX2 kernel reads one weight row of `nb` chunks.
 trait RowSrc<B: Block>: Copy {
-    /// Chunk `t` widened to 16 bits. Safety: AVX2; `t < nb`.
-    unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i);
+    /// Chunk `t0 + tt` widened to 16 bits, named by its group `t0` (a multiple of 8) and
+    /// its place `tt` in it: for 8-chunk blocks the group is one block, so that with `tt`
+    /// a constant of the unrolled group loop the block's address is found once per group
+    /// and each chunk's bytes sit at a fixed offset from it. Safety: AVX2; `t0 + tt < nb`,
+    /// `tt < 8`.
+    unsafe fn chunk_i16(self, t0: usize, tt: usize) -> (__m256i, __m256i);
     /// Prefetches the weights `ROW_PREFETCH` bytes ahead of the group at `t0`, where the
     /// source does it per group (the split layout does it per chunk, in `chunk_i16`).
     /// Needs SSE.
     #[inline(always)]
     fn prefetch_group(self, _t0: usize) {}
-    /// Chunk `tt` of the group at `t0` (a multiple of 8), widened: `chunk_i16(t0 + tt)`,
-    /// but for 8-chunk blocks the group is one block, so that with `tt` a constant of
-    /// the unrolled group loop the block's address is found once per group and each
-    /// chunk's bytes sit at a fixed offset from it. Safety: AVX2; `t0 + tt < nb`, `tt < 8`.
-    #[inline(always)]
-    unsafe fn group_chunk_i16(self, t0: usize, tt: usize) -> (__m256i, __m256i) {
-        // SAFETY: the same contract.
-        unsafe { self.chunk_i16(t0 + tt) }
-    }
     /// Scales and offsets of the one-chunk blocks `j0 .. j0 + g` (`g ≤ 8`); other lanes
     /// are finite. Safety: AVX2 and F16C; `B::HEAD_SCALE`; `j0 + g ≤ nb`.
     unsafe fn heads8(self, j0: usize, g: usize) -> (__m256, __m256);
@@ -299,12 +294,14 @@ trait RowSrc<B: Block>: Copy {
 
 impl<B: Block> RowSrc<B> for &[B] {
     #[inline(always)]
-    unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i) {
-        // SAFETY: t < nb, so block t / CHUNKS exists and t % CHUNKS < CHUNKS; AVX2 by
-        // the caller.
+    unsafe fn chunk_i16(self, t0: usize, tt: usize) -> (__m256i, __m256i) {
+        const { assert!(8 % B::CHUNKS == 0) };
+        // CHUNKS divides 8 and so t0: chunk t0 + tt is chunk tt % CHUNKS of block
+        // t0 / CHUNKS + tt / CHUNKS (for 8-chunk blocks, chunk tt of block t0 / 8).
+        // SAFETY: t0 + tt < nb, so that block exists; AVX2 by the caller.
         unsafe {
-            self.get_unchecked(t / B::CHUNKS)
-                .chunk_i16_avx2(t % B::CHUNKS)
+            self.get_unchecked(t0 / B::CHUNKS + tt / B::CHUNKS)
+                .chunk_i16_avx2(tt % B::CHUNKS)
         }
     }
     #[inline(always)]
@@ -323,17 +320,6 @@ impl<B: Block> RowSrc<B> for &[B] {
                 unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(off).cast()) };
                 off += 64;
             }
-        }
-    }
-    #[inline(always)]
-    unsafe fn group_chunk_i16(self, t0: usize, tt: usize) -> (__m256i, __m256i) {
-        if B::CHUNKS == 8 {
-            // SAFETY: t0 is a multiple of 8 and t0 + tt < nb, so block t0 / 8 exists and
-            // chunk tt < 8 of it is chunk t0 + tt; AVX2 by the caller.
-            unsafe { self.get_unchecked(t0 / 8).chunk_i16_avx2(tt) }
-        } else {
-            // SAFETY: the same contract.
-            unsafe { self.chunk_i16(t0 + tt) }
         }
     }
     #[inline(always)]
@@ -364,8 +350,8 @@ impl<B: Block> RowSrc<B> for &[B] {
 
 impl<B: Block> RowSrc<B> for SplitRow<'_> {
     #[inline(always)]
-    unsafe fn chunk_i16(self, t: usize) -> (__m256i, __m256i) {
-        let tail = std::mem::size_of::<B>() - B::HEAD_BYTES;
+    unsafe fn chunk_i16(self, t0: usize, tt: usize) -> (__m256i, __m256i) {
+        let (t, tail) = (t0 + tt, std::mem::size_of::<B>() - B::HEAD_BYTES);
         // The weights `ROW_PREFETCH` bytes ahead.
         let ahead = self.tails.as_ptr().wrapping_add(t * tail + ROW_PREFETCH);
         // SAFETY: SSE, implied by AVX2; a prefetch never faults, so an address past the
@@ -480,7 +466,7 @@ unsafe fn dot_src_avx2<B: Block, const R: usize, W: RowSrc<B>>(
         let chunk = |tt: usize, a0: &mut [__m256; R], a1: &mut [__m256; R]| {
             let t = t0 + tt;
             // SAFETY: t < nb, tt < 8, t0 is a multiple of 8; AVX2 is enabled here.
-            let (w0, w1) = unsafe { w.group_chunk_i16(t0, tt) };
+            let (w0, w1) = unsafe { w.chunk_i16(t0, tt) };
             for r in 0..R {
                 let b = (row0 + r) * nb + t;
                 // SAFETY: block b exists (checked by the caller); `qs` blocks are 64 bytes.
